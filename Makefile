@@ -1,0 +1,45 @@
+# debfleet: see README.md. Every target installs what it needs
+# (scripts/install-deps), so a fresh Debian/Ubuntu machine with Go is enough.
+
+GO       ?= go
+VERSION  ?= $(shell scripts/version 2>/dev/null || echo 0.0.0~unknown)
+BIN      := bin
+DIST     := dist
+export PATH := $(CURDIR)/.cache/bin:$(PATH)
+
+.PHONY: all build test lint bench package deps clean
+
+all: build
+
+## build: compile pkgdeb, autoupdate and the hello example into bin/
+build:
+	mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/... ./examples/...
+
+## deps: install the test dependencies (Debian packages, versitygw)
+deps:
+	scripts/install-deps test
+
+## test: vet and run every test against real dpkg, lintian and a local S3 server
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## lint: gofmt, go vet and staticcheck must all be silent
+lint:
+	scripts/install-deps lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+## bench: the timed comparisons against dpkg-deb, tableflip and plain uploads
+bench:
+	scripts/install-deps test bench
+	scripts/bench
+
+## package: build this project's own .debs with pkgdeb (dogfooding) into dist/
+package: build
+	scripts/package $(VERSION) $(DIST)
+
+clean:
+	rm -rf $(BIN) $(DIST)

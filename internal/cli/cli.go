@@ -1,0 +1,63 @@
+// Package cli holds the small pieces every debfleet command shares:
+// flag parsing that accepts flags after positional arguments, and a
+// repeatable string flag.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// Parse parses args with fs, accepting flags before, between and after
+// positional arguments (`pkgdeb publish x.deb s3://b/k --force`), which the
+// standard library stops at. A lone "--" ends flag parsing. It returns the
+// positional arguments in order.
+func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// flag.Parse stops at the first non-flag; "--" is consumed by it, in
+		// which case everything left is positional.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// Strings is a repeatable string flag: each use appends a value.
+type Strings []string
+
+// String implements flag.Value.
+func (s *Strings) String() string { return strings.Join(*s, ",") }
+
+// Set implements flag.Value.
+func (s *Strings) Set(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+// UsageError marks an error caused by how the command was called (a missing
+// argument, a bad flag value), as opposed to a failure while doing the work.
+// Commands exit with status 2 for these, as flag.ExitOnError does.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef returns a *UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}

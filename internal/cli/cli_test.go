@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"flag"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantPos   []string
+		wantForce bool
+		wantOut   string
+	}{
+		{"flags first", []string{"--force", "-o", "x", "a", "b"}, []string{"a", "b"}, true, "x"},
+		{"flags last", []string{"a", "b", "--force", "-o=y"}, []string{"a", "b"}, true, "y"},
+		{"interleaved", []string{"a", "--o", "z", "b"}, []string{"a", "b"}, false, "z"},
+		{"double dash", []string{"a", "--", "--force", "b"}, []string{"a", "--force", "b"}, false, ""},
+		{"none", nil, nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			force := fs.Bool("force", false, "")
+			out := fs.String("o", "", "")
+			pos, err := Parse(fs, tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(pos, tt.wantPos) || *force != tt.wantForce || *out != tt.wantOut {
+				t.Errorf("Parse(%q) = %q force=%v o=%q; want %q %v %q", tt.args, pos, *force, *out, tt.wantPos, tt.wantForce, tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestParseUnknownFlag(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := Parse(fs, []string{"a", "--nope"}); err == nil {
+		t.Fatal("want an error for an unknown flag after a positional argument")
+	}
+}
+
+func TestStrings(t *testing.T) {
+	var s Strings
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&s, "depends", "")
+	if _, err := Parse(fs, []string{"--depends", "a", "x", "--depends=b"}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual([]string(s), []string{"a", "b"}) {
+		t.Errorf("got %q", s)
+	}
+	if _, err := Parse(fs, []string{"--depends="}); err == nil {
+		t.Error("want an error for an empty value")
+	}
+}
