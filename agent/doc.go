@@ -1,0 +1,22 @@
+// Package agent is the decision loop that runs on every server: notice a
+// new release, verify it, install it with dpkg, restart the service, wait
+// for proof of health, and put the previous release back by itself when the
+// new one is bad.
+//
+// An Agent follows one release channel. Run checks at once, then every
+// Interval +/- Jitter: a conditional HEAD (If-None-Match on the last ETag)
+// that costs one request when nothing changed. On a change it decides from
+// the manifest (already installed, marked bad on this host, wrong package
+// or architecture, bad signature, a replay), downloads the exact VersionId
+// into the state directory while hashing it, checks size, SHA-256 and the
+// package's own control fields, and hands it to the Installer: intent
+// record, dpkg -i, restart, health, and the local rollback. Failures to
+// reach the channel back off exponentially (Backoff) and are logged once
+// per change of kind. Every state change, and a heartbeat, is written to a
+// Status object next to the release.
+//
+// The pieces it wires live in subpackages with one job each: state (the
+// private, locked, crash-safe state directory), dpkg (running dpkg, waiting
+// out its lock) and service (restart by signal or command, then health).
+// Recover, run at every start, makes a kill -9 at any point converge.
+package agent

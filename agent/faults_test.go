@@ -1,0 +1,262 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/release"
+)
+
+// faultProxy forwards HTTP requests to the S3 server. With a fault set it
+// answers every request itself: "cut" drops the connection without an
+// answer (a network outage), a number answers with that HTTP status (403
+// for a policy or credential problem, 503 for an overloaded endpoint), and
+// "truncate" cuts every download after 100 bytes.
+type faultProxy struct {
+	srv   *httptest.Server
+	fault atomic.Value // string
+}
+
+// truncatingWriter aborts the response after left body bytes, so the
+// client sees the connection close mid-body.
+type truncatingWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (w *truncatingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.left {
+		w.ResponseWriter.Write(b[:w.left])
+		w.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	w.left -= len(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{}
+	p.fault.Store("")
+	forward := httputil.NewSingleHostReverseProxy(u)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch f := p.fault.Load().(string); f {
+		case "":
+			forward.ServeHTTP(w, r)
+		case "truncate":
+			if r.Method != http.MethodGet {
+				forward.ServeHTTP(w, r)
+				return
+			}
+			forward.ServeHTTP(&truncatingWriter{ResponseWriter: w, left: 100}, r)
+		case "cut":
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		default:
+			code, _ := strconv.Atoi(f)
+			w.WriteHeader(code)
+		}
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// TestAgentFaults: a channel that is unreachable or refuses our
+// credentials for a while never stops the agent nor touches the host; the
+// agent logs the outage once, backs off, and installs the release by
+// itself once the fault is gone.
+func TestAgentFaults(t *testing.T) {
+	tests := []struct {
+		fault    string
+		wantKind string
+		// reportFails: the fault also breaks status writes (logged once).
+		reportFails bool
+	}{
+		{"cut", "kind=unreachable", true},
+		{"403", "kind=access-denied", true},
+		{"503", "kind=s3-error", true},
+		{"500", "kind=s3-error", true},
+		{"truncate", "kind=download-cut", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fault, func(t *testing.T) {
+			ch := newChannel(t)
+			h := newHost(t)
+			h.inst.Service = nil
+			proxy := newFaultProxy(t, ch.srv.Endpoint)
+			client, err := release.New(t.Context(), release.Options{Endpoint: proxy.srv.URL, Region: ch.srv.Region,
+				Credentials: ch.srv.Credentials(), MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy.fault.Store(tt.fault)
+			// Published straight to the server, not through the fault.
+			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+
+			var logs testenv.SyncBuffer
+			a, err := New(Config{
+				Channel: ch.addr, Client: client, Package: "hello", Host: "web-3", Report: true,
+				Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+				Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+
+			if err := testenv.WaitFor(ctx, "failures", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.metrics.checkFailures >= 5 }); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.dpkgVersion(t); got != " " {
+				t.Fatalf("dpkg says %q while the channel is broken, want nothing installed", got)
+			}
+			if debs, _ := filepath.Glob(filepath.Join(h.stateDir, "debs", "*")); len(debs) > 1 {
+				// At most the download in progress.
+				t.Errorf("files left from failed downloads: %q", debs)
+			}
+			proxy.fault.Store("")
+			if err := testenv.WaitFor(ctx, "install after the fault", func() bool {
+				st := ch.tryStatus(t, "web-3")
+				return st != nil && st.State == "ok" && st.Version == "1.0"
+			}); err != nil {
+				t.Fatalf("%v\n%s", err, logs.String())
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			out := logs.String()
+			if n := strings.Count(out, "release check failing"); n != 1 {
+				t.Errorf("logged the outage %d times, want once:\n%s", n, out)
+			}
+			if !strings.Contains(out, tt.wantKind) {
+				t.Errorf("outage log lacks %q:\n%s", tt.wantKind, out)
+			}
+			if n := strings.Count(out, "release check recovered"); n != 1 {
+				t.Errorf("logged the recovery %d times, want once:\n%s", n, out)
+			}
+			if n, want := strings.Count(out, "status report failed"), map[bool]int{true: 1}[tt.reportFails]; n != want {
+				t.Errorf("logged the failed status report %d times, want %d:\n%s", n, want, out)
+			}
+			if got := h.dpkgVersion(t); got != "installed 1.0" {
+				t.Errorf("dpkg says %q after recovery", got)
+			}
+		})
+	}
+}
+
+// replaceOnGet publishes a new release the moment the agent starts
+// downloading the current one, through the agent's own HTTP client.
+type replaceOnGet struct {
+	next    func()
+	key     string
+	fired   atomic.Bool
+	wrapped *http.Client
+}
+
+func (r *replaceOnGet) Do(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/"+r.key) && r.fired.CompareAndSwap(false, true) {
+		r.next()
+	}
+	return r.wrapped.Do(req)
+}
+
+// TestReleaseReplacedDuringDownload: the download is pinned to the
+// VersionId the HEAD saw, so a publish in between cannot mix two releases;
+// the agent installs the one it saw, then the new one at the next check.
+func TestReleaseReplacedDuringDownload(t *testing.T) {
+	ch := newChannel(t)
+	h := newHost(t)
+	h.inst.Service = nil
+	v1 := manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now())
+	v2 := manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0"}), time.Now())
+	ch.publish(t, v1)
+	doer := &replaceOnGet{key: ch.addr.Key, wrapped: &http.Client{}, next: func() { ch.publish(t, v2) }}
+	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
+		Credentials: ch.srv.Credentials(), HTTPClient: doer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: "web-4", Interval: time.Second,
+		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"installed 1.0", "installed 2.0"} {
+		if out, err := a.Check(t.Context()); out != OK || err != nil {
+			t.Fatalf("check %d: %s, %v\n%s", i+1, out, err, logs.String())
+		}
+		if got := h.dpkgVersion(t); got != want {
+			t.Errorf("after check %d: dpkg says %q, want %q", i+1, got, want)
+		}
+	}
+	if !doer.fired.Load() {
+		t.Fatal("the release was never replaced during a download")
+	}
+}
+
+// TestHeartbeat: with nothing happening, the status object is rewritten
+// every Heartbeat (Time moves, Since does not), so `pkgdeb status` can
+// tell a quiet host from a dead one.
+func TestHeartbeat(t *testing.T) {
+	ch := newChannel(t)
+	h := newHost(t)
+	h.inst.Service = nil
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+	a, err := New(Config{Channel: ch.addr, Client: ch.client, Package: "hello", Host: "web-5", Report: true,
+		Interval: 20 * time.Millisecond, Heartbeat: 300 * time.Millisecond, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var first *Status
+	if err := testenv.WaitFor(ctx, "the release installed", func() bool {
+		first = ch.tryStatus(t, "web-5")
+		return first != nil && first.State == "ok"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var later *Status
+	if err := testenv.WaitFor(ctx, "a heartbeat", func() bool {
+		later = ch.tryStatus(t, "web-5")
+		return later.Time.After(first.Time)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if gap := later.Time.Sub(first.Time); gap < 300*time.Millisecond {
+		t.Errorf("heartbeat after %s, want at least the 300ms Heartbeat", gap)
+	}
+	if !later.Since.Equal(first.Since) || later.State != "ok" || later.Version != "1.0" {
+		t.Errorf("heartbeat changed the state: %+v then %+v", first, later)
+	}
+}

@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Jitter returns a delay drawn uniformly from [interval-jitter,
+// interval+jitter], so that agents started together (an auto-scaling group
+// booting) drift apart instead of polling in lockstep. jitter is clamped to
+// interval, so the delay is never negative. r is the random source; nil
+// uses the math/rand/v2 top-level source.
+func Jitter(interval, jitter time.Duration, r *rand.Rand) time.Duration {
+	if jitter <= 0 {
+		return interval
+	}
+	if jitter > interval {
+		jitter = interval
+	}
+	span := int64(2*jitter) + 1
+	var n int64
+	if r != nil {
+		n = r.Int64N(span)
+	} else {
+		n = rand.Int64N(span)
+	}
+	return interval - jitter + time.Duration(n)
+}
+
+// Backoff spaces out retries after failures, exponentially and capped, and
+// keeps logs quiet: it logs a failure only when the kind of failure changes
+// (first failure, or a different kind than the last one) and logs once
+// when the failures end, instead of one line per cycle. It is not safe for
+// concurrent use; one loop owns it.
+type Backoff struct {
+	// Min is the delay after the first failure; it doubles with each
+	// consecutive failure up to Max.
+	Min, Max time.Duration
+	// Rand, when set, spreads each delay uniformly over [d/2, d] so a
+	// fleet that failed together does not retry together. nil keeps
+	// delays exact.
+	Rand *rand.Rand
+	// Logger receives the state changes; nil discards them.
+	Logger *slog.Logger
+	// What names the operation in log lines, e.g. "check release".
+	What string
+
+	failures int
+	kind     string
+	since    time.Time
+}
+
+// Fail records a failure of the given kind (a short, stable class such as
+// "unreachable" or "forbidden": details that change every time, like
+// request IDs, belong in err, not in kind) and returns the delay before the
+// next attempt. now is the current time, passed in so tests control it.
+func (b *Backoff) Fail(now time.Time, kind string, err error) time.Duration {
+	b.failures++
+	d := b.delay()
+	if b.failures == 1 || kind != b.kind {
+		if b.failures == 1 {
+			b.since = now
+		}
+		b.logger().Warn(b.What+" failing", "kind", kind, "err", err, "failures", b.failures, "retry_in", d)
+		b.kind = kind
+	}
+	return d
+}
+
+// Succeed records a success. After failures it logs the recovery once and
+// reports true.
+func (b *Backoff) Succeed(now time.Time) bool {
+	if b.failures == 0 {
+		return false
+	}
+	b.logger().Info(b.What+" recovered", "failures", b.failures, "duration", now.Sub(b.since).Round(time.Millisecond))
+	b.failures, b.kind = 0, ""
+	return true
+}
+
+// Failures returns the number of consecutive failures so far.
+func (b *Backoff) Failures() int { return b.failures }
+
+func (b *Backoff) delay() time.Duration {
+	d := b.Min
+	if d <= 0 {
+		d = time.Second
+	}
+	for i := 1; i < b.failures && (b.Max <= 0 || d < b.Max); i++ {
+		d *= 2
+	}
+	if b.Max > 0 && d > b.Max {
+		d = b.Max
+	}
+	if b.Rand != nil && d > 1 {
+		half := d / 2
+		d = half + time.Duration(b.Rand.Int64N(int64(d-half)+1))
+	}
+	return d
+}
+
+func (b *Backoff) logger() *slog.Logger {
+	if b.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Logger
+}

@@ -1,0 +1,356 @@
+// Package service restarts the service the agent updates and waits for
+// proof that the new release is healthy.
+//
+// A restart is a signal to the PID in the service's PID file (SIGHUP by
+// default: restart/ then starts the new binary with the listening sockets)
+// or a reload command such as "systemctl reload hello". Proof of health is,
+// within a deadline, all of:
+//   - a new PID in the PID file (restart/ writes it only once the new
+//     process is Ready) whose process is alive;
+//   - the health URL answering 200;
+//   - the version URL answering 200 with the expected version as its body.
+//
+// Each is checked only when configured. Restarts can be delayed by a random
+// splay so that a fleet receiving a release at the same moment does not
+// restart all at once.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNotRunning is returned by Restart when it is to signal the service
+// and no live process is named in the PID file: there is nothing to
+// restart. The caller decides; the agent treats it as "installed, the
+// supervisor will start it" (a new server installing its first release
+// before the service starts).
+var ErrNotRunning = errors.New("service not running")
+
+// ErrUnhealthy is returned (wrapped) by Restart and Wait when the service
+// did not prove healthy before the deadline. The error says which check
+// failed last.
+var ErrUnhealthy = errors.New("service not healthy")
+
+// Defaults for the Input fields left zero.
+const (
+	DefaultTimeout = 30 * time.Second
+	DefaultPoll    = 100 * time.Millisecond
+)
+
+// Input configures a Service.
+type Input struct {
+	// PIDFile is the service's PID file. When set, Restart signals the PID
+	// it names (unless ReloadCmd is set) and health requires a different,
+	// live PID in it afterwards.
+	PIDFile string
+	// Signal is sent to the PID in PIDFile to restart the service; default
+	// SIGHUP.
+	Signal syscall.Signal
+	// ReloadCmd, when set, is run with "sh -c" instead of sending Signal,
+	// e.g. "systemctl reload hello". It is bounded by Timeout.
+	ReloadCmd string
+	// HealthURL, when set, must answer 200 to a GET.
+	HealthURL string
+	// VersionURL, when set, must answer 200 to a GET with a body that is
+	// the expected version (see VersionMatches).
+	VersionURL string
+	// Timeout bounds the reload command and the wait for health after the
+	// restart; default DefaultTimeout.
+	Timeout time.Duration
+	// Splay is the upper bound of a random delay before the restart, so
+	// that hosts receiving a release together do not restart together.
+	// Zero restarts at once.
+	Splay time.Duration
+	// Rand draws the splay; nil uses the math/rand/v2 top-level source.
+	// Tests pass a seeded source.
+	Rand *rand.Rand
+	// Poll is the pause between two health checks; default DefaultPoll.
+	Poll time.Duration
+	// Settle is how long every check must keep passing, on the same
+	// PID, before the service counts as healthy; default 3*Poll. It keeps
+	// a process that dies just after starting from passing.
+	Settle time.Duration
+	// Client makes the health requests; default a client whose requests
+	// time out after 5 s.
+	Client *http.Client
+	// Logger receives one line per restart and per outcome; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Service restarts one service and checks its health.
+type Service struct {
+	in Input
+}
+
+// New checks in and returns a Service.
+func New(in Input) (*Service, error) {
+	if in.PIDFile == "" && in.ReloadCmd == "" {
+		return nil, errors.New("service: need a PID file to signal or a reload command")
+	}
+	if in.Signal == 0 {
+		in.Signal = syscall.SIGHUP
+	}
+	if in.Timeout <= 0 {
+		in.Timeout = DefaultTimeout
+	}
+	if in.Poll <= 0 {
+		in.Poll = DefaultPoll
+	}
+	if in.Settle <= 0 {
+		in.Settle = 3 * in.Poll
+	}
+	if in.Splay < 0 {
+		return nil, fmt.Errorf("service: negative splay %s", in.Splay)
+	}
+	if in.Client == nil {
+		in.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if in.Logger == nil {
+		in.Logger = slog.Default()
+	}
+	return &Service{in: in}, nil
+}
+
+// Restart waits the splay, restarts the service and waits until it proves
+// healthy running version, all within ctx. It returns the new PID (0 when
+// no PID file is configured). A failed signal or reload command is an
+// error; a service that never proves healthy wraps ErrUnhealthy.
+//
+// In signal mode, with no live process in the PID file, there is nothing to
+// restart: Restart returns ErrNotRunning at once, without waiting for
+// health.
+func (s *Service) Restart(ctx context.Context, version string) (int, error) {
+	if d := s.splay(); d > 0 {
+		s.in.Logger.Info("splay before restart", "delay", d)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("restart: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	start := time.Now()
+	oldPID := 0
+	if s.in.PIDFile != "" {
+		if pid, err := ReadPID(s.in.PIDFile); err == nil && alive(pid) {
+			oldPID = pid
+		}
+	}
+	switch {
+	case s.in.ReloadCmd != "":
+		if err := s.reload(ctx); err != nil {
+			return 0, err
+		}
+	case oldPID != 0:
+		if err := syscall.Kill(oldPID, s.in.Signal); err != nil {
+			return 0, fmt.Errorf("restart: signal %s to pid %d: %w", s.in.Signal, oldPID, err)
+		}
+	default:
+		return 0, fmt.Errorf("restart: no live process in %s: %w", s.in.PIDFile, ErrNotRunning)
+	}
+	pid, err := s.Wait(ctx, oldPID, version)
+	if err != nil {
+		s.in.Logger.Warn("restart failed", "version", version, "old_pid", oldPID, "duration", time.Since(start).Round(time.Millisecond), "err", err)
+		return 0, err
+	}
+	s.in.Logger.Info("service restarted", "version", version, "old_pid", oldPID, "pid", pid, "duration", time.Since(start).Round(time.Millisecond))
+	return pid, nil
+}
+
+// Wait waits, for at most Timeout, until the service proves healthy: a live
+// PID other than oldPID in the PID file (when one is configured), the
+// health URL answering 200, and the version URL answering version, all
+// holding for Settle. It returns the PID. The error wraps ErrUnhealthy and says which check failed
+// last.
+func (s *Service) Wait(ctx context.Context, oldPID int, version string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.in.Timeout)
+	defer cancel()
+	var last error
+	var healthyPID int
+	var healthySince time.Time
+	for {
+		pid, err := s.check(ctx, oldPID, version)
+		if err == nil {
+			// One good check can catch a new process in the instant
+			// before it dies; healthy means staying so for Settle.
+			if pid != healthyPID || healthySince.IsZero() {
+				healthyPID, healthySince = pid, time.Now()
+			}
+			if time.Since(healthySince) >= s.in.Settle {
+				return pid, nil
+			}
+		} else {
+			healthySince = time.Time{}
+		}
+		// A check cut short by the deadline says nothing about the
+		// service; report the last complete one.
+		if err != nil && (ctx.Err() == nil || last == nil) {
+			last = err
+		}
+		if last == nil && ctx.Err() != nil {
+			last = errors.New("healthy, but not for as long as Settle")
+		}
+		t := time.NewTimer(s.in.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%w after %s: %w", ErrUnhealthy, s.in.Timeout, last)
+		case <-t.C:
+		}
+	}
+}
+
+// check runs every configured check once.
+func (s *Service) check(ctx context.Context, oldPID int, version string) (int, error) {
+	pid := 0
+	if s.in.PIDFile != "" {
+		var err error
+		pid, err = ReadPID(s.in.PIDFile)
+		switch {
+		case err != nil:
+			return 0, err
+		case pid == oldPID:
+			return 0, fmt.Errorf("pid file %s still names the old process %d", s.in.PIDFile, pid)
+		case !alive(pid):
+			return 0, fmt.Errorf("pid %d from %s is not running", pid, s.in.PIDFile)
+		}
+	}
+	if s.in.HealthURL != "" {
+		if _, err := s.get(ctx, s.in.HealthURL); err != nil {
+			return 0, err
+		}
+	}
+	if s.in.VersionURL != "" {
+		body, err := s.get(ctx, s.in.VersionURL)
+		if err != nil {
+			return 0, err
+		}
+		if !VersionMatches(body, version) {
+			return 0, fmt.Errorf("%s answers version %q, want %q", s.in.VersionURL, truncate(strings.TrimSpace(body), 100), version)
+		}
+	}
+	return pid, nil
+}
+
+func (s *Service) get(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("health check: %w", err)
+	}
+	resp, err := s.in.Client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("health check: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("health check GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("health check GET %s: %s", url, resp.Status)
+	}
+	return string(body), nil
+}
+
+func (s *Service) reload(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.in.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.in.ReloadCmd)
+	// The command may start long-lived children (a shell backgrounding the
+	// service); do not wait for their copies of our pipes.
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("restart: reload command %q: %w: %s", s.in.ReloadCmd, err, truncate(strings.TrimSpace(string(out)), 500))
+	}
+	return nil
+}
+
+func (s *Service) splay() time.Duration {
+	if s.in.Splay <= 0 {
+		return 0
+	}
+	if s.in.Rand != nil {
+		return time.Duration(s.in.Rand.Int64N(int64(s.in.Splay)))
+	}
+	return time.Duration(rand.Int64N(int64(s.in.Splay)))
+}
+
+// ReadPID reads a PID file: a positive decimal number, optionally followed
+// by a newline.
+func ReadPID(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("read pid file %s: not a pid: %q", path, truncate(string(b), 40))
+	}
+	return pid, nil
+}
+
+// VersionMatches reports whether body, as served by a version URL, names
+// version. Surrounding whitespace is ignored, and a service may report the
+// Debian version without its epoch ("1:2.0-1" as "2.0-1") or without its
+// epoch and Debian revision ("2.0"), since binaries are usually stamped
+// with the upstream version.
+func VersionMatches(body, version string) bool {
+	got := strings.TrimSpace(body)
+	if got == "" || version == "" {
+		return false
+	}
+	if got == version {
+		return true
+	}
+	noEpoch := version
+	if _, rest, ok := strings.Cut(version, ":"); ok {
+		noEpoch = rest
+	}
+	if got == noEpoch {
+		return true
+	}
+	if i := strings.LastIndexByte(noEpoch, '-'); i > 0 && got == noEpoch[:i] {
+		return true
+	}
+	return false
+}
+
+// alive reports whether a process with this PID exists and is not a
+// zombie (a service that crashed right after writing its PID file is one
+// until its parent reaps it). EPERM means it exists but belongs to someone
+// else, which still counts.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no procfs: trust kill
+	}
+	// The state follows the parenthesised command name, which may itself
+	// contain spaces and parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

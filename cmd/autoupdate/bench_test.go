@@ -1,0 +1,91 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
+)
+
+// BenchmarkDaemonIdle runs the real daemon against a local versitygw with
+// an unchanged channel and measures what idling costs: S3 requests per
+// check, CPU time per check and peak RSS. Each iteration runs the daemon
+// for 30 checks at a 1 s interval (no jitter); run it once:
+//
+//	go test -run '^$' -bench DaemonIdle -benchtime 1x ./cmd/autoupdate/
+func BenchmarkDaemonIdle(b *testing.B) {
+	const checks = 30
+	srv := s3env.Server(b)
+	bin, err := testenv.BuildGo(b.Context(), b.TempDir(), "autoupdate", ".", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var requests, heads atomic.Int64
+	target, _ := url.Parse(srv.Endpoint)
+	forward := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	source := publishDeb(b, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, nil)
+
+	for b.Loop() {
+		root := testenv.DpkgRoot(b)
+		cmd := exec.Command(bin, "--source", source, "--package", "hello", "--state-dir", b.TempDir(), "--dpkg-root", root,
+			"--host", "bench", "--endpoint", proxy.URL, "--interval", "1s", "--jitter", "0", "--env-file", os.DevNull)
+		cmd.Env = append(os.Environ(), srv.Env()...)
+		var stderr testenv.SyncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		// Wait for the first install, then count from there.
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(stderr.String(), "release installed") {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				b.Fatalf("no install:\n%s", stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r0, h0 := requests.Load(), heads.Load()
+		procStat := func() time.Duration {
+			// utime+stime of the running daemon, from /proc.
+			s, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := strings.Fields(string(s)[strings.LastIndexByte(string(s), ')')+2:])
+			utime, _ := strconv.Atoi(f[11])
+			stime, _ := strconv.Atoi(f[12])
+			ticks := utime + stime
+			return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+		}
+		cpu0 := procStat()
+		time.Sleep(checks * time.Second)
+		cpu := procStat() - cpu0
+		r, h := requests.Load()-r0, heads.Load()-h0
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+		b.ReportMetric(float64(r)/checks, "requests/check")
+		b.ReportMetric(float64(h)/checks, "heads/check")
+		b.ReportMetric(cpu.Seconds()/checks*1000, "cpu-ms/check")
+		b.ReportMetric(100*cpu.Seconds()/(checks*time.Second).Seconds(), "%core@1s")
+		b.ReportMetric(float64(rss)/1024, "peak-rss-MiB")
+	}
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/release"
+)
+
+// DefaultEnvFile is read when --env-file is not given; a missing file is
+// fine there (and only there).
+const DefaultEnvFile = "/etc/default/autoupdate"
+
+// envPrefix turns a flag name into its environment name:
+// --health-url is AUTOUPDATE_HEALTH_URL.
+const envPrefix = "AUTOUPDATE_"
+
+// config is the parsed, validated command line.
+type config struct {
+	EnvFile       string
+	Source        release.Address
+	Endpoint      string
+	Region        string
+	Interval      time.Duration
+	Jitter        time.Duration
+	StateDir      string
+	Package       string
+	PIDFile       string
+	Signal        syscall.Signal
+	ReloadCmd     string
+	HealthURL     string
+	HealthTimeout time.Duration
+	ExpectVersion string
+	Splay         time.Duration
+	PublicKeys    []string
+	Host          string
+	Report        bool
+	Heartbeat     time.Duration
+	Once          bool
+	DpkgRoot      string
+	MetricsAddr   string
+	LogFormat     string
+}
+
+// flags holds the raw flag values before validation.
+type flags struct {
+	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
+	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
+	logFormat, jitter                                                 string
+	interval, healthTimeout, splay, heartbeat                         time.Duration
+	publicKeys                                                        cli.Strings
+	report, once                                                      bool
+}
+
+func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
+	f := &flags{}
+	fs := flag.NewFlagSet("autoupdate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.envFile, "env-file", "", "read KEY=VALUE settings from `file` (default "+DefaultEnvFile+", if it exists)")
+	fs.StringVar(&f.source, "source", "", "the release channel, `s3://bucket/key` (required)")
+	fs.StringVar(&f.endpoint, "endpoint", "", "S3-compatible endpoint `URL` (default: AWS, or AWS_ENDPOINT_URL_S3)")
+	fs.StringVar(&f.region, "region", "", "S3 `region` (default: the SDK's, else us-east-1)")
+	fs.DurationVar(&f.interval, "interval", 10*time.Second, "how often to check the channel")
+	fs.StringVar(&f.jitter, "jitter", "", "random spread of each interval, +/- this `duration` (default 20% of --interval)")
+	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/autoupdate", "private `directory` for the agent's state and kept packages")
+	fs.StringVar(&f.pkg, "package", "", "the package `name` the channel must contain (required)")
+	fs.StringVar(&f.pidFile, "pidfile", "", "the service's PID `file`: signalled to restart, and a new PID in it proves the restart")
+	fs.StringVar(&f.signal, "signal", "HUP", "`signal` sent to the PID in --pidfile to restart the service")
+	fs.StringVar(&f.reloadCmd, "reload-cmd", "", "restart the service by running this shell `command` instead of signalling")
+	fs.StringVar(&f.healthURL, "health-url", "", "`URL` that must answer 200 after a restart")
+	fs.DurationVar(&f.healthTimeout, "health-timeout", 30*time.Second, "how long the service has to prove healthy after a restart")
+	fs.StringVar(&f.expectVersion, "expect-version", "", "`URL` that must answer the new package version after a restart (e.g. http://127.0.0.1:8080/version)")
+	fs.DurationVar(&f.splay, "splay", 0, "random delay up to this `duration` before restarting, so hosts do not restart together")
+	fs.Var(&f.publicKeys, "public-key", "accept only releases signed by this ed25519 public key `file` (repeatable)")
+	fs.StringVar(&f.host, "host", "", "this server's `name` in status objects (default the hostname)")
+	fs.BoolVar(&f.report, "report", true, "write a status object next to the release (<key>.status/<host>.json)")
+	fs.DurationVar(&f.heartbeat, "heartbeat", 10*time.Minute, "rewrite the status object at least this often")
+	fs.BoolVar(&f.once, "once", false, "check once, install if needed, then exit (cloud-init, cron)")
+	fs.StringVar(&f.dpkgRoot, "dpkg-root", "", "run dpkg against this sandbox root `directory` (tests, demos)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9100)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.Usage = func() { usage(fs) }
+	return fs, f
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `Usage: autoupdate --source s3://bucket/key --package NAME [flags]
+
+autoupdate runs on every server. It checks a release channel (one key in a
+versioned S3 bucket, written by "pkgdeb publish") every interval with a
+conditional HEAD, downloads a new release pinned to its VersionId, verifies
+its size, SHA-256, signature and control fields, installs it with dpkg,
+restarts the service and waits for proof of health. A release that fails
+is rolled back locally and never retried on this host.
+
+Every flag can also be set in the environment or in the --env-file as
+AUTOUPDATE_<FLAG> (upper case, - as _), e.g. AUTOUPDATE_SOURCE=s3://b/k or
+AUTOUPDATE_PUBLIC_KEY="a.pub b.pub". The command line wins over the
+environment, which wins over the file.
+
+Examples:
+  autoupdate --source s3://acme-releases/hello/production.deb --package hello \
+    --pidfile /run/hello/hello.pid --health-url http://127.0.0.1:8080/healthz \
+    --expect-version http://127.0.0.1:8080/version
+  autoupdate --once    # settings from /etc/default/autoupdate
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
+
+// parseConfig parses args, then fills every flag not given on the command
+// line from getenv (AUTOUPDATE_*), then from the environment file, and
+// validates the result.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	fset, f := newFlagSet(stderr)
+	pos, err := cli.Parse(fset, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	if len(pos) > 0 {
+		return nil, cli.Usagef("unexpected argument %q (all settings are flags)", pos[0])
+	}
+	set := map[string]bool{}
+	fset.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	// The environment first, so that the env file's name can come from it.
+	fromEnv := func(name, value, origin string) error {
+		if set[name] {
+			return nil
+		}
+		fl := fset.Lookup(name)
+		values := []string{value}
+		if name == "public-key" {
+			values = strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+		}
+		for _, v := range values {
+			if err := fl.Value.Set(v); err != nil {
+				return cli.Usagef("%s: invalid value %q for %s: %v", origin, value, envName(name), err)
+			}
+		}
+		set[name] = true
+		return nil
+	}
+	var envErr error
+	fset.VisitAll(func(fl *flag.Flag) {
+		if v := getenv(envName(fl.Name)); v != "" && envErr == nil {
+			envErr = fromEnv(fl.Name, v, "environment")
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+
+	path, explicit := f.envFile, f.envFile != ""
+	if !explicit {
+		path = DefaultEnvFile
+	}
+	file, err := os.Open(path)
+	switch {
+	case err == nil:
+		vars, err := parseEnvFile(file, path)
+		file.Close()
+		if err != nil {
+			return nil, cli.Usagef("%v", err)
+		}
+		for _, v := range vars {
+			name, ok := flagName(v.Key)
+			if !ok || fset.Lookup(name) == nil || name == "env-file" {
+				return nil, cli.Usagef("%s:%d: unknown setting %s (want AUTOUPDATE_<FLAG>; see --help)", path, v.Line, v.Key)
+			}
+			if err := fromEnv(name, v.Value, fmt.Sprintf("%s:%d", path, v.Line)); err != nil {
+				return nil, err
+			}
+		}
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return nil, cli.Usagef("env file: %v", err)
+	}
+	return f.validate()
+}
+
+// envName is the environment name of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func flagName(envKey string) (string, bool) {
+	rest, ok := strings.CutPrefix(envKey, envPrefix)
+	if !ok || rest == "" {
+		return "", false
+	}
+	return strings.ToLower(strings.ReplaceAll(rest, "_", "-")), true
+}
+
+func (f *flags) validate() (*config, error) {
+	c := &config{
+		EnvFile: f.envFile, Endpoint: f.endpoint, Region: f.region, Interval: f.interval,
+		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ReloadCmd: f.reloadCmd,
+		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
+		Splay: f.splay, PublicKeys: f.publicKeys, Host: f.host, Report: f.report,
+		Heartbeat: f.heartbeat, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
+		LogFormat: f.logFormat,
+	}
+	if f.source == "" {
+		return nil, cli.Usagef("--source is required (the release channel, e.g. s3://acme-releases/hello/production.deb)")
+	}
+	var err error
+	if c.Source, err = release.ParseAddress(f.source); err != nil {
+		return nil, cli.Usagef("--source: %v", err)
+	}
+	if c.Package == "" {
+		return nil, cli.Usagef("--package is required (the package name the channel must contain)")
+	}
+	if c.Interval <= 0 {
+		return nil, cli.Usagef("--interval %s: must be positive", c.Interval)
+	}
+	c.Jitter = c.Interval / 5
+	if f.jitter != "" {
+		if c.Jitter, err = time.ParseDuration(f.jitter); err != nil {
+			return nil, cli.Usagef("--jitter: %v", err)
+		}
+		if c.Jitter < 0 || c.Jitter > c.Interval {
+			return nil, cli.Usagef("--jitter %s: must be between 0 and --interval (%s)", c.Jitter, c.Interval)
+		}
+	}
+	if c.StateDir == "" {
+		return nil, cli.Usagef("--state-dir must not be empty")
+	}
+	if c.Signal, err = parseSignal(f.signal); err != nil {
+		return nil, cli.Usagef("--signal: %v", err)
+	}
+	if c.HealthTimeout <= 0 {
+		return nil, cli.Usagef("--health-timeout %s: must be positive", c.HealthTimeout)
+	}
+	if c.Splay < 0 {
+		return nil, cli.Usagef("--splay %s: must not be negative", c.Splay)
+	}
+	if (c.HealthURL != "" || c.ExpectVersion != "") && c.PIDFile == "" && c.ReloadCmd == "" {
+		return nil, cli.Usagef("--health-url and --expect-version check a restarted service: give --pidfile or --reload-cmd too")
+	}
+	for name, u := range map[string]string{"--health-url": c.HealthURL, "--expect-version": c.ExpectVersion} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, cli.Usagef("%s %q: want an http:// or https:// URL", name, u)
+		}
+	}
+	if c.Host == "" {
+		if c.Host, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("--host not given and no hostname: %w", err)
+		}
+	}
+	if strings.ContainsAny(c.Host, "/ ") {
+		return nil, cli.Usagef("--host %q: must not contain / or spaces (it names an S3 object)", c.Host)
+	}
+	if c.Heartbeat <= 0 {
+		return nil, cli.Usagef("--heartbeat %s: must be positive", c.Heartbeat)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return nil, cli.Usagef("--metrics-addr %q: want host:port", c.MetricsAddr)
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	return c, nil
+}
+
+// parseSignal accepts HUP, SIGHUP, hup or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n >= 65 {
+			return 0, fmt.Errorf("signal number %d out of range", n)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	for _, sig := range []struct {
+		name string
+		sig  syscall.Signal
+	}{
+		{"HUP", syscall.SIGHUP}, {"USR1", syscall.SIGUSR1}, {"USR2", syscall.SIGUSR2},
+		{"TERM", syscall.SIGTERM}, {"INT", syscall.SIGINT}, {"QUIT", syscall.SIGQUIT},
+		{"WINCH", syscall.SIGWINCH}, {"ALRM", syscall.SIGALRM},
+	} {
+		if sig.name == name {
+			return sig.sig, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown signal %q (want e.g. HUP, USR2 or a number)", s)
+}

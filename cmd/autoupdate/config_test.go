@@ -1,0 +1,254 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/cli"
+)
+
+func TestParseEnvFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    map[string]string
+		wantErr string
+	}{
+		{"plain", "A=1\nB=two words\n", map[string]string{"A": "1", "B": "two words"}, ""},
+		{"comments and blanks", "# a comment\n\n  # indented\nA=1 # trailing\n", map[string]string{"A": "1"}, ""},
+		{"single quotes are literal", `A='x "y" $z # not a comment'`, map[string]string{"A": `x "y" $z # not a comment`}, ""},
+		{"double quotes with escapes", `A="say \"hi\" \\ \$HOME" # c`, map[string]string{"A": `say "hi" \ $HOME`}, ""},
+		{"export prefix", "export A=1", map[string]string{"A": "1"}, ""},
+		{"empty value", "A=\nB=''", map[string]string{"A": "", "B": ""}, ""},
+		{"equals in value", "A=x=y", map[string]string{"A": "x=y"}, ""},
+		{"no equals", "JUSTAWORD", nil, "want KEY=VALUE"},
+		{"bad key", "A-B=1", nil, "want KEY=VALUE"},
+		{"unterminated", `A="oops`, nil, "unterminated double quote"},
+		{"junk after quote", `A='x' y`, nil, "text after the closing quote"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars, err := parseEnvFile(strings.NewReader(tt.in), "f")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, v := range vars {
+				got[v.Key] = v.Value
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnvFileShellAgrees: what parseEnvFile reads is what sh reads when it
+// sources the same file, since operators test their file that way.
+func TestEnvFileShellAgrees(t *testing.T) {
+	content := `# settings
+AUTOUPDATE_SOURCE=s3://b/k
+AUTOUPDATE_RELOAD_CMD='systemctl reload "hello"'
+AUTOUPDATE_HEALTH_URL="http://127.0.0.1:8080/healthz"
+AUTOUPDATE_PUBLIC_KEY="/etc/a.pub /etc/b.pub" # two keys
+`
+	path := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars, err := parseEnvFile(strings.NewReader(content), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vars {
+		out, err := execOutput("sh", "-c", `. "$1"; eval "printf %s \"\$$2\""`, "sh", path, v.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != v.Value {
+			t.Errorf("%s: sh reads %q, we read %q", v.Key, out, v.Value)
+		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "autoupdate")
+	writeFile(t, envFile, `AUTOUPDATE_SOURCE=s3://file-bucket/app.deb
+AUTOUPDATE_PACKAGE=hello
+AUTOUPDATE_INTERVAL=30s
+AUTOUPDATE_PUBLIC_KEY="a.pub b.pub"
+AUTOUPDATE_REPORT=false
+`)
+	badEnvFile := filepath.Join(dir, "bad")
+	writeFile(t, badEnvFile, "AUTOUPDATE_NOPE=1\n")
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c *config)
+		wantErr string // substring; "" for success
+	}{
+		{
+			name: "defaults",
+			args: []string{"--source", "s3://b/app/production.deb", "--package", "hello", "--host", "h1", "--env-file", envFileEmpty(t)},
+			check: func(t *testing.T, c *config) {
+				if c.Source.Bucket != "b" || c.Source.Key != "app/production.deb" || c.Interval != 10*time.Second ||
+					c.Jitter != 2*time.Second || c.StateDir != "/var/lib/autoupdate" || c.Signal != syscall.SIGHUP ||
+					c.HealthTimeout != 30*time.Second || !c.Report || c.Once || c.Heartbeat != 10*time.Minute {
+					t.Errorf("defaults: %+v", c)
+				}
+			},
+		},
+		{
+			name: "env file",
+			args: []string{"--env-file", envFile, "--host", "h1"},
+			check: func(t *testing.T, c *config) {
+				if c.Source.Bucket != "file-bucket" || c.Package != "hello" || c.Interval != 30*time.Second ||
+					c.Jitter != 6*time.Second || c.Report || !reflect.DeepEqual(c.PublicKeys, []string{"a.pub", "b.pub"}) {
+					t.Errorf("from env file: %+v", c)
+				}
+			},
+		},
+		{
+			name: "command line beats environment beats file",
+			args: []string{"--env-file", envFile, "--host", "h1", "--interval", "5s"},
+			env:  map[string]string{"AUTOUPDATE_INTERVAL": "7s", "AUTOUPDATE_SOURCE": "s3://env-bucket/app.deb"},
+			check: func(t *testing.T, c *config) {
+				if c.Interval != 5*time.Second || c.Source.Bucket != "env-bucket" || c.Package != "hello" {
+					t.Errorf("precedence: interval %s source %s package %s", c.Interval, c.Source, c.Package)
+				}
+			},
+		},
+		{
+			name: "env file named by the environment",
+			args: []string{"--host", "h1"},
+			env:  map[string]string{"AUTOUPDATE_ENV_FILE": envFile},
+			check: func(t *testing.T, c *config) {
+				if c.Source.Bucket != "file-bucket" {
+					t.Errorf("source %s", c.Source)
+				}
+			},
+		},
+		{
+			name: "explicit jitter, signal by name and number",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t), "--jitter", "0", "--signal", "usr2"},
+			check: func(t *testing.T, c *config) {
+				if c.Jitter != 0 || c.Signal != syscall.SIGUSR2 {
+					t.Errorf("jitter %s signal %v", c.Jitter, c.Signal)
+				}
+			},
+		},
+		{name: "missing source", args: []string{"--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
+		{name: "missing package", args: []string{"--source", "s3://b/k", "--env-file", envFileEmpty(t)}, wantErr: "--package is required"},
+		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},
+		{name: "jitter above interval", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--jitter", "11s"}, wantErr: "between 0 and --interval"},
+		{name: "zero interval", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--interval", "0s"}, wantErr: "must be positive"},
+		{name: "unknown signal", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--signal", "FOO"}, wantErr: "unknown signal"},
+		{name: "health without restart", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--health-url", "http://127.0.0.1/h"}, wantErr: "give --pidfile or --reload-cmd"},
+		{name: "bad health url", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--pidfile", "/run/x.pid", "--health-url", "127.0.0.1:80"}, wantErr: "http:// or https://"},
+		{name: "bad metrics addr", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--metrics-addr", "9100"}, wantErr: "host:port"},
+		{name: "host with slash", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--host", "a/b"}, wantErr: "must not contain"},
+		{name: "unknown setting in the env file", args: []string{"--env-file", badEnvFile}, wantErr: "unknown setting AUTOUPDATE_NOPE"},
+		{name: "bad value in the environment", args: []string{"--env-file", envFile}, env: map[string]string{"AUTOUPDATE_INTERVAL": "soon"}, wantErr: "AUTOUPDATE_INTERVAL"},
+		{name: "explicit env file missing", args: []string{"--env-file", filepath.Join(dir, "nope")}, wantErr: "env file"},
+		{name: "positional argument", args: []string{"s3://b/k"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			c, err := parseConfig(tt.args, getenv, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				var ue *cli.UsageError
+				if !errors.As(err, &ue) {
+					t.Errorf("err %v is not a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestEveryFlagHasAnEnvName(t *testing.T) {
+	fs, _ := newFlagSet(io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, ok := flagName(envName(f.Name))
+		if !ok || name != f.Name {
+			t.Errorf("flag %s: env name %s maps back to %q", f.Name, envName(f.Name), name)
+		}
+		if f.Usage == "" {
+			t.Errorf("flag %s has no help", f.Name)
+		}
+	})
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := parseConfig([]string{"--help"}, func(string) string { return "" }, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Usage: autoupdate", "AUTOUPDATE_SOURCE", "Examples:", "-expect-version", "-public-key", "-dpkg-root"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want syscall.Signal
+		ok   bool
+	}{
+		{"HUP", syscall.SIGHUP, true}, {"SIGUSR2", syscall.SIGUSR2, true}, {"term", syscall.SIGTERM, true},
+		{"1", syscall.SIGHUP, true}, {"0", 0, false}, {"99", 0, false}, {"KILLME", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSignal(tt.in)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("parseSignal(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func execOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
+}
+
+func envFileEmpty(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "empty")
+	writeFile(t, p, "# nothing\n")
+	return p
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,158 @@
+// Command autoupdate is the agent that runs on every server: it follows a
+// release channel in S3 and installs each new release with dpkg, restarts
+// the service, waits for proof of health and rolls back by itself when the
+// release is bad. See --help, and the agent package for how it decides.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/agent/dpkg"
+	"github.com/debfleet/debfleet/agent/service"
+	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/release"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one autoupdate invocation and returns its exit status: 0 on
+// success (or after a clean stop), 2 for a usage error, 1 for a failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Fprintln(stdout, "autoupdate", version)
+		return 0
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	var ue *cli.UsageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "autoupdate: %v\nRun 'autoupdate --help' for usage.\n", err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "autoupdate: %v\n", err)
+		return 1
+	}
+	if err := daemon(ctx, cfg, stderr); err != nil {
+		fmt.Fprintf(stderr, "autoupdate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// daemon wires the agent from cfg and runs it.
+func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	var keys []release.PublicKey
+	for _, p := range cfg.PublicKeys {
+		k, err := release.LoadPublicKey(p)
+		if err != nil {
+			return fmt.Errorf("--public-key: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	dir, err := state.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+
+	client, err := release.New(ctx, release.Options{Endpoint: cfg.Endpoint, Region: cfg.Region, Logger: log})
+	if err != nil {
+		return err
+	}
+	inst := &agent.Installer{Dir: dir, Dpkg: &dpkg.Dpkg{Root: cfg.DpkgRoot, Logger: log}, Logger: log}
+	if cfg.PIDFile != "" || cfg.ReloadCmd != "" {
+		inst.Service, err = service.New(service.Input{
+			PIDFile:    cfg.PIDFile,
+			Signal:     cfg.Signal,
+			ReloadCmd:  cfg.ReloadCmd,
+			HealthURL:  cfg.HealthURL,
+			VersionURL: cfg.ExpectVersion,
+			Timeout:    cfg.HealthTimeout,
+			Splay:      cfg.Splay,
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	a, err := agent.New(agent.Config{
+		Channel:    cfg.Source,
+		Client:     client,
+		Package:    cfg.Package,
+		PublicKeys: keys,
+		Host:       cfg.Host,
+		Report:     cfg.Report,
+		Heartbeat:  cfg.Heartbeat,
+		Interval:   cfg.Interval,
+		Jitter:     cfg.Jitter,
+		Installer:  inst,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(cfg.MetricsAddr, a, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info("autoupdate starting", "agent_version", version, "source", cfg.Source.String(), "package", cfg.Package,
+		"host", cfg.Host, "interval", cfg.Interval, "jitter", cfg.Jitter, "once", cfg.Once, "signed", len(keys) > 0)
+	if cfg.Once {
+		return a.Once(ctx)
+	}
+	return a.Run(ctx)
+}
+
+// serveMetrics serves the agent's metrics on addr at /metrics.
+func serveMetrics(addr string, a *agent.Agent, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/cli"
+)
+
+const inspectHelp = `Usage: pkgdeb inspect [--json] PACKAGE.deb
+
+Show a .deb's control fields, its files (mode, owner, size, path), its
+conffiles and maintainer scripts, and check every file against md5sums.
+Exits non-zero when the package cannot be read or md5sums do not verify.
+
+Examples:
+  pkgdeb inspect dist/hello_1.2.3_amd64.deb
+  pkgdeb inspect --json dist/hello_1.2.3_amd64.deb | jq '.control.Version'
+
+Flags:
+`
+
+// inspectJSON is the --json output.
+type inspectJSON struct {
+	File        string            `json:"file"`
+	Control     map[string]string `json:"control"`
+	Fields      []deb.Field       `json:"fields"`
+	Members     []deb.Member      `json:"members"`
+	Compression deb.Compression   `json:"compression"`
+	Files       []fileJSON        `json:"files"`
+	Conffiles   []string          `json:"conffiles"`
+	Scripts     map[string]string `json:"scripts"`
+	MD5Sums     md5JSON           `json:"md5sums"`
+}
+
+type fileJSON struct {
+	Path   string `json:"path"`
+	Type   string `json:"type"`
+	Mode   string `json:"mode"` // octal, e.g. "0755"
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Size   int64  `json:"size"`
+	Target string `json:"target,omitempty"`
+	MD5    string `json:"md5,omitempty"`
+}
+
+type md5JSON struct {
+	Verified   bool     `json:"verified"`
+	Mismatches []string `json:"mismatches"`
+	Error      string   `json:"error,omitempty"`
+}
+
+func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pkgdeb inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), inspectHelp)
+		fs.PrintDefaults()
+	}
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return cli.Usagef("%v", err)
+	}
+	if len(pos) != 1 {
+		return cli.Usagef("want exactly one .deb file, got %d arguments", len(pos))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	name := pos[0]
+	p, err := deb.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", name, err)
+	}
+	verr := p.Verify()
+	if *asJSON {
+		if err := printInspectJSON(stdout, name, p, verr); err != nil {
+			return err
+		}
+	} else {
+		printInspectText(stdout, name, p, verr)
+	}
+	if verr != nil {
+		return fmt.Errorf("inspect %s: %w", name, verr)
+	}
+	return nil
+}
+
+func printInspectJSON(w io.Writer, name string, p *deb.Package, verr error) error {
+	out := inspectJSON{
+		File: name, Control: map[string]string{}, Fields: p.Fields, Members: p.Members,
+		Compression: p.Compression, Files: []fileJSON{}, Conffiles: p.Conffiles,
+		Scripts: map[string]string{},
+		MD5Sums: md5JSON{Verified: verr == nil, Mismatches: p.MD5Mismatches},
+	}
+	if out.Conffiles == nil {
+		out.Conffiles = []string{}
+	}
+	if out.MD5Sums.Mismatches == nil {
+		out.MD5Sums.Mismatches = []string{}
+	}
+	if verr != nil {
+		out.MD5Sums.Error = verr.Error()
+	}
+	for _, f := range p.Fields {
+		out.Control[f.Name] = f.Value
+	}
+	for _, f := range p.Files {
+		out.Files = append(out.Files, fileJSON{
+			Path: f.Path, Type: f.Type.String(), Mode: fmt.Sprintf("%04o", unixMode(f.Mode)),
+			Owner: f.Uname, Group: f.Gname, UID: f.Uid, GID: f.Gid, Size: f.Size,
+			Target: f.LinkTarget, MD5: f.MD5,
+		})
+	}
+	for k, v := range p.Scripts {
+		out.Scripts[k] = string(v)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("inspect %s: %w", name, err)
+	}
+	return nil
+}
+
+func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
+	var b strings.Builder
+	members := make([]string, 0, len(p.Members))
+	for _, m := range p.Members {
+		members = append(members, fmt.Sprintf("%s (%d bytes)", m.Name, m.Size))
+	}
+	fmt.Fprintf(&b, "%s\n  members: %s\n\n", name, strings.Join(members, ", "))
+	for _, f := range p.Fields {
+		// Continuation lines of multi-line fields keep their leading space.
+		fmt.Fprintf(&b, "%s: %s\n", f.Name, f.Value)
+	}
+	fmt.Fprintf(&b, "\nFiles (%d):\n", len(p.Files))
+	width := 1
+	for _, f := range p.Files {
+		width = max(width, len(fmt.Sprint(f.Size)))
+	}
+	for _, f := range p.Files {
+		owner := f.Uname
+		if owner == "" {
+			owner = fmt.Sprint(f.Uid)
+		}
+		group := f.Gname
+		if group == "" {
+			group = fmt.Sprint(f.Gid)
+		}
+		line := fmt.Sprintf("%s %s/%s %*d %s", modeString(f.Type, f.Mode), owner, group, width, f.Size, f.Path)
+		if f.LinkTarget != "" {
+			line += " -> " + f.LinkTarget
+		}
+		b.WriteString(line + "\n")
+	}
+	if len(p.Conffiles) > 0 {
+		b.WriteString("\nConffiles:\n")
+		for _, c := range p.Conffiles {
+			b.WriteString("  " + c + "\n")
+		}
+	}
+	if len(p.Scripts) > 0 {
+		b.WriteString("\nScripts:\n")
+		for _, s := range []string{"preinst", "postinst", "prerm", "postrm", "config", "triggers", "templates", "shlibs", "symbols"} {
+			if body, ok := p.Scripts[s]; ok {
+				fmt.Fprintf(&b, "  %s (%d bytes)\n", s, len(body))
+			}
+		}
+	}
+	b.WriteString("\n")
+	if verr == nil {
+		b.WriteString("md5sums: OK\n")
+	} else {
+		fmt.Fprintf(&b, "md5sums: FAILED: %v\n", verr)
+		for _, m := range p.MD5Mismatches {
+			b.WriteString("  mismatch: " + m + "\n")
+		}
+	}
+	io.WriteString(w, b.String())
+}
+
+// unixMode returns the permission bits of m as a Unix mode number.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// modeString renders a mode as ls and tar -tv do: "drwxr-xr-x".
+func modeString(t deb.EntryType, m fs.FileMode) string {
+	b := []byte("----------")
+	switch t {
+	case deb.Dir:
+		b[0] = 'd'
+	case deb.Symlink:
+		b[0] = 'l'
+	case deb.Hardlink:
+		b[0] = 'h'
+	case deb.Other:
+		b[0] = '?'
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) != 0 {
+			b[i+1] = rwx[i]
+		}
+	}
+	special := func(pos int, set bool, on, off byte) {
+		if !set {
+			return
+		}
+		if b[pos] == 'x' {
+			b[pos] = on
+		} else {
+			b[pos] = off
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
+}

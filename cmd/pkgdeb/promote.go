@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/release"
+)
+
+const promoteHelp = `Usage: pkgdeb promote [flags] s3://BUCKET/SOURCE s3://BUCKET/DESTINATION
+
+Copy the exact bytes of one channel's release (its current version, or
+--version-id) to another channel, in the same or another bucket behind the
+same endpoint. The source is downloaded and checked first: size and
+SHA-256 against its manifest, and its signature when --public-key is
+given (any one of the keys must have signed it). The copy is done by the
+server, pinned to the checked version, and keeps the manifest and
+signature. The destination bucket must keep versions unless
+--allow-unversioned; a destination that already has these bytes is left
+alone unless --force.
+
+Examples:
+  pkgdeb promote s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+  pkgdeb promote --public-key ci.pub --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
+      s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+
+Flags:
+`
+
+func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pkgdeb promote", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var conn s3Flags
+	conn.register(fs)
+	versionID := fs.String("version-id", "", "promote this `VersionId` of the source instead of its current version")
+	var pubKeys cli.Strings
+	fs.Var(&pubKeys, "public-key", "require a signature by this public key `file` (repeatable: any one of them)")
+	allowUnversioned := fs.Bool("allow-unversioned", false, "promote into a bucket without versioning")
+	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), promoteHelp)
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return cli.Usagef("want a source and a destination s3://bucket/key, got %d arguments", len(pos))
+	}
+	addrs, err := parseAddresses(pos)
+	if err != nil {
+		return err
+	}
+	src, dst := addrs[0], addrs[1]
+	if src == dst {
+		return cli.Usagef("source and destination are the same channel")
+	}
+	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force}
+	for _, p := range pubKeys {
+		k, err := release.LoadPublicKey(p)
+		if err != nil {
+			return err
+		}
+		in.PublicKeys = append(in.PublicKeys, k)
+	}
+	c, err := conn.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := c.Promote(ctx, src, dst, in)
+	if err != nil {
+		return err
+	}
+	m := res.Source.Manifest
+	check := "sha256 verified"
+	if res.SignatureChecked {
+		check += ", signature by key " + m.KeyID + " verified"
+	} else if m.Signed() {
+		check += ", signature not checked (no --public-key)"
+	} else {
+		check += ", unsigned"
+	}
+	if res.Skipped {
+		fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has %s %s (sha256 %s); nothing copied (--force copies anyway)\n", dst, res.VersionID, m.Package, m.Version, m.ShortSHA())
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: promoted %s %s from %s (VersionId %s; %s), new VersionId %s\n",
+		dst, m.Package, m.Version, src, res.Source.VersionID, check, res.VersionID)
+	return nil
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/release"
+)
+
+const publishHelp = `Usage: pkgdeb publish [flags] PACKAGE.deb s3://BUCKET/KEY [s3://BUCKET/KEY ...]
+
+Upload a .deb to one or more release channels (object keys in versioned S3
+buckets) and print each new VersionId. The package is checked first (it
+must read as a .deb and its md5sums must verify); nothing is uploaded
+otherwise. The bytes go up with a manifest in the object's metadata
+(package, version, architecture, SHA-256, size, time, publisher, git
+commit, and an ed25519 signature with --sign-key), and S3 verifies a
+SHA-256 checksum of the upload.
+
+A bucket without versioning is refused (rollback needs the old versions)
+unless --allow-unversioned. When a channel's current version already has
+these exact bytes nothing is uploaded there, unless --force. A failure at
+one destination does not stop the others; the exit status is 1 if any
+failed.
+
+Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
+AWS_ENDPOINT_URL_S3 or --endpoint selects an S3-compatible server.
+
+Examples:
+  pkgdeb publish dist/hello_1.2.3_amd64.deb s3://acme-releases/hello/staging.deb
+  pkgdeb publish --sign-key ci.key dist/hello_1.2.3_amd64.deb \
+      s3://acme-releases-eu/hello/production.deb s3://acme-releases-us/hello/production.deb
+  pkgdeb publish --endpoint http://127.0.0.1:7070 hello.deb s3://test/hello.deb
+
+Flags:
+`
+
+// s3Flags are the connection flags every S3 command takes.
+type s3Flags struct {
+	endpoint, region string
+}
+
+func (f *s3Flags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.endpoint, "endpoint", "", "S3-compatible endpoint `URL` (default: AWS, or $AWS_ENDPOINT_URL_S3); path-style addressing")
+	fs.StringVar(&f.region, "region", "", "S3 `region` (default: $AWS_REGION, the shared config, else us-east-1)")
+}
+
+func (f *s3Flags) client(ctx context.Context, stderr io.Writer) (*release.Client, error) {
+	return release.New(ctx, release.Options{
+		Endpoint: f.endpoint,
+		Region:   f.region,
+		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+}
+
+// parseFlags runs cli.Parse and turns flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, cli.Usagef("%v", err)
+	}
+	return pos, nil
+}
+
+func parseAddresses(args []string) ([]release.Address, error) {
+	var out []release.Address
+	for _, s := range args {
+		a, err := release.ParseAddress(s)
+		if err != nil {
+			return nil, cli.Usagef("%v", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// publisher names who publishes: user@host.
+func publisher() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// gitCommit guesses the commit a package was built from: CI variables
+// first, then the git work tree holding the file.
+func gitCommit(ctx context.Context, file string) string {
+	for _, env := range []string{"GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "GIT_COMMIT"} {
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "-C", filepath.Dir(file), "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// isTerminal reports whether w is a character device (a terminal), without
+// a dependency on x/term.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress reports upload progress: a redrawn bar on a terminal, else a
+// line at each quarter. The transfer manager calls it from several
+// goroutines.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	label string
+	tty   bool
+	last  int // last percentage (tty) or quarter (lines) shown
+}
+
+func newProgress(w io.Writer, label string) *progress {
+	p := &progress{w: w, label: label, tty: isTerminal(w), last: -1}
+	if !p.tty {
+		p.last = 0 // lines start at the first quarter
+	}
+	return p
+}
+
+func (p *progress) update(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pct := 100
+	if total > 0 {
+		pct = int(done * 100 / total)
+	}
+	if p.tty {
+		if pct == p.last {
+			return
+		}
+		p.last = pct
+		const width = 30
+		bar := strings.Repeat("#", pct*width/100) + strings.Repeat(".", width-pct*width/100)
+		fmt.Fprintf(p.w, "\r%s [%s] %3d%% %s/%s", p.label, bar, pct, mib(done), mib(total))
+		if done >= total {
+			fmt.Fprint(p.w, "\n")
+		}
+		return
+	}
+	// Small uploads finish in one request; a line for them is noise.
+	if total < 32<<20 {
+		return
+	}
+	if q := pct / 25; q > p.last {
+		p.last = q
+		fmt.Fprintf(p.w, "%s: %d%% (%s of %s)\n", p.label, pct, mib(done), mib(total))
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pkgdeb publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var conn s3Flags
+	conn.register(fs)
+	signKey := fs.String("sign-key", "", "sign the manifest with this ed25519 private key `file` (from pkgdeb keygen)")
+	allowUnversioned := fs.Bool("allow-unversioned", false, "publish to buckets without versioning (no history, no rollback)")
+	force := fs.Bool("force", false, "upload even when the current version already has these bytes")
+	commit := fs.String("git-commit", "", "git `commit` to record (default: $GITHUB_SHA, $CI_COMMIT_SHA, or HEAD of the git tree holding the file)")
+	who := fs.String("publisher", "", "who publishes, recorded in the manifest (default: user@host)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), publishHelp)
+		fs.PrintDefaults()
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return cli.Usagef("want a .deb file and at least one s3://bucket/key, got %d arguments", len(pos))
+	}
+	file := pos[0]
+	dsts, err := parseAddresses(pos[1:])
+	if err != nil {
+		return err
+	}
+	var key *release.SigningKey
+	if *signKey != "" {
+		if key, err = release.LoadSigningKey(*signKey); err != nil {
+			return err
+		}
+	}
+	m, f, err := prepareManifest(ctx, file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m.Publisher = *who
+	if m.Publisher == "" {
+		m.Publisher = publisher()
+	}
+	m.GitCommit = *commit
+	if m.GitCommit == "" {
+		m.GitCommit = gitCommit(ctx, file)
+	}
+	if key != nil {
+		key.Sign(m)
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("publish %s: %w", file, err)
+	}
+	c, err := conn.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, dst := range dsts {
+		in := release.PublishInput{Body: f, Manifest: m, AllowUnversioned: *allowUnversioned, Force: *force}
+		in.Progress = newProgress(stderr, "upload "+dst.String()).update
+		res, err := c.Publish(ctx, dst, in)
+		switch {
+		case err != nil:
+			failed++
+			fmt.Fprintf(stderr, "%s: FAILED: %v\n", dst, err)
+		case res.Skipped:
+			fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has sha256 %s; nothing uploaded (--force uploads anyway)\n", dst, res.VersionID, m.ShortSHA())
+		default:
+			vid := res.VersionID
+			if vid == "" || vid == "null" {
+				vid = "none (bucket not versioned)"
+			}
+			fmt.Fprintf(stdout, "%s: published %s %s (%s), sha256 %s, %s, VersionId %s\n", dst, m.Package, m.Version, signedNote(m), m.ShortSHA(), mib(m.Size), vid)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts))
+	}
+	return nil
+}
+
+func signedNote(m *release.Manifest) string {
+	if m.Signed() {
+		return "signed by key " + m.KeyID
+	}
+	return "unsigned"
+}
+
+// prepareManifest checks that file is a sound .deb and describes it. It
+// returns the open file for uploading.
+func prepareManifest(ctx context.Context, file string) (*release.Manifest, *os.File, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("publish: %w", err)
+	}
+	pkg, err := deb.Read(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("publish %s: not a valid .deb, nothing uploaded: %w", file, err)
+	}
+	if err := pkg.Verify(); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("publish %s: package does not verify, nothing uploaded: %w", file, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("publish %s: %w", file, err)
+	}
+	if err := ctx.Err(); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return &release.Manifest{
+		Package:      pkg.Control.Package,
+		Version:      pkg.Control.Version,
+		Architecture: pkg.Control.Architecture,
+		SHA256:       hex.EncodeToString(h.Sum(nil)),
+		Size:         fi.Size(),
+		PublishedAt:  time.Now().UTC().Truncate(time.Second),
+	}, f, nil
+}

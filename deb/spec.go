@@ -1,0 +1,210 @@
+package deb
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// Compression names how the control and data tarballs are compressed.
+type Compression string
+
+// Supported compressions. The zero value means Gzip.
+const (
+	// Gzip is the default: compressed on every core in 1 MiB blocks at a
+	// level chosen per block (see Spec.Level), with no name or timestamp
+	// in the gzip header. Every dpkg and lintian reads it.
+	Gzip Compression = "gzip"
+	// Zstd is opt-in. See ZstdWarning: older dpkg cannot read it.
+	Zstd Compression = "zstd"
+	// XZ is opt-in: smaller, much slower to build (single core).
+	XZ Compression = "xz"
+	// None stores the tarballs uncompressed.
+	None Compression = "none"
+)
+
+// ZstdWarning is the caveat of Zstd that tools should show their users when
+// it is chosen (Compression.Warning returns it).
+const ZstdWarning = "zstd-compressed .deb files need dpkg >= 1.21.18: Debian 11 (bullseye) and Ubuntu 20.04 (focal) cannot install them, and lintian on Debian 12 (bookworm) rejects them"
+
+// Warning returns a caveat about c that a user should see, or "" when
+// there is none.
+func (c Compression) Warning() string {
+	if c == Zstd {
+		return ZstdWarning
+	}
+	return ""
+}
+
+// ParseCompression accepts "gzip", "zstd", "xz", "none" (and "" for gzip).
+func ParseCompression(s string) (Compression, error) {
+	switch c := Compression(s); c {
+	case "":
+		return Gzip, nil
+	case Gzip, Zstd, XZ, None:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown compression %q (want gzip, zstd, xz or none)", s)
+}
+
+// ext is the member name suffix of c, e.g. ".gz".
+func (c Compression) ext() string {
+	switch c {
+	case "", Gzip:
+		return ".gz"
+	case Zstd:
+		return ".zst"
+	case XZ:
+		return ".xz"
+	}
+	return ""
+}
+
+// Control is a binary package's control paragraph.
+type Control struct {
+	Package      string
+	Version      string
+	Architecture string
+	Maintainer   string
+	Section      string
+	Priority     string
+	Homepage     string
+	// Synopsis is the first line of Description: one short line.
+	Synopsis string
+	// Description is the long description. It may span several lines and
+	// contain blank lines (written as " ." in the control file).
+	Description string
+
+	// Relationship fields: each element is one comma-separated item, which
+	// may itself hold alternatives ("a (>= 1) | b").
+	Depends    []string
+	PreDepends []string
+	Recommends []string
+	Suggests   []string
+	Conflicts  []string
+	Breaks     []string
+	Replaces   []string
+	Provides   []string
+
+	// InstalledSize is in KiB. Build computes it (deb-substvars(5));
+	// Read fills it from the control file.
+	InstalledSize int64
+	// Extra holds custom fields, written in order after the standard ones.
+	Extra []Field
+}
+
+// Field is one control field.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Filename returns the conventional file name name_version_arch.deb, with
+// the epoch dropped as dpkg-name does.
+func (c *Control) Filename() string {
+	v := c.Version
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[i+1:]
+	}
+	return c.Package + "_" + v + "_" + c.Architecture + ".deb"
+}
+
+// EntryType is the kind of an Entry or of a FileInfo.
+type EntryType int
+
+// Kinds of entries. Build accepts Regular, Dir and Symlink; Read also reports
+// the others when it meets them.
+const (
+	Regular EntryType = iota
+	Dir
+	Symlink
+	Hardlink
+	Other // devices, fifos and anything else
+)
+
+// String returns "file", "dir", "symlink", "hardlink" or "other".
+func (t EntryType) String() string {
+	switch t {
+	case Regular:
+		return "file"
+	case Dir:
+		return "dir"
+	case Symlink:
+		return "symlink"
+	case Hardlink:
+		return "hardlink"
+	}
+	return "other"
+}
+
+// Entry is one thing in the data tarball.
+type Entry struct {
+	Type EntryType
+	// Dest is the absolute path on the target system, e.g. /usr/bin/hello.
+	Dest string
+	// Source is, for Regular, the file on disk to read. It is streamed,
+	// never loaded whole.
+	Source string
+	// Body is, for Regular without Source, the literal content (small
+	// generated files).
+	Body []byte
+	// Mode holds the permission bits and setuid, setgid and sticky (as
+	// fs.ModeSetuid etc. or as Unix bits, 0o4755); zero means 0644 for
+	// files, 0755 for directories. Symlinks are always 0777.
+	Mode fs.FileMode
+	// Target is, for Symlink, what the link points to.
+	Target string
+	// NoConffile keeps a file under /etc from being a conffile.
+	NoConffile bool
+	// Conffile makes a file outside /etc a conffile.
+	Conffile bool
+}
+
+// Scripts are the maintainer scripts. Each one set must start with "#!";
+// they are installed with mode 0755.
+type Scripts struct {
+	Preinst, Postinst, Prerm, Postrm []byte
+}
+
+// Spec is everything Build needs.
+type Spec struct {
+	Control Control
+	// Entries are the package's files, directories and symlinks. Parent
+	// directories are added automatically (mode 0755).
+	Entries []Entry
+	Scripts Scripts
+	// Copyright, when set, is installed as /usr/share/doc/<pkg>/copyright.
+	Copyright []byte
+	// Changelog, when set, is installed as
+	// /usr/share/doc/<pkg>/changelog.Debian.gz, compressed like gzip -9n.
+	Changelog []byte
+	// Compression of both tarballs; "" means Gzip.
+	Compression Compression
+	// Level is the compression level: 1-9 for gzip, 1-22 for zstd; xz
+	// and none take none. An explicit gzip level is used for every 1 MiB
+	// block. 0 means the default: 3 for zstd, and for gzip a level chosen
+	// per block from its content alone (so the output still depends only
+	// on the input): blocks whose bytes look random (already compressed
+	// data) get the fast level 6, which stores them at once, and the rest
+	// level 8, which comes within 1 % of dpkg-deb's gzip -9 size at a
+	// fraction of its time.
+	Level int
+	// ModTime is the mtime of every entry and ar member (later times are
+	// clamped to it). The zero value means the Unix epoch, never "now", so
+	// that the same Spec always gives the same bytes.
+	ModTime time.Time
+	// TempDir is where the compressed data tarball is spooled while its
+	// size is not known yet; "" means os.TempDir().
+	TempDir string
+}
+
+// Result describes a package Build wrote.
+type Result struct {
+	// Control is the control paragraph as written, InstalledSize included.
+	Control Control
+	// Size is the number of bytes written.
+	Size int64
+	// Warnings are caveats the user should see (e.g. ZstdWarning).
+	Warnings []string
+}

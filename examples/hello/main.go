@@ -1,0 +1,125 @@
+// Command hello is a small HTTP service built on restart: send it SIGHUP
+// and it hands its socket to a new copy of its binary without failing a
+// request. The demo and the end-to-end tests deploy it.
+//
+// Usage:
+//
+//	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D]
+//
+// Endpoints: / (a greeting with version and PID), /healthz, /version, and
+// /sleep?d=1s (answers after d, for drain tests).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/debfleet/debfleet/restart"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// maxSleep bounds /sleep so a client cannot hold a drain open for long.
+const maxSleep = time.Minute
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "hello:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":8080", "`address` to serve on: host:port, or unix:/path for a unix socket")
+	pidFile := fs.String("pidfile", "", "write the serving process's PID to `file`")
+	drain := fs.Duration("drain-timeout", restart.DefaultDrainTimeout, "how long an old process may take to finish its requests")
+	upgradeTimeout := fs.Duration("upgrade-timeout", restart.DefaultUpgradeTimeout, "how long a new process may take to become ready before the upgrade is abandoned")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: hello [flags]
+
+A small HTTP service with zero-downtime restarts: SIGHUP or SIGUSR2 starts
+the binary again on the same socket, SIGTERM drains and exits. Set %s=1
+to run it under its own stable-PID supervisor (upstart, runit, supervisord).
+
+Example:
+  hello --listen 127.0.0.1:8080 --pidfile /run/hello/hello.pid
+
+Flags:
+`, restart.SuperviseEnv)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("version", version)
+
+	upg, err := restart.New(restart.Options{
+		PIDFile:        *pidFile,
+		DrainTimeout:   *drain,
+		UpgradeTimeout: *upgradeTimeout,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	defer upg.Stop()
+
+	network, addr := "tcp", *listen
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	ln, err := upg.Listen(network, addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- upg.Serve(ctx, srv, ln) }()
+	if err := upg.Ready(); err != nil {
+		return err
+	}
+	return <-errc
+}
+
+func handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s (pid %d)\n", version, os.Getpid())
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, version)
+	})
+	mux.HandleFunc("GET /sleep", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil || d < 0 || d > maxSleep {
+			http.Error(w, fmt.Sprintf("d: want a duration up to %s", maxSleep), http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+			fmt.Fprintf(w, "slept %s (pid %d)\n", d, os.Getpid())
+		case <-r.Context().Done():
+		}
+	})
+	return mux
+}

@@ -1,0 +1,179 @@
+package release
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultMaxAttempts = 3
+	DefaultMaxBackoff  = 2 * time.Second
+	// DefaultPartSize and DefaultConcurrency keep a publish under 64 MiB
+	// of RSS (scripts/bench-publish: about 45 MiB for 200 MiB) at the
+	// speed of larger parts on a local server.
+	DefaultPartSize    = 5 << 20
+	DefaultConcurrency = 3
+	// dialTimeout bounds connecting to an endpoint that drops packets
+	// instead of refusing them.
+	dialTimeout = 5 * time.Second
+	// abortTimeout is how long aborting a failed multipart upload may take,
+	// on a fresh context so that a cancelled publish still cleans up.
+	abortTimeout = 30 * time.Second
+)
+
+// HTTPDoer sends one HTTP request; *http.Client is one. A wrapper can count
+// or trace the requests a Client makes.
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Options configures a Client. The zero value talks to AWS with the SDK's
+// default credential chain (environment, shared config and SSO, instance
+// profile) and region.
+type Options struct {
+	// Endpoint is an S3-compatible endpoint URL such as
+	// http://127.0.0.1:7070. Empty means the SDK's choice: AWS, or
+	// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set. Any custom endpoint
+	// is addressed path-style (http://host/bucket/key).
+	Endpoint string
+	// Region to sign for; empty means the SDK's (AWS_REGION, shared
+	// config), else us-east-1.
+	Region string
+	// Credentials overrides the default chain (tests use static ones).
+	Credentials aws.CredentialsProvider
+	// MaxAttempts bounds the attempts per request, the first included.
+	MaxAttempts int
+	// MaxBackoff caps the delay between two attempts.
+	MaxBackoff time.Duration
+	// PartSize is the multipart part size and the size from which uploads
+	// go multipart (minimum 5 MiB). Memory use is about
+	// PartSize*(Concurrency+2).
+	PartSize int64
+	// Concurrency is the number of parts uploaded at once.
+	Concurrency int
+	// HTTPClient, when set, sends every request (benchmarks count them).
+	HTTPClient HTTPDoer
+	// Logger receives one line per release event; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client reads and writes release channels. It is safe for concurrent use.
+type Client struct {
+	s3       *s3.Client
+	tm       *transfermanager.Client
+	endpoint string
+	log      *slog.Logger
+	partSize int64
+}
+
+// New returns a Client. It resolves configuration and credentials lazily:
+// a missing credential shows up as ErrAccessDenied on the first request.
+func New(ctx context.Context, o Options) (*Client, error) {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.PartSize <= 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartSize < 5<<20 {
+		return nil, fmt.Errorf("part size %d: S3 needs at least 5 MiB", o.PartSize)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("endpoint %q: want a URL such as https://s3.example.com", o.Endpoint)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = dialTimeout
+		})),
+		// Fetch hashes every byte itself; the SDK's own response check
+		// cannot validate multipart (composite) checksums and would only
+		// print a warning.
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		config.WithLogger(logging.Nop{}),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = o.MaxAttempts
+				so.MaxBackoff = o.MaxBackoff
+				so.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if o.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(o.Region))
+	}
+	if o.Credentials != nil {
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(o.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	c := &Client{log: o.Logger, partSize: o.PartSize}
+	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		// Set here rather than in LoadDefaultConfig, which would try to
+		// add AWS_CA_BUNDLE to it and fail on a plain HTTPDoer.
+		if o.HTTPClient != nil {
+			so.HTTPClient = o.HTTPClient
+		}
+		// S3-compatible servers rarely have wildcard DNS for
+		// virtual-hosted buckets.
+		if so.BaseEndpoint != nil {
+			so.UsePathStyle = true
+			c.endpoint = *so.BaseEndpoint
+		}
+	})
+	c.tm = transfermanager.New(c.s3, func(to *transfermanager.Options) {
+		to.PartSizeBytes = o.PartSize
+		to.MultipartUploadThreshold = o.PartSize
+		to.Concurrency = o.Concurrency
+		to.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
+		to.FailTimeout = abortTimeout
+	})
+	return c, nil
+}
+
+// endpointName names the endpoint in error messages.
+func (c *Client) endpointName() string {
+	if c.endpoint == "" {
+		return "AWS S3"
+	}
+	return c.endpoint
+}
+
+// S3 returns the underlying SDK client, for what this package does not
+// wrap (tests, status objects).
+func (c *Client) S3() *s3.Client { return c.s3 }

@@ -1,0 +1,59 @@
+// Package release is the release channel on S3: one object key in a
+// versioned bucket (s3://acme-releases/hello/production.deb) whose current
+// version is the release every server should run, and whose older versions
+// are the history that rollback draws on.
+//
+// A Client publishes a package to a channel, lists its history, makes an
+// earlier version current again (rollback), copies one channel's release to
+// another (promote), and serves agents: HeadIfNoneMatch (the cheap poll),
+// FetchFile (a pinned version into a file, verified before it appears),
+// Manifest.Verify (signatures), and PutJSON/ListStatus for the small status
+// objects agents write next to the release. It knows nothing of dpkg:
+// callers hand it bytes and a Manifest.
+//
+// # Contracts
+//
+// Atomicity. A release is one S3 object version: the package bytes and its
+// Manifest, stored as the object's user metadata, are written by a single
+// PutObject, CompleteMultipartUpload or CopyObject, so a reader never sees
+// the bytes of one release with the manifest of another. Until that single
+// call succeeds the channel's current version is the previous one: an
+// interrupted multipart upload is aborted (with a fresh 30 s context, so
+// also after the caller's context is cancelled) and never becomes current.
+//
+// Identity. A VersionId names exactly one immutable object version: the
+// same VersionId always returns the same bytes and metadata, or an
+// ErrNotFound once deleted. ETags are not identities (multipart and
+// SSE-KMS ETags are not MD5s, and a rollback restores an ETag seen before);
+// compare VersionIds, and the manifest's SHA-256 for content.
+//
+// Integrity. Publish asks S3 to verify a SHA-256 checksum of what it
+// receives (of the whole object for single-part uploads, of every part for
+// multipart ones), hashes the bytes as they are sent, and removes the new
+// version again if they do not match the manifest's SHA-256 (a file changed
+// during upload). Fetch hashes what it receives and fails with
+// ErrChecksumMismatch when size or SHA-256 differ from the manifest.
+//
+// Retries. Every request is retried by the SDK's standard retryer on
+// throttling (503 SlowDown, 429), 5xx responses, timeouts and connection
+// errors, with exponential backoff and jitter, at most Options.MaxAttempts
+// times in all (default 3, backoff capped at Options.MaxBackoff, default
+// 2 s), so an unreachable endpoint fails within seconds with ErrUnreachable.
+// No client-side retry quota is used: the bound is the attempt count.
+// Multipart part uploads are retried individually the same way.
+//
+// Errors. Failures that retrying cannot fix are reported with an *Error that
+// wraps one of the sentinel errors below; tell them apart with errors.Is:
+// ErrNotFound (no such bucket, key or version), ErrAccessDenied (wrong or
+// missing credentials, or a policy forbids it), ErrNotVersioned (the bucket
+// does not keep versions, so rollback would be impossible),
+// ErrPreconditionFailed (the channel changed between our check and our
+// write, or a conditional request did not match), ErrUnreachable (no
+// network path to the endpoint after all attempts). Context cancellation
+// is returned as the context's error. No error or log line contains a
+// credential: errors carry S3's error code and message only.
+//
+// Signing. A Manifest can carry an ed25519 signature over its canonical
+// form (see Manifest.Canonical); keys are made by GenerateKey and stored as
+// PEM (PKCS #8 and PKIX) files by WriteKeyPair.
+package release

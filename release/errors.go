@@ -1,0 +1,154 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Permanent failures a caller can tell apart with errors.Is. See the
+// package documentation for when each occurs.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrAccessDenied       = errors.New("access denied")
+	ErrNotVersioned       = errors.New("bucket versioning is not enabled")
+	ErrPreconditionFailed = errors.New("precondition failed")
+	ErrUnreachable        = errors.New("cannot reach the S3 endpoint")
+	// ErrChecksumMismatch: bytes read or written differ from the manifest's
+	// size or SHA-256.
+	ErrChecksumMismatch = errors.New("checksum mismatch")
+	// ErrNoManifest: the object version carries no (valid) release manifest,
+	// so it was not written by Publish.
+	ErrNoManifest = errors.New("no release manifest")
+)
+
+// Error is a failed S3 operation on a release channel.
+type Error struct {
+	Op     string // what we were doing: "publish", "history", ...
+	Target string // the address, with "?versionId=..." when pinned
+	Kind   error  // one of the sentinel errors, or nil when none applies
+	Detail string // S3's error code and message, or the network error
+	Err    error  // the underlying error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	if e.Target != "" {
+		b.WriteString(" " + e.Target)
+	}
+	b.WriteString(": ")
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+		if e.Detail != "" {
+			b.WriteString(": ")
+		}
+	}
+	b.WriteString(e.Detail)
+	return b.String()
+}
+
+// Unwrap returns the sentinel and the underlying error.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.Kind, e.Err} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// opError classifies err from an S3 call made while doing op on target.
+// Context errors pass through wrapped so errors.Is(err, context.Canceled)
+// holds.
+func (c *Client) opError(op, target string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	e := &Error{Op: op, Target: target, Err: err}
+	var apiErr smithy.APIError
+	var respErr *smithyhttp.ResponseError
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	status := 0
+	if errors.As(err, &respErr) {
+		status = respErr.HTTPStatusCode()
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		e.Detail = err.Error()
+		if errors.Is(err, context.Canceled) {
+			e.Detail = "interrupted"
+		}
+		return e
+	case errors.As(err, &apiErr):
+		code := apiErr.ErrorCode()
+		e.Detail = code
+		if msg := apiErr.ErrorMessage(); msg != "" {
+			e.Detail += ": " + msg
+		}
+		e.Kind = kindOf(code, status)
+	case status != 0:
+		e.Detail = fmt.Sprintf("HTTP status %d", status)
+		e.Kind = kindOf("", status)
+	case errors.As(err, &dnsErr), errors.As(err, &opErr):
+		e.Kind = ErrUnreachable
+		var inner error = opErr
+		if dnsErr != nil {
+			inner = dnsErr
+		}
+		e.Detail = fmt.Sprintf("%s: %v", c.endpointName(), inner)
+		var maxErr *retry.MaxAttemptsError
+		if errors.As(err, &maxErr) {
+			e.Detail += fmt.Sprintf(" (gave up after %d attempts)", maxErr.Attempt)
+		}
+	case strings.Contains(err.Error(), "get identity: "):
+		// The SDK has no error type for "no credentials in the chain";
+		// its message is the only mark.
+		e.Kind = ErrAccessDenied
+		_, cause, _ := strings.Cut(err.Error(), "get identity: ")
+		e.Detail = "no usable AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance role): " + cause
+	default:
+		e.Detail = err.Error()
+	}
+	return e
+}
+
+// kindOf maps S3 error codes and HTTP statuses to sentinels. HEAD responses
+// have no body, so only the status is known for them.
+func kindOf(code string, status int) error {
+	switch code {
+	case "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchUpload":
+		return ErrNotFound
+	case "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest":
+		return ErrChecksumMismatch
+	// XAdminUserNotFound is versitygw's word for an unknown access key.
+	case "AccessDenied", "InvalidAccessKeyId", "XAdminUserNotFound", "SignatureDoesNotMatch", "Forbidden",
+		"InvalidToken", "ExpiredToken", "AllAccessDisabled", "AccountProblem":
+		return ErrAccessDenied
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return ErrPreconditionFailed
+	}
+	switch status {
+	case 404:
+		return ErrNotFound
+	case 401, 403:
+		return ErrAccessDenied
+	case 409, 412:
+		if code == "" || status == 412 {
+			return ErrPreconditionFailed
+		}
+	}
+	return nil
+}

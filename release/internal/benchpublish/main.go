@@ -1,0 +1,305 @@
+// Command benchpublish measures publishing and fetching back a large
+// package through release.Client against a local versitygw, next to a
+// plain PutObject/GetObject of the same file with io.Copy. It is run by
+// scripts/bench-publish, one mode per process so each peak RSS is its own.
+//
+//	benchpublish -mode prepare -file big.deb -size 200   # build the package
+//	benchpublish -mode release -file big.deb             # Publish + Fetch
+//	benchpublish -mode plain   -file big.deb             # PutObject + GetObject
+//	benchpublish -mode compare -file big.deb -runs 3     # both, alternating, summarised
+//
+// Each measuring mode prints one JSON object: seconds and MB/s for upload
+// and download, HTTP requests sent, and peak RSS (VmHWM) of this process
+// (versitygw runs as a child and is not counted).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/release"
+)
+
+// countingDoer counts the HTTP requests the SDK sends, retries included.
+type countingDoer struct {
+	next http.Client
+	n    atomic.Int64
+}
+
+func (c *countingDoer) Do(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.Do(r)
+}
+
+type result struct {
+	Mode          string  `json:"mode"`
+	SizeMiB       float64 `json:"size_mib"`
+	UploadSec     float64 `json:"upload_s"`
+	UploadMiBps   float64 `json:"upload_mib_s"`
+	DownloadSec   float64 `json:"download_s"`
+	DownloadMiBps float64 `json:"download_mib_s"`
+	Requests      int64   `json:"requests"`
+	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+}
+
+func main() {
+	mode := flag.String("mode", "", "prepare, release or plain")
+	file := flag.String("file", "", "the package file")
+	sizeMiB := flag.Int("size", 200, "prepare: payload size in MiB")
+	partMiB := flag.Int64("part-size", 0, "release: part size in MiB (0: release.DefaultPartSize)")
+	conc := flag.Int("concurrency", 0, "release: parts in flight (0: release.DefaultConcurrency)")
+	runs := flag.Int("runs", 3, "compare: runs of each mode")
+	flag.Parse()
+	ctx := context.Background()
+	var err error
+	switch *mode {
+	case "prepare":
+		err = prepare(ctx, *file, int64(*sizeMiB)<<20)
+	case "compare":
+		err = compare(*file, *runs)
+	case "release", "plain":
+		err = measure(ctx, *mode, *file, *partMiB<<20, *conc)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchpublish:", err)
+		os.Exit(1)
+	}
+}
+
+// prepare builds a .deb with an incompressible payload of size bytes.
+func prepare(ctx context.Context, path string, size int64) error {
+	payload := path + ".payload"
+	f, err := os.Create(payload)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(payload)
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = deb.Build(ctx, out, &deb.Spec{
+		Control: deb.Control{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
+			Maintainer: "Bench <bench@example.com>", Synopsis: "benchmark payload", Description: "Random bytes."},
+		Entries:     []deb.Entry{{Type: deb.Regular, Dest: "/usr/share/bigpayload/data", Source: payload}},
+		Compression: deb.None,
+		TempDir:     filepath.Dir(path),
+	})
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func measure(ctx context.Context, mode, path string, partSize int64, concurrency int) error {
+	srv, err := testenv.StartS3()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	bucket, err := srv.CreateBucket(ctx, true)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	back := path + ".fetched"
+	defer os.Remove(back)
+	doer := &countingDoer{}
+	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20)}
+	a := release.Address{Bucket: bucket, Key: "bench/production.deb"}
+
+	var up, down time.Duration
+	switch mode {
+	case "release":
+		c, err := release.New(ctx, release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: doer,
+			PartSize: partSize, Concurrency: concurrency})
+		if err != nil {
+			return err
+		}
+		// Hashing the file is part of publishing (pkgdeb publish does it
+		// before the upload), so it is timed too.
+		start := time.Now()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		m := &release.Manifest{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
+			SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost"}
+		pub, err := c.Publish(ctx, a, release.PublishInput{Body: f, Manifest: m})
+		if err != nil {
+			return err
+		}
+		up = time.Since(start)
+		start = time.Now()
+		out, err := os.Create(back)
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(out, 1<<20)
+		if _, err := c.Fetch(ctx, a, pub.VersionID, bw); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+		down = time.Since(start)
+	case "plain":
+		c := s3.New(s3.Options{Region: srv.Region, Credentials: srv.Credentials(), BaseEndpoint: aws.String(srv.Endpoint),
+			UsePathStyle: true, HTTPClient: doer})
+		start := time.Now()
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: f, ContentLength: aws.Int64(size)}); err != nil {
+			return err
+		}
+		up = time.Since(start)
+		start = time.Now()
+		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
+		if err != nil {
+			return err
+		}
+		out, err := os.Create(back)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, obj.Body); err != nil {
+			return err
+		}
+		obj.Body.Close()
+		if err := out.Close(); err != nil {
+			return err
+		}
+		down = time.Since(start)
+	}
+	if err := sameFile(path, back); err != nil {
+		return err
+	}
+	res.UploadSec, res.DownloadSec = up.Seconds(), down.Seconds()
+	res.UploadMiBps = res.SizeMiB / up.Seconds()
+	res.DownloadMiBps = res.SizeMiB / down.Seconds()
+	res.Requests = doer.n.Load()
+	res.PeakRSSMiB = peakRSSMiB()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// sameFile checks the fetched copy, so a fast but wrong transfer cannot
+// pass.
+func sameFile(a, b string) error {
+	sum := func(p string) ([]byte, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		return h.Sum(nil), err
+	}
+	x, err := sum(a)
+	if err != nil {
+		return err
+	}
+	y, err := sum(b)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(x, y) {
+		return fmt.Errorf("fetched copy differs from %s", a)
+	}
+	return nil
+}
+
+// peakRSSMiB reads this process's high-water resident set size.
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return -1
+			}
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+// compare runs plain and release alternately in child processes and
+// prints each result and the medians' ratios.
+func compare(path string, runs int) error {
+	all := map[string][]result{}
+	for i := 0; i < runs; i++ {
+		for _, mode := range []string{"plain", "release"} {
+			out, err := exec.Command(os.Args[0], "-mode", mode, "-file", path).Output()
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", mode, i+1, err)
+			}
+			var r result
+			if err := json.Unmarshal(out, &r); err != nil {
+				return fmt.Errorf("%s run %d: %w", mode, i+1, err)
+			}
+			fmt.Print(string(out))
+			all[mode] = append(all[mode], r)
+		}
+	}
+	med := func(mode string, f func(result) float64) float64 {
+		var v []float64
+		for _, r := range all[mode] {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	up := func(r result) float64 { return r.UploadMiBps }
+	down := func(r result) float64 { return r.DownloadMiBps }
+	rss := func(r result) float64 { return r.PeakRSSMiB }
+	reqs := func(r result) float64 { return float64(r.Requests) }
+	fmt.Printf("\nmedian of %d runs, %.0f MiB package     plain PutObject/GetObject   release.Publish/Fetch   ratio\n", runs, all["plain"][0].SizeMiB)
+	fmt.Printf("upload (MiB/s, release incl. SHA-256 pass)  %10.0f  %22.0f  %10.2f\n", med("plain", up), med("release", up), med("release", up)/med("plain", up))
+	fmt.Printf("download (MiB/s, release verifies SHA-256)  %10.0f  %22.0f  %10.2f\n", med("plain", down), med("release", down), med("release", down)/med("plain", down))
+	fmt.Printf("peak RSS (MiB)                              %10.1f  %22.1f\n", med("plain", rss), med("release", rss))
+	fmt.Printf("S3 requests (upload + download)             %10.0f  %22.0f\n", med("plain", reqs), med("release", reqs))
+	return nil
+}

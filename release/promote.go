@@ -1,0 +1,98 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// PromoteInput says which release to promote and how to check it.
+type PromoteInput struct {
+	// VersionID picks a version of the source channel; empty means its
+	// current version.
+	VersionID string
+	// PublicKeys, when not empty, require the source to be signed by one
+	// of them (ErrUnsigned, ErrUnknownKey, ErrBadSignature otherwise).
+	PublicKeys []PublicKey
+	// AllowUnversioned promotes into a bucket without versioning.
+	AllowUnversioned bool
+	// Force copies even when the destination already holds these bytes.
+	Force bool
+}
+
+// PromoteResult is the outcome of a Promote.
+type PromoteResult struct {
+	// Source is the promoted version of the source channel.
+	Source *Object
+	// VersionID is the destination's new current version, or, when
+	// Skipped, its current version that already has these bytes.
+	VersionID string
+	Skipped   bool
+	// SignatureChecked reports whether a signature was verified.
+	SignatureChecked bool
+}
+
+// Promote copies the exact bytes and manifest of one channel's release to
+// another channel (same or another bucket behind the same endpoint).
+//
+// Before copying it downloads the source version (streamed, not stored)
+// and checks its size and SHA-256 against its manifest, and its signature
+// when PublicKeys are given. The copy is server-side and pinned to that
+// VersionId and ETag, so the destination gets the bytes that were
+// checked, with the same manifest and signature. An empty source channel
+// gives ErrNotFound; the destination bucket must keep versions unless
+// AllowUnversioned.
+func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput) (*PromoteResult, error) {
+	obj, err := c.Head(ctx, src, in.VersionID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) && in.VersionID == "" {
+			return nil, &Error{Op: "promote", Target: src.String(), Kind: ErrNotFound,
+				Detail: "the source channel has no current release (nothing was ever published there, or it was deleted)", Err: err}
+		}
+		return nil, err
+	}
+	if obj.Manifest == nil {
+		return nil, &Error{Op: "promote", Target: target(src, obj.VersionID), Kind: ErrNoManifest,
+			Detail: fmt.Sprintf("not published by pkgdeb: %v", obj.ManifestErr), Err: obj.ManifestErr}
+	}
+	res := &PromoteResult{Source: obj}
+	if len(in.PublicKeys) > 0 {
+		if err := obj.Manifest.Verify(in.PublicKeys...); err != nil {
+			return nil, &Error{Op: "promote", Target: target(src, obj.VersionID), Detail: err.Error(), Err: err}
+		}
+		res.SignatureChecked = true
+	}
+	if _, err := c.Fetch(ctx, src, obj.VersionID, io.Discard); err != nil {
+		return nil, err
+	}
+	if !in.AllowUnversioned {
+		if err := c.requireVersioning(ctx, "promote", dst); err != nil {
+			return nil, err
+		}
+	}
+	cur, err := c.Head(ctx, dst, "")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		cur = nil
+	case err != nil:
+		return nil, err
+	}
+	if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == obj.Manifest.SHA256 && !in.Force {
+		res.VersionID, res.Skipped = cur.VersionID, true
+		return res, nil
+	}
+	var curV *Version
+	if cur != nil {
+		curV = &Version{VersionID: cur.VersionID, ETag: cur.ETag}
+	}
+	srcV := Version{VersionID: obj.VersionID, ETag: obj.ETag}
+	vid, err := c.copyVersion(ctx, "promote", src, srcV, dst, curV, obj.Manifest, false)
+	if err != nil {
+		return nil, err
+	}
+	res.VersionID = vid
+	c.log.Info("promoted", "from", target(src, obj.VersionID), "to", dst.String(), "version_id", vid,
+		"version", obj.Manifest.Version, "sha256", obj.Manifest.SHA256)
+	return res, nil
+}

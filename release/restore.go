@@ -1,0 +1,171 @@
+package release
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// ToPrevious is the Rollback target meaning "the newest earlier version
+// whose bytes differ from the current one".
+const ToPrevious = "previous"
+
+// RollbackInput says which version to make current again.
+type RollbackInput struct {
+	// To is ToPrevious, a VersionId, or a package version (the newest
+	// version with that manifest version). A VersionId match wins.
+	To string
+	// DryRun resolves the target and reports it without copying.
+	DryRun bool
+	// Key, when set, re-signs the restored manifest with a fresh
+	// PublishedAt and Publisher, so agents that refuse a release older
+	// than the one they run accept it. Without it the old manifest is
+	// copied unchanged.
+	Key *SigningKey
+	// Publisher goes into a re-signed manifest (user@host).
+	Publisher string
+	// Now stamps a re-signed manifest; nil means time.Now.
+	Now func() time.Time
+}
+
+// RollbackResult is the outcome of a Rollback.
+type RollbackResult struct {
+	// Target is the version that was (or, for a dry run, would be) copied.
+	Target Version
+	// Previous is the version that was current before, nil if none.
+	Previous *Version
+	// VersionID is the new current version; empty for a dry run or when
+	// Target already was current.
+	VersionID string
+	// AlreadyCurrent: Target is the current version; nothing was done.
+	AlreadyCurrent bool
+	// Manifest is the manifest the new version carries.
+	Manifest *Manifest
+}
+
+// Rollback makes an earlier version of channel a current again by a
+// server-side copy of that exact version (pinned by VersionId and ETag)
+// over the key: a new VersionId with the old bytes and, unless re-signed,
+// the old manifest. History is not rewritten; the rollback is itself a
+// new version. A target that does not exist gives ErrNotFound; a channel
+// changed since the history was read gives ErrPreconditionFailed.
+func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*RollbackResult, error) {
+	hist, err := c.History(ctx, a, 0)
+	if err != nil {
+		return nil, err
+	}
+	res := &RollbackResult{}
+	for i := range hist {
+		if hist[i].Current && !hist[i].DeleteMarker {
+			res.Previous = &hist[i]
+		}
+	}
+	tv, err := resolveTarget(hist, in.To)
+	if err != nil {
+		return nil, &Error{Op: "rollback", Target: a.String(), Kind: ErrNotFound, Detail: err.Error(), Err: err}
+	}
+	res.Target = *tv
+	if tv.Manifest == nil {
+		return nil, &Error{Op: "rollback", Target: target(a, tv.VersionID), Kind: ErrNoManifest,
+			Detail: fmt.Sprintf("version %s was not published by pkgdeb: %v", tv.VersionID, tv.ManifestErr)}
+	}
+	res.Manifest = tv.Manifest
+	if tv.Current {
+		res.AlreadyCurrent = true
+		return res, nil
+	}
+	if in.Key != nil {
+		m := *tv.Manifest
+		now := time.Now
+		if in.Now != nil {
+			now = in.Now
+		}
+		m.PublishedAt = now().UTC().Truncate(time.Second)
+		if in.Publisher != "" {
+			m.Publisher = in.Publisher
+		}
+		in.Key.Sign(&m)
+		res.Manifest = &m
+	}
+	if in.DryRun {
+		return res, nil
+	}
+	vid, err := c.copyVersion(ctx, "rollback", a, *tv, a, res.Previous, res.Manifest, in.Key != nil)
+	if err != nil {
+		return nil, err
+	}
+	res.VersionID = vid
+	c.log.Info("rolled back", "channel", a.String(), "from_version_id", tv.VersionID, "version_id", vid,
+		"version", res.Manifest.Version, "sha256", res.Manifest.SHA256, "resigned", in.Key != nil)
+	return res, nil
+}
+
+// resolveTarget finds the version "to" names in a newest-first history.
+func resolveTarget(hist []Version, to string) (*Version, error) {
+	if to == "" {
+		return nil, fmt.Errorf("no target version given")
+	}
+	if to == ToPrevious {
+		var cur *Version
+		for i := range hist {
+			if hist[i].Current {
+				cur = &hist[i]
+				break
+			}
+		}
+		for i := range hist {
+			v := &hist[i]
+			if v.DeleteMarker || v.Current || v.Manifest == nil {
+				continue
+			}
+			if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == v.Manifest.SHA256 {
+				continue
+			}
+			return v, nil
+		}
+		return nil, fmt.Errorf("no earlier version with different bytes than the current one (%d versions in history)", len(hist))
+	}
+	for i := range hist {
+		if hist[i].VersionID == to && !hist[i].DeleteMarker {
+			return &hist[i], nil
+		}
+	}
+	for i := range hist {
+		if m := hist[i].Manifest; m != nil && m.Version == to {
+			return &hist[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%q is neither a VersionId nor a package version in this channel's history (%d versions; see pkgdeb history)", to, len(hist))
+}
+
+// copyVersion copies src (a version of srcAddr) over dst server-side.
+// With replace, the object gets manifest m instead of the source's
+// metadata. The copy is conditional on src's ETag, and on dst's current
+// version being cur (or absent when cur is nil).
+func (c *Client) copyVersion(ctx context.Context, op string, srcAddr Address, src Version, dst Address, cur *Version, m *Manifest, replace bool) (string, error) {
+	in := &s3.CopyObjectInput{
+		Bucket:            &dst.Bucket,
+		Key:               &dst.Key,
+		CopySource:        aws.String(srcAddr.copySource(src.VersionID)),
+		CopySourceIfMatch: aws.String(src.ETag),
+		ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256,
+		MetadataDirective: s3types.MetadataDirectiveCopy,
+	}
+	if replace {
+		in.MetadataDirective = s3types.MetadataDirectiveReplace
+		in.Metadata = m.Metadata()
+		in.ContentType = aws.String(ContentType)
+	}
+	if cur != nil && cur.ETag != "" {
+		in.IfMatch = aws.String(cur.ETag)
+	}
+	out, err := c.s3.CopyObject(ctx, in)
+	if err != nil {
+		return "", c.opError(op, dst.String(), err)
+	}
+	return aws.ToString(out.VersionId), nil
+}

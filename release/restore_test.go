@@ -1,0 +1,181 @@
+package release
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// publishVersions publishes one release per version string and returns
+// their bodies and VersionIds.
+func publishVersions(t *testing.T, c *Client, a Address, versions ...string) (map[string][]byte, map[string]string) {
+	t.Helper()
+	bodies, ids := map[string][]byte{}, map[string]string{}
+	for _, v := range versions {
+		bodies[v] = randomBytes(t, 2000)
+		ids[v] = publishBytes(t, c, a, bodies[v], v).VersionID
+	}
+	return bodies, ids
+}
+
+func currentBytes(t *testing.T, c *Client, a Address) (*Object, []byte) {
+	t.Helper()
+	obj, err := c.Head(testCtx(t), a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := c.Fetch(testCtx(t), a, obj.VersionID, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return obj, buf.Bytes()
+}
+
+func historyVersions(t *testing.T, c *Client, a Address) string {
+	t.Helper()
+	hist, err := c.History(testCtx(t), a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range hist {
+		s := v.Manifest.Version
+		if v.Current {
+			s += "*"
+		}
+		got = append(got, s)
+	}
+	return strings.Join(got, " ")
+}
+
+func TestHistoryNewestFirst(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	publishVersions(t, c, a, "1.0", "1.1", "1.2")
+	// A key that merely shares the prefix must not show up.
+	publishBytes(t, c, Address{Bucket: a.Bucket, Key: a.Key + ".old"}, []byte("x"), "9.9")
+	if got, want := historyVersions(t, c, a), "1.2* 1.1 1.0"; got != want {
+		t.Errorf("history %q, want %q", got, want)
+	}
+	hist, err := c.History(testCtx(t), a, 2)
+	if err != nil || len(hist) != 2 {
+		t.Errorf("limit 2: %d entries, %v", len(hist), err)
+	}
+	empty, err := c.History(testCtx(t), Address{Bucket: a.Bucket, Key: "nothing.deb"}, 0)
+	if err != nil || len(empty) != 0 {
+		t.Errorf("empty channel: %v, %v", empty, err)
+	}
+}
+
+func TestRollback(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		to          func(ids map[string]string) string
+		key         *SigningKey
+		dryRun      bool
+		wantVersion string // package version current afterwards
+		wantHistory string
+	}{
+		{"previous", func(map[string]string) string { return ToPrevious }, nil, false, "1.1", "1.1* 1.2 1.1 1.0"},
+		{"version id", func(ids map[string]string) string { return ids["1.0"] }, nil, false, "1.0", "1.0* 1.2 1.1 1.0"},
+		{"package version", func(map[string]string) string { return "1.0" }, nil, false, "1.0", "1.0* 1.2 1.1 1.0"},
+		{"re-signed", func(map[string]string) string { return "1.1" }, key, false, "1.1", "1.1* 1.2 1.1 1.0"},
+		{"dry run", func(map[string]string) string { return ToPrevious }, nil, true, "1.2", "1.2* 1.1 1.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+			bodies, ids := publishVersions(t, c, a, "1.0", "1.1", "1.2")
+			before, _ := currentBytes(t, c, a)
+			later := func() time.Time { return before.Manifest.PublishedAt.Add(time.Hour) }
+			res, err := c.Rollback(testCtx(t), a, RollbackInput{To: tt.to(ids), Key: tt.key, DryRun: tt.dryRun, Now: later, Publisher: "ops@desk"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.dryRun != (res.VersionID == "") {
+				t.Errorf("dry run %v but new VersionId %q", tt.dryRun, res.VersionID)
+			}
+			obj, body := currentBytes(t, c, a)
+			if obj.Manifest.Version != tt.wantVersion || !bytes.Equal(body, bodies[tt.wantVersion]) {
+				t.Errorf("current is %s, want the bytes of %s", obj.Manifest.Version, tt.wantVersion)
+			}
+			if got := historyVersions(t, c, a); got != tt.wantHistory {
+				t.Errorf("history %q, want %q", got, tt.wantHistory)
+			}
+			if tt.key != nil {
+				if err := obj.Manifest.Verify(tt.key.Public()); err != nil {
+					t.Errorf("re-signed manifest: %v", err)
+				}
+				if !obj.Manifest.PublishedAt.Equal(later()) || obj.Manifest.Publisher != "ops@desk" {
+					t.Errorf("re-signed manifest published %v by %s, want %v by ops@desk", obj.Manifest.PublishedAt, obj.Manifest.Publisher, later())
+				}
+			} else if !tt.dryRun && obj.Manifest.Signed() {
+				t.Error("unsigned release came back signed")
+			}
+		})
+	}
+}
+
+func TestRollbackErrors(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	publishVersions(t, c, a, "1.0", "1.1")
+	tests := []struct {
+		to   string
+		want error
+	}{
+		{"2.0", ErrNotFound},
+		{"no-such-version-id", ErrNotFound},
+		{"", ErrNotFound},
+	}
+	for _, tt := range tests {
+		_, err := c.Rollback(testCtx(t), a, RollbackInput{To: tt.to})
+		if !errors.Is(err, tt.want) {
+			t.Errorf("--to %q: %v, want %v", tt.to, err, tt.want)
+		}
+	}
+	if got := historyVersions(t, c, a); got != "1.1* 1.0" {
+		t.Errorf("history changed by failed rollbacks: %q", got)
+	}
+	res, err := c.Rollback(testCtx(t), a, RollbackInput{To: "1.1"})
+	if err != nil || !res.AlreadyCurrent {
+		t.Errorf("rollback to the current version: %+v, %v", res, err)
+	}
+	// previous skips versions with the current bytes (an earlier rollback
+	// to the same release).
+	if _, err := c.Rollback(testCtx(t), a, RollbackInput{To: ToPrevious}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Rollback(testCtx(t), a, RollbackInput{To: ToPrevious})
+	if err != nil || res.Target.Manifest.Version != "1.1" {
+		t.Errorf("second previous: %+v, %v", res, err)
+	}
+}
+
+func TestHistoryUnversionedBucket(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	a := Address{Bucket: srv.Bucket(t, false), Key: "app/production.deb"}
+	for _, v := range []string{"1.0", "1.1"} {
+		body := randomBytes(t, 100)
+		if _, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(body), Manifest: testManifest(body, v), AllowUnversioned: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := historyVersions(t, c, a); got != "1.1*" {
+		t.Errorf("history of an unversioned channel: %q", got)
+	}
+	if _, err := c.Rollback(testCtx(t), a, RollbackInput{To: ToPrevious}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("rollback without versions: %v", err)
+	}
+}

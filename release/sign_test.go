@@ -1,0 +1,161 @@
+package release
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestKeyPairRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath, pubPath, err := WriteKeyPair(filepath.Join(dir, "release"), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(keyPath)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v", keyPath, fi.Mode())
+	}
+	if _, _, err := WriteKeyPair(filepath.Join(dir, "release"), k); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+		t.Errorf("second WriteKeyPair: %v", err)
+	}
+	loaded, err := LoadSigningKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadPublicKey(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.ID() != k.ID() || pub.ID != k.ID() || len(k.ID()) != 16 {
+		t.Errorf("ids %s %s %s", loaded.ID(), pub.ID, k.ID())
+	}
+	m := testManifest([]byte("x"), "1.0")
+	loaded.Sign(m)
+	if err := m.Verify(pub); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLoadSigningKeyRefusesBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := GenerateKey()
+	keyPath, pubPath, err := WriteKeyPair(filepath.Join(dir, "k"), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose := filepath.Join(dir, "loose.key")
+	data, _ := os.ReadFile(keyPath)
+	os.WriteFile(loose, data, 0o644)
+	os.Chmod(loose, 0o644)
+	garbage := filepath.Join(dir, "garbage.key")
+	os.WriteFile(garbage, []byte("not a key\n"), 0o600)
+	pubAsKey := filepath.Join(dir, "pub.key")
+	pub, _ := os.ReadFile(pubPath)
+	os.WriteFile(pubAsKey, pub, 0o600)
+	tests := []struct {
+		path, want string
+		is         error
+	}{
+		{loose, "chmod 600", ErrLoosePermissions},
+		{garbage, "not a PEM", nil},
+		{pubAsKey, "not a PEM", nil},
+		{filepath.Join(dir, "missing.key"), "no such file", nil},
+	}
+	for _, tt := range tests {
+		_, err := LoadSigningKey(tt.path)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want it to mention %q", filepath.Base(tt.path), err, tt.want)
+		}
+		if tt.is != nil && !errors.Is(err, tt.is) {
+			t.Errorf("%s: %v is not %v", filepath.Base(tt.path), err, tt.is)
+		}
+	}
+}
+
+func TestManifestSignatureCoversEveryField(t *testing.T) {
+	k, _ := GenerateKey()
+	base := testManifest([]byte("x"), "1.0")
+	base.GitCommit = "0123abc"
+	base.Extra = map[string]string{"rollout": "canary=10%"}
+	k.Sign(base)
+	md := base.Metadata()
+	// Round trip through metadata, as S3 returns it.
+	parsed, err := ParseManifest(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parsed.Verify(k.Public()); err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	for name := range md {
+		if name == metaSignature || name == metaFormat {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			tampered := map[string]string{}
+			for k, v := range md {
+				tampered[k] = v
+			}
+			switch name {
+			case metaSize:
+				tampered[name] = "2"
+			case metaPublishedAt:
+				tampered[name] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			case metaSHA256:
+				tampered[name] = strings.Repeat("0", 64)
+			default:
+				tampered[name] += "x"
+			}
+			m, err := ParseManifest(tampered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Verify(k.Public()); !errors.Is(err, ErrBadSignature) && !errors.Is(err, ErrUnknownKey) {
+				t.Errorf("tampered %s: %v", name, err)
+			}
+		})
+	}
+	// An added field is covered too.
+	md["debfleet-rollout2"] = "all"
+	m, _ := ParseManifest(md)
+	if err := m.Verify(k.Public()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("added field: %v", err)
+	}
+}
+
+func TestParseManifestRejects(t *testing.T) {
+	good := testManifest([]byte("x"), "1.0").Metadata()
+	tests := []struct {
+		name string
+		edit func(map[string]string)
+	}{
+		{"no manifest", func(m map[string]string) { delete(m, metaFormat) }},
+		{"future format", func(m map[string]string) { m[metaFormat] = "2" }},
+		{"bad size", func(m map[string]string) { m[metaSize] = "big" }},
+		{"bad sha", func(m map[string]string) { m[metaSHA256] = "abc" }},
+		{"bad time", func(m map[string]string) { m[metaPublishedAt] = "yesterday" }},
+		{"no package", func(m map[string]string) { delete(m, metaPackage) }},
+		{"key id without signature", func(m map[string]string) { m[metaKeyID] = "0011223344556677" }},
+	}
+	for _, tt := range tests {
+		md := map[string]string{}
+		for k, v := range good {
+			md[k] = v
+		}
+		tt.edit(md)
+		if _, err := ParseManifest(md); !errors.Is(err, ErrNoManifest) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	if _, err := ParseManifest(good); err != nil {
+		t.Errorf("good: %v", err)
+	}
+}

@@ -1,0 +1,30 @@
+// Package restart gives a Go network service zero-downtime restarts: on
+// SIGHUP (or SIGUSR2) the service starts its binary again, as it is now on
+// disk, hands it the listening sockets (github.com/cloudflare/tableflip),
+// and once the new process says it is Ready the old one drains its
+// connections and exits; SIGTERM and SIGINT drain and exit. At any time
+// there are at most two processes, at most one of them not Ready, and one
+// upgrade at a time. A new binary that exits, crashes or is not Ready within
+// UpgradeTimeout is killed and the old process keeps serving. Plain
+// tableflip fails requests at each upgrade (idle keep-alive connections are
+// reset, requests read after Shutdown began get no answer); Serve drains an
+// *http.Server so that none fails.
+//
+// The PID file is rewritten atomically by each new process once it is
+// Ready. Under systemd, use Type=notify with NotifyAccess=all: each process
+// reports MAINPID and READY=1 itself, and RELOADING=1 during an upgrade, so
+// systemctl status, stop and reload follow the current process:
+//
+//	[Service]
+//	Type=notify
+//	NotifyAccess=all
+//	ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080
+//	ExecReload=/bin/kill -HUP $MAINPID
+//	RuntimeDirectory=hello
+//	TimeoutStopSec=45
+//
+// Supervisors that follow one PID (upstart, runit, supervisord) run the
+// service with RESTART_SUPERVISE=1 (SuperviseEnv): the process they start
+// stays as a stable-PID supervisor of the service (see Supervise). The
+// repository's systemd/ and upstart/ directories hold templates.
+package restart

@@ -1,0 +1,338 @@
+package restart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cloudflare/tableflip"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultUpgradeTimeout = 30 * time.Second
+	DefaultDrainTimeout   = 30 * time.Second
+	DefaultCloseWindow    = time.Second
+)
+
+// Options control an Upgrader. The zero value is usable.
+type Options struct {
+	// PIDFile, if set, receives the PID of the process that serves, written
+	// atomically (temporary file and rename) once that process is Ready, so a
+	// reader never sees a PID that is not yet serving. It is removed when the
+	// service stops for good. A relative path is resolved against the
+	// working directory at New.
+	PIDFile string
+	// UpgradeTimeout bounds how long a new process may take to become Ready;
+	// past it the new process is killed and the old one keeps serving.
+	// Default DefaultUpgradeTimeout.
+	UpgradeTimeout time.Duration
+	// DrainTimeout bounds how long an exiting process waits for in-flight
+	// requests (Serve) before closing what is left. Default
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// CloseWindow is how long, at most, an exiting process keeps answering
+	// requests on its open connections with "Connection: close", so that
+	// keep-alive clients reconnect to the new process instead of having an
+	// idle connection closed under them. Default DefaultCloseWindow; it never
+	// exceeds DrainTimeout.
+	CloseWindow time.Duration
+	// Logger receives one line per event (upgrade requested, failed, done,
+	// drain). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Upgrader hands the listening sockets of a service to a new copy of its
+// binary on SIGHUP or SIGUSR2, and drains the old copy; SIGTERM and SIGINT
+// drain and exit. Only one Upgrader may exist per process.
+type Upgrader struct {
+	tf       *tableflip.Upgrader
+	opts     Options
+	log      *slog.Logger
+	requests chan struct{} // capacity 1: requests made while one waits are merged
+	ready    chan struct{}
+	once     sync.Once
+	stopOnce sync.Once
+	sigs     chan os.Signal
+	loopDone chan struct{} // closed when upgradeLoop has returned
+	upgraded atomic.Bool   // set by upgradeLoop before loopDone closes
+}
+
+// New creates the Upgrader of this process, inheriting the sockets of the
+// previous generation if there is one, and starts handling SIGHUP, SIGUSR2,
+// SIGTERM and SIGINT.
+//
+// If the environment variable named by SuperviseEnv is set to "1" in a
+// process that is not itself an upgrade, New does not return: the process
+// becomes a stable-PID supervisor (see Supervise) of a copy of itself, and
+// exits with that copy's status when the service ends for good.
+func New(opts Options) (*Upgrader, error) {
+	if opts.UpgradeTimeout <= 0 {
+		opts.UpgradeTimeout = DefaultUpgradeTimeout
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.CloseWindow <= 0 {
+		opts.CloseWindow = DefaultCloseWindow
+	}
+	opts.CloseWindow = min(opts.CloseWindow, opts.DrainTimeout)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PIDFile != "" {
+		abs, err := filepath.Abs(opts.PIDFile)
+		if err != nil {
+			return nil, fmt.Errorf("restart: resolve PID file %s: %w", opts.PIDFile, err)
+		}
+		opts.PIDFile = abs
+	}
+	if os.Getenv(SuperviseEnv) == "1" && !isUpgrade() {
+		os.Exit(superviseSelf(opts))
+	}
+
+	tf, err := tableflip.New(tableflip.Options{UpgradeTimeout: opts.UpgradeTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("restart: start upgrader: %w", err)
+	}
+	u := &Upgrader{
+		tf:       tf,
+		opts:     opts,
+		log:      opts.Logger.With("pid", os.Getpid()),
+		requests: make(chan struct{}, 1),
+		ready:    make(chan struct{}),
+		sigs:     make(chan os.Signal, 4),
+		loopDone: make(chan struct{}),
+	}
+	signal.Notify(u.sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
+	go u.handleSignals()
+	go u.upgradeLoop()
+	return u, nil
+}
+
+// isUpgrade reports whether this process was started by a previous
+// generation: tableflip v1.2.3 (pinned in go.mod) marks it with this
+// environment variable.
+func isUpgrade() bool {
+	return os.Getenv("TABLEFLIP_HAS_PARENT_7DIU3") != ""
+}
+
+// Listen returns a listener for network ("tcp", "tcp4", "tcp6" or "unix")
+// and addr, inherited from the previous generation when it had one, so that
+// no connection is refused during an upgrade. It must be called before Ready.
+//
+// A unix socket file left behind by a process that was killed (nothing
+// accepts on it) is removed first; one that a live process serves on is an
+// error, as for TCP.
+func (u *Upgrader) Listen(network, addr string) (net.Listener, error) {
+	if network == "unix" {
+		inherited, err := u.tf.Listener(network, addr)
+		if err != nil {
+			return nil, fmt.Errorf("restart: listen %s %s: %w", network, addr, err)
+		}
+		if inherited != nil {
+			return inherited, nil
+		}
+		removeStaleSocket(addr)
+	}
+	ln, err := u.tf.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("restart: listen %s %s: %w", network, addr, err)
+	}
+	return ln, nil
+}
+
+// HasParent reports whether this process is a new generation started by an
+// upgrade (as opposed to the first start).
+func (u *Upgrader) HasParent() bool { return u.tf.HasParent() }
+
+// Ready declares this process ready to serve: the PID file names it, systemd
+// is told READY=1 with MAINPID set to it, and the previous generation (if
+// any) is told to drain and exit. Call it once every listener is serving.
+func (u *Upgrader) Ready() error {
+	var err error
+	u.once.Do(func() {
+		if u.opts.PIDFile != "" {
+			if err = writePIDFile(u.opts.PIDFile, os.Getpid()); err != nil {
+				return
+			}
+		}
+		if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving", os.Getpid())); nerr != nil {
+			u.log.Warn("notify systemd", "err", nerr)
+		}
+		if err = u.tf.Ready(); err != nil {
+			err = fmt.Errorf("restart: tell previous generation: %w", err)
+			return
+		}
+		close(u.ready)
+		u.log.Info("ready", "upgrade", u.tf.HasParent())
+	})
+	return err
+}
+
+// Upgrade asks for an upgrade, as SIGHUP does, without waiting for it.
+// Requests made while an upgrade runs are merged into one more upgrade,
+// started once the current one has ended: none is lost and two never run at
+// once. A request made before Ready waits for Ready.
+func (u *Upgrader) Upgrade() {
+	select {
+	case u.requests <- struct{}{}:
+	default:
+	}
+}
+
+// Exit returns a channel closed when this process must stop serving: after a
+// successful upgrade, or after Stop (SIGTERM, SIGINT). From then on the
+// signals above are ignored, so that nothing cuts the drain short: the
+// process is expected to exit once Serve has returned.
+func (u *Upgrader) Exit() <-chan struct{} { return u.tf.Exit() }
+
+// Stop ends upgrades and closes Exit, so that Serve drains and returns. If
+// no upgrade has succeeded, the service is stopping for good: the PID file
+// is removed if it still names this process, and unix sockets are unlinked.
+func (u *Upgrader) Stop() {
+	// Every caller waits for the first one: main's deferred Stop must not
+	// return (and let the process exit) before the PID file is gone.
+	u.stopOnce.Do(func() {
+		u.tf.Stop()
+		<-u.tf.Exit()
+		<-u.loopDone
+		if u.upgraded.Load() {
+			// The new generation serves, and owns the PID file and sockets.
+			return
+		}
+		if u.opts.PIDFile != "" {
+			if err := removePIDFile(u.opts.PIDFile, os.Getpid()); err != nil {
+				u.log.Warn("remove PID file", "file", u.opts.PIDFile, "err", err)
+			}
+		}
+		if err := notify("STOPPING=1"); err != nil {
+			u.log.Warn("notify systemd", "err", err)
+		}
+	})
+}
+
+// handleSignals turns signals into upgrades and stops. It keeps catching
+// them after Exit, until the process ends: a SIGHUP or SIGTERM reaching a
+// draining process (a stale PID, or systemd signalling the whole cgroup)
+// must not kill it with its requests in flight; the drain is bounded anyway.
+func (u *Upgrader) handleSignals() {
+	for sig := range u.sigs {
+		select {
+		case <-u.tf.Exit():
+			u.log.Info("signal ignored while draining", "signal", sig.String())
+			continue
+		default:
+		}
+		switch sig {
+		case syscall.SIGHUP, syscall.SIGUSR2:
+			u.log.Info("upgrade requested", "signal", sig.String())
+			u.Upgrade()
+		default:
+			u.log.Info("stop requested", "signal", sig.String())
+			go u.Stop()
+		}
+	}
+}
+
+// upgradeLoop runs upgrades one at a time until one succeeds or the process
+// stops.
+func (u *Upgrader) upgradeLoop() {
+	defer close(u.loopDone)
+	exit := u.tf.Exit()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-exit
+		cancel()
+	}()
+	for {
+		select {
+		case <-u.requests:
+		case <-exit:
+			return
+		}
+		// tableflip refuses an upgrade before Ready or while the previous
+		// generation still drains; wait instead of dropping the request.
+		select {
+		case <-u.ready:
+		case <-exit:
+			return
+		}
+		if err := u.tf.WaitForParent(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			u.log.Warn("previous generation exited badly", "err", err)
+		}
+		start := time.Now()
+		if err := notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=upgrading", monotonicUsec())); err != nil {
+			u.log.Warn("notify systemd", "err", err)
+		}
+		u.log.Info("upgrade started")
+		err := u.tf.Upgrade()
+		if err != nil {
+			u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
+			if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving; last upgrade failed: %v", os.Getpid(), err)); nerr != nil {
+				u.log.Warn("notify systemd", "err", nerr)
+			}
+			continue
+		}
+		u.upgraded.Store(true)
+		u.log.Info("upgrade done, draining", "duration", time.Since(start))
+		select {
+		case <-u.requests:
+			u.forward()
+		default:
+		}
+		return
+	}
+}
+
+// forward hands an upgrade request that arrived during the upgrade that just
+// succeeded to the new generation: it may be for a binary installed after
+// the new process started.
+func (u *Upgrader) forward() {
+	if u.opts.PIDFile == "" {
+		u.log.Warn("upgrade requested during an upgrade merged into it: no PID file to find the new process")
+		return
+	}
+	pid, err := ReadPIDFile(u.opts.PIDFile)
+	if err == nil && pid == os.Getpid() {
+		err = errors.New("PID file still names this process")
+	}
+	if err == nil {
+		err = syscall.Kill(pid, syscall.SIGHUP)
+	}
+	if err != nil {
+		u.log.Error("forward upgrade request to new process", "err", err)
+		return
+	}
+	u.log.Info("upgrade requested during the upgrade forwarded", "to", pid)
+}
+
+// removeStaleSocket removes the unix socket at path if nothing accepts
+// connections on it.
+func removeStaleSocket(path string) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return
+	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		conn.Close()
+		return
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		_ = os.Remove(path)
+	}
+}
