@@ -7,10 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -416,7 +414,7 @@ func (a *Agent) report(ctx context.Context) {
 	st := a.status
 	st.Time = a.cfg.Now().UTC()
 	a.mu.Unlock()
-	err := putStatus(ctx, a.cfg.Client, a.cfg.Channel, &st)
+	err := a.cfg.Client.PutStatus(ctx, a.cfg.Channel, &st)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -440,16 +438,13 @@ func (a *Agent) lastReportTime() time.Time {
 	return a.lastReport
 }
 
-// reportErrorKind classifies a failed status write: S3's error code, or
-// the kind of network failure.
+// reportErrorKind classifies a failed status write: S3's error code (a
+// policy may allow reading the release but not writing status), else as
+// errorKind.
 func reportErrorKind(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return api.ErrorCode()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return "network"
 	}
 	return errorKind(err)
 }
@@ -473,13 +468,6 @@ func errorKind(err error) string {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return "download-cut"
-	}
-	// Cut connections are not always classified as unreachable by the
-	// SDK's errors; they are one outage all the same.
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
-		return "unreachable"
 	}
 	var re *release.Error
 	if errors.As(err, &re) {

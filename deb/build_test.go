@@ -21,7 +21,7 @@ var longName = strings.Repeat("abcdefghij", 12) + ".txt"
 var compressions = []deb.Compression{deb.Gzip, deb.Zstd, deb.XZ, deb.None}
 
 // richSpec is a package with every kind of entry, odd-sized files (one
-// larger than the copy buffer and pgzip's block), scripts and docs.
+// larger than the copy buffer and a gzip block), scripts and docs.
 func richSpec(t testing.TB) *deb.Spec {
 	t.Helper()
 	dir := t.TempDir()

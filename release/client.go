@@ -113,9 +113,10 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
 			d.Timeout = dialTimeout
 		})),
-		// Fetch hashes every byte itself; the SDK's own response check
-		// cannot validate multipart (composite) checksums and would only
-		// print a warning.
+		// Off by default: the SDK cannot validate multipart (composite)
+		// checksums and would only print a warning. Fetch asks for the
+		// checksum and verifies full-object and composite ones itself,
+		// hashing every byte once.
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 		config.WithLogger(logging.Nop{}),
 		config.WithRetryer(func() aws.Retryer {

@@ -31,8 +31,11 @@
 // receives (of the whole object for single-part uploads, of every part for
 // multipart ones), hashes the bytes as they are sent, and removes the new
 // version again if they do not match the manifest's SHA-256 (a file changed
-// during upload). Fetch hashes what it receives and fails with
-// ErrChecksumMismatch when size or SHA-256 differ from the manifest.
+// during upload). Fetch hashes what it receives and checks it against the
+// manifest's size and SHA-256 and against S3's own stored SHA-256 checksum:
+// the full-object one, or the composite one of a multipart upload, whose
+// part boundaries it learns with one HEAD ?partNumber per part. Any
+// difference is ErrChecksumMismatch.
 //
 // Retries. Every request is retried by the SDK's standard retryer on
 // throttling (503 SlowDown, 429), 5xx responses, timeouts and connection

@@ -81,6 +81,12 @@ func (c *Client) opError(op, target string, err error) error {
 	var respErr *smithyhttp.ResponseError
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
+	// A connection closed or reset while the request was being sent (a
+	// server restarting, a proxy dropping us) carries no net.OpError,
+	// only the SDK's RequestSendError; it is the same outage as a refused
+	// connection and must be classified the same, or callers that log
+	// once per kind of failure see it flip between kinds.
+	var sendErr *smithyhttp.RequestSendError
 	status := 0
 	if errors.As(err, &respErr) {
 		status = respErr.HTTPStatusCode()
@@ -102,11 +108,16 @@ func (c *Client) opError(op, target string, err error) error {
 	case status != 0:
 		e.Detail = fmt.Sprintf("HTTP status %d", status)
 		e.Kind = kindOf("", status)
-	case errors.As(err, &dnsErr), errors.As(err, &opErr):
+	case errors.As(err, &dnsErr), errors.As(err, &opErr), errors.As(err, &sendErr):
 		e.Kind = ErrUnreachable
-		var inner error = opErr
-		if dnsErr != nil {
+		var inner error
+		switch {
+		case dnsErr != nil:
 			inner = dnsErr
+		case opErr != nil:
+			inner = opErr
+		default:
+			inner = sendErr.Err
 		}
 		e.Detail = fmt.Sprintf("%s: %v", c.endpointName(), inner)
 		var maxErr *retry.MaxAttemptsError

@@ -2,18 +2,26 @@ package release
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -28,6 +36,12 @@ type Object struct {
 	// (ManifestErr then says why, wrapping ErrNoManifest).
 	Manifest    *Manifest
 	ManifestErr error
+	// S3Checksum is S3's SHA-256 checksum of the stored version, base64,
+	// with "-<parts>" for a multipart upload's composite checksum; set by
+	// Fetch, "" when S3 returned none. S3ChecksumVerified reports that
+	// Fetch checked the bytes against it.
+	S3Checksum         string
+	S3ChecksumVerified bool
 }
 
 func target(a Address, versionID string) string {
@@ -86,33 +100,198 @@ func (c *Client) HeadIfNoneMatch(ctx context.Context, a Address, etag string) (o
 
 // Fetch streams version versionID of a (which must not be empty: a fetch
 // is always pinned, so a publish in between cannot mix two releases) into
-// w while hashing it, and checks the size and SHA-256 against the
-// version's manifest: ErrNoManifest without one, ErrChecksumMismatch on a
-// difference. w has then received bytes that must be discarded. Memory
-// use does not depend on the object's size. A failed transfer is not
-// resumed: call Fetch again with a fresh w.
+// w while hashing it, and checks what it received against two claims:
+// the manifest's size and SHA-256, and S3's own SHA-256 checksum of the
+// stored object (see verifyS3Checksum). It fails with ErrNoManifest when
+// the version has no manifest and ErrChecksumMismatch on any difference;
+// w has then received bytes that must be discarded. Memory use does not
+// depend on the object's size. A failed transfer is not resumed: call
+// Fetch again with a fresh w.
 func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Writer) (*Object, error) {
 	if versionID == "" {
 		return nil, &Error{Op: "fetch", Target: a.String(), Detail: "no VersionId given; fetches are pinned to a version"}
 	}
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID})
+	tgt := target(a, versionID)
+	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID,
+		ChecksumMode: s3types.ChecksumModeEnabled}, withoutSDKChecksumValidation)
 	if err != nil {
-		return nil, c.opError("fetch", target(a, versionID), err)
+		return nil, c.opError("fetch", tgt, err)
 	}
 	defer out.Body.Close()
 	obj := newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	obj.S3Checksum = aws.ToString(out.ChecksumSHA256)
 	if obj.Manifest == nil {
-		return obj, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrNoManifest, Err: obj.ManifestErr, Detail: fmt.Sprint(obj.ManifestErr)}
+		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoManifest, Err: obj.ManifestErr, Detail: fmt.Sprint(obj.ManifestErr)}
+	}
+	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size)
+	if err != nil {
+		return obj, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), out.Body)
+	sinks := []io.Writer{w, h}
+	if want.parts != nil {
+		sinks = append(sinks, want.parts)
+	}
+	n, err := io.Copy(io.MultiWriter(sinks...), out.Body)
 	if err != nil {
-		return obj, c.opError("fetch", target(a, versionID), err)
+		return obj, c.opError("fetch", tgt, err)
 	}
-	if err := checkSum(obj.Manifest, n, h.Sum(nil)); err != nil {
-		return obj, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
+	sum := h.Sum(nil)
+	if err := errors.Join(want.verify(sum), checkSum(obj.Manifest, n, sum)); err != nil {
+		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
 	}
+	obj.S3ChecksumVerified = want.value != ""
 	return obj, nil
+}
+
+// withoutSDKChecksumValidation removes the SDK's response checksum check
+// from one call: Fetch checks S3's checksum itself, composite ones
+// included (the SDK skips those), hashing each byte once and reporting a
+// difference as ErrChecksumMismatch.
+func withoutSDKChecksumValidation(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		// Absent when validation is off altogether: nothing to remove.
+		st.Deserialize.Remove("AWSChecksum:ValidateOutputPayloadChecksum")
+		return nil
+	})
+}
+
+// s3Sum is S3's SHA-256 checksum of one object version, as GetObject
+// returned it in x-amz-checksum-sha256.
+type s3Sum struct {
+	value string // as S3 sent it; "" when S3 sent none
+	// full is the SHA-256 of the whole object (single-part uploads and
+	// copies).
+	full []byte
+	// composite is the SHA-256 of the concatenated SHA-256s of the parts
+	// of a multipart upload ("<base64>-<parts>"), and parts hashes them
+	// while the object streams.
+	composite []byte
+	parts     *partHasher
+}
+
+// s3Checksum parses S3's checksum of version versionID (size bytes). For
+// a composite checksum it learns the exact size of every part with one
+// HEAD ?partNumber=i each (at most 8 at a time): S3 does not say how a
+// multipart upload was cut, and GetObjectAttributes is not implemented
+// everywhere (versitygw returns no parts). When the parts cannot be
+// learned (an S3-compatible server without partNumber), the composite is
+// not checked and the manifest's SHA-256 alone vouches for the bytes.
+func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value string, size int64) (s3Sum, error) {
+	sum := s3Sum{value: value}
+	b64, count, multipart := strings.Cut(value, "-")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	switch {
+	case value == "":
+		return sum, nil
+	case err != nil || len(raw) != sha256.Size:
+		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: fmt.Sprintf("S3 sent a malformed SHA-256 checksum %q", value)}
+	case !multipart:
+		sum.full = raw
+		return sum, nil
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 || n > 10000 {
+		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: fmt.Sprintf("S3 sent a malformed SHA-256 checksum %q", value)}
+	}
+	sizes := make([]int64, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID, PartNumber: aws.Int32(int32(i + 1))})
+			if err != nil {
+				errs[i] = c.opError("fetch", fmt.Sprintf("%s&partNumber=%d", target(a, versionID), i+1), err)
+				return
+			}
+			sizes[i] = aws.ToInt64(out.ContentLength)
+		})
+	}
+	wg.Wait()
+	var total int64
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			total += sizes[i]
+		case ctx.Err() != nil:
+			return sum, ctx.Err()
+		case errors.Is(err, ErrUnreachable), errors.Is(err, ErrAccessDenied), errors.Is(err, ErrNotFound):
+			return sum, err
+		default:
+			c.log.Warn("cannot learn the parts of a multipart release; checking its SHA-256 against the manifest only",
+				"target", target(a, versionID), "err", err)
+			sum.value = ""
+			return sum, nil
+		}
+	}
+	if total != size {
+		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch,
+			Detail: fmt.Sprintf("S3's %d parts add up to %d bytes, the object has %d", n, total, size)}
+	}
+	sum.composite = raw
+	sum.parts = &partHasher{sizes: sizes, left: sizes[0], h: sha256.New()}
+	return sum, nil
+}
+
+// verify compares S3's checksum with what was received; whole is the
+// SHA-256 of all of it.
+func (s s3Sum) verify(whole []byte) error {
+	switch {
+	case s.full != nil && !bytes.Equal(s.full, whole):
+		return fmt.Errorf("S3's checksum of the object is sha256 %s, got %s", hex.EncodeToString(s.full), hex.EncodeToString(whole))
+	case s.composite != nil:
+		if got := s.parts.composite(); !bytes.Equal(got, s.composite) {
+			return fmt.Errorf("S3's composite checksum %s does not match the %d parts received (%s)", s.value, len(s.parts.sizes),
+				base64.StdEncoding.EncodeToString(got))
+		}
+	}
+	return nil
+}
+
+// partHasher hashes a stream cut into parts of the given sizes, as S3
+// computes a composite checksum: SHA-256 of each part, then SHA-256 of
+// those digests concatenated.
+type partHasher struct {
+	sizes []int64 // at least one
+	done  int     // parts hashed completely
+	left  int64   // bytes still due in part done
+	h     hash.Hash
+	sums  []byte
+	extra bool // more bytes than the parts hold
+}
+
+func (p *partHasher) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 || (p.left == 0 && p.done < len(p.sizes)) {
+		if p.done == len(p.sizes) {
+			p.extra = true
+			break
+		}
+		k := min(int64(len(b)), p.left)
+		p.h.Write(b[:k])
+		b, p.left = b[k:], p.left-k
+		if p.left == 0 {
+			p.sums = p.h.Sum(p.sums)
+			p.h.Reset()
+			if p.done++; p.done < len(p.sizes) {
+				p.left = p.sizes[p.done]
+			}
+		}
+	}
+	return n, nil
+}
+
+// composite returns the composite digest, or nil when the stream did not
+// fill the parts exactly.
+func (p *partHasher) composite() []byte {
+	if p.extra || p.done != len(p.sizes) {
+		return nil
+	}
+	sum := sha256.Sum256(p.sums)
+	return sum[:]
 }
 
 func checkSum(m *Manifest, n int64, sum []byte) error {

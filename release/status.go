@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -20,9 +22,144 @@ import (
 const maxJSONSize = 1 << 20
 
 // StatusAddress is where the agent on host reports about channel:
-// "<key>.status/<host>.json" next to the release.
+// "<key>.status/<host>.json" next to the release. The host name is
+// cleaned so that it cannot climb out of the status prefix ("../x" gives
+// "x"); ListStatus ignores names that still contain a slash.
 func StatusAddress(channel Address, host string) Address {
-	return Address{Bucket: channel.Bucket, Key: channel.Key + ".status/" + host + ".json"}
+	return Address{Bucket: channel.Bucket, Key: channel.Key + ".status/" + path.Clean("/" + host)[1:] + ".json"}
+}
+
+// Host states, the values of HostStatus.State.
+const (
+	// StateNone: the agent has not installed any release yet.
+	StateNone = "none"
+	// StateOK: the installed release passed its health check.
+	StateOK = "ok"
+	// StateInstalling: a release (Target) is being installed right now.
+	StateInstalling = "installing"
+	// StateFailed: installing Target failed and there was nothing to roll
+	// back to, or the rollback failed too.
+	StateFailed = "failed"
+	// StateRolledBack: Target failed (dpkg or health) and the host went
+	// back to the release it ran before, which it is running now.
+	StateRolledBack = "rolled-back"
+	// StateRefused: the channel's release (Target) failed verification
+	// (signature, checksum, package name, architecture, replay); the host
+	// keeps running its installed release.
+	StateRefused = "refused"
+)
+
+// HostStatus is the small JSON document an agent writes next to the
+// release, at StatusAddress(channel, Host), on every state change and as a
+// heartbeat (every 10 minutes by default). The agent writes it and
+// `pkgdeb status` reads it; the JSON field names are a stable interface:
+//
+//	{
+//	  "host": "i-0abc123",            // the agent's --host
+//	  "package": "hello",             // the package the agent follows
+//	  "version": "1.1.0",             // installed and healthy ("" before the first)
+//	  "sha256": "9f86d0...",          // of the installed .deb
+//	  "version_id": "3HL4kqtJ...",    // S3 VersionId it came from
+//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused
+//	  "target": {"version": "1.2.0", "sha256": "...", "version_id": "..."},
+//	  "error": "health check ...",    // why the last change failed
+//	  "since": "2026-11-22T00:10:00Z",// when state was entered
+//	  "time": "2026-11-22T00:20:00Z"  // when written; heartbeats move only this
+//	}
+type HostStatus struct {
+	Host    string `json:"host"`
+	Package string `json:"package"`
+	// Version, SHA256 and VersionID describe the release installed and
+	// proved healthy on the host ("" before the first one).
+	Version   string `json:"version,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	VersionID string `json:"version_id,omitempty"`
+	// State is one of the State constants.
+	State string `json:"state"`
+	// Target is the release the last change was about (the one installing,
+	// failed, rolled back or refused), when it is not the installed one.
+	Target *HostRelease `json:"target,omitempty"`
+	// Error says why the last change failed.
+	Error string `json:"error,omitempty"`
+	// Since is when State was entered; Time is when this object was
+	// written.
+	Since time.Time `json:"since"`
+	Time  time.Time `json:"time"`
+}
+
+// HostRelease names a release in a HostStatus.
+type HostRelease struct {
+	Version   string `json:"version"`
+	SHA256    string `json:"sha256"`
+	VersionID string `json:"version_id,omitempty"`
+}
+
+// PutStatus writes st as st.Host's status object for channel (see
+// HostStatus), with PutJSON.
+func (c *Client) PutStatus(ctx context.Context, channel Address, st *HostStatus) error {
+	if st.Host == "" {
+		return fmt.Errorf("put status for %s: no host name", channel)
+	}
+	return c.PutJSON(ctx, StatusAddress(channel, st.Host), st)
+}
+
+// FleetStatus is every status object of a channel, read by ReadStatus.
+type FleetStatus struct {
+	// Hosts are the readable status objects, sorted by host name.
+	Hosts []HostStatus
+	// Modified is each listed host's object's LastModified, the server's
+	// clock (HostStatus.Time is the host's), unreadable ones included.
+	Modified map[string]time.Time
+	// Unreadable maps a host to why its object could not be read or
+	// parsed (deleted between list and get, not JSON, too large).
+	Unreadable map[string]error
+}
+
+// ReadStatus lists channel's status objects and reads each of them: one
+// LIST per 1000 hosts plus one GET per host, at most 8 at a time. A broken
+// object is reported in Unreadable rather than failing the whole read;
+// failures to list, and ErrAccessDenied or ErrUnreachable on any GET, are
+// returned.
+func (c *Client) ReadStatus(ctx context.Context, channel Address) (*FleetStatus, error) {
+	list, err := c.ListStatus(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	fs := &FleetStatus{Hosts: make([]HostStatus, len(list)), Modified: map[string]time.Time{}, Unreadable: map[string]error{}}
+	errs := make([]error, len(list))
+	sem := make(chan struct{}, 8)
+	done := make(chan struct{})
+	for i, o := range list {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = c.GetJSON(ctx, o.Addr, &fs.Hosts[i])
+		}()
+	}
+	for range list {
+		<-done
+	}
+	hosts := fs.Hosts[:0]
+	for i, o := range list {
+		fs.Modified[o.Host] = o.LastModified
+		switch err := errs[i]; {
+		case err == nil:
+			st := fs.Hosts[i]
+			// The key names the host; a document claiming another name
+			// would let one host hide another.
+			st.Host = o.Host
+			hosts = append(hosts, st)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, ErrAccessDenied), errors.Is(err, ErrUnreachable):
+			return nil, err
+		default:
+			fs.Unreadable[o.Host] = err
+		}
+	}
+	fs.Hosts = hosts
+	return fs, nil
 }
 
 // PutJSON writes v as a small JSON object at a in one PutObject (atomic:

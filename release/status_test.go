@@ -2,7 +2,11 @@ package release
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 func TestStatusObjects(t *testing.T) {
@@ -31,5 +35,55 @@ func TestStatusObjects(t *testing.T) {
 	}
 	if err := c.GetJSON(testCtx(t), StatusAddress(ch, "web-3"), &got); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing status: %v", err)
+	}
+}
+
+// TestReadStatus: HostStatus round-trips through PutStatus and ReadStatus;
+// a broken object is reported, not fatal; the key, not the document,
+// names the host.
+func TestReadStatus(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	ch := Address{Bucket: srv.Bucket(t, true), Key: "app/fleet.deb"}
+	now := time.Now().UTC().Truncate(time.Second)
+	want := HostStatus{Host: "web-1", Package: "app", Version: "1.0", SHA256: "ab", VersionID: "v1", State: StateRolledBack,
+		Target: &HostRelease{Version: "1.1", SHA256: "cd", VersionID: "v2"}, Error: "health: 500", Since: now, Time: now}
+	if err := c.PutStatus(testCtx(t), ch, &want); err != nil {
+		t.Fatal(err)
+	}
+	liar := HostStatus{Host: "web-1", Package: "app", State: StateOK, Since: now, Time: now}
+	if err := c.PutJSON(testCtx(t), StatusAddress(ch, "web-2"), &liar); err != nil {
+		t.Fatal(err)
+	}
+	broken := StatusAddress(ch, "web-3")
+	if _, err := c.S3().PutObject(testCtx(t), &s3.PutObjectInput{Bucket: &broken.Bucket, Key: &broken.Key, Body: strings.NewReader("{not json")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutStatus(testCtx(t), ch, &HostStatus{}); err == nil {
+		t.Error("PutStatus without a host name succeeded")
+	}
+	fs, err := c.ReadStatus(testCtx(t), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.Hosts) != 2 || fs.Hosts[0].Host != "web-1" || fs.Hosts[1].Host != "web-2" {
+		t.Fatalf("hosts %+v", fs.Hosts)
+	}
+	got := fs.Hosts[0]
+	if got.Target == nil || *got.Target != *want.Target || got.Error != want.Error || !got.Time.Equal(now) || got.State != StateRolledBack {
+		t.Errorf("round trip: %+v, want %+v", got, want)
+	}
+	if fs.Unreadable["web-3"] == nil || len(fs.Unreadable) != 1 {
+		t.Errorf("unreadable: %v", fs.Unreadable)
+	}
+	if len(fs.Modified) != 3 || fs.Modified["web-3"].IsZero() {
+		t.Errorf("modified: %v", fs.Modified)
+	}
+	if k := StatusAddress(ch, "../../etc").Key; k != "app/fleet.deb.status/etc.json" {
+		t.Errorf("StatusAddress does not keep the host inside the prefix: %s", k)
+	}
+	empty, err := c.ReadStatus(testCtx(t), Address{Bucket: ch.Bucket, Key: "app/none.deb"})
+	if err != nil || len(empty.Hosts) != 0 {
+		t.Errorf("no hosts: %+v, %v", empty, err)
 	}
 }

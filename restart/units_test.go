@@ -1,16 +1,14 @@
 package restart_test
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -48,9 +46,6 @@ func readFile(t *testing.T, path string) string {
 // binary path is pointed at a real built hello, since verify checks that
 // ExecStart is executable.
 func TestSystemdUnits(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Fatal("systemd-analyze not installed (apt-get install systemd; see scripts/install-deps)")
-	}
 	hello := readFile(t, "../systemd/hello.service")
 	if got, want := stripHeader(hello), render(t, "../systemd/service.template", "hello", "--listen :8080"); got != want {
 		t.Errorf("systemd/hello.service is not systemd/service.template with NAME=hello:\n%s\nwant:\n%s", got, want)
@@ -68,29 +63,13 @@ func TestSystemdUnits(t *testing.T) {
 		{"other.service", render(t, "../systemd/service.template", "other", "--listen 127.0.0.1:9000 --drain-timeout 10s")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
 			name := strings.TrimSuffix(tc.name, ".service")
-			text := strings.ReplaceAll(tc.text, "/usr/bin/"+name+" ", bins.hello+" ")
-			unit := filepath.Join(dir, tc.name)
-			if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
-			if err != nil || len(out) > 0 {
-				t.Errorf("systemd-analyze verify %s: %v\n%s", tc.name, err, out)
+			execs := map[string]string{"/usr/bin/" + name + " ": bins.hello + " "}
+			if out := testenv.VerifySystemdUnit(t, tc.name, tc.text, execs); out != "" {
+				t.Errorf("systemd-analyze verify %s:\n%s", tc.name, out)
 			}
 		})
 	}
-}
-
-// upstartStanzas are the stanzas upstart 1.x knows (init(5)).
-var upstartStanzas = map[string]bool{
-	"description": true, "author": true, "version": true, "emits": true, "usage": true,
-	"start": true, "stop": true, "manual": true, "task": true, "instance": true,
-	"respawn": true, "normal": true, "kill": true, "reload": true, "expect": true,
-	"exec": true, "script": true, "pre-start": true, "post-start": true, "pre-stop": true, "post-stop": true,
-	"env": true, "export": true, "console": true, "umask": true, "nice": true, "oom": true,
-	"limit": true, "chroot": true, "chdir": true, "setuid": true, "setgid": true, "apparmor": true, "cgroup": true,
 }
 
 // TestUpstartJobs checks the upstart jobs: known stanzas only, well-formed
@@ -111,71 +90,27 @@ func TestUpstartJobs(t *testing.T) {
 }
 
 func checkUpstart(t *testing.T, text string) {
-	numeric := map[string]*regexp.Regexp{
-		"respawn": regexp.MustCompile(`^respawn( limit (\d+ \d+|unlimited))?$`),
-		"kill":    regexp.MustCompile(`^kill (timeout (\d+)|signal [A-Z0-9]+)$`),
-		"normal":  regexp.MustCompile(`^normal exit( [A-Z0-9]+)+$`),
-		"expect":  regexp.MustCompile(`^expect (fork|daemon|stop)$`),
-		"env":     regexp.MustCompile(`^env [A-Za-z_][A-Za-z0-9_]*(=.*)?$`),
+	problems, stanzas := testenv.CheckUpstartJob(text)
+	for _, p := range problems {
+		t.Error(p)
 	}
-	seen := make(map[string]string)
-	sc := bufio.NewScanner(strings.NewReader(text))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	last := func(word string) string {
+		if l := stanzas[word]; len(l) > 0 {
+			return l[len(l)-1]
 		}
-		word, _, _ := strings.Cut(line, " ")
-		if !upstartStanzas[word] {
-			t.Errorf("line %d: unknown stanza %q", n, word)
-			continue
-		}
-		if re, ok := numeric[word]; ok && !re.MatchString(line) {
-			t.Errorf("line %d: malformed %q", n, line)
-		}
-		seen[word] = line
-		if strings.HasSuffix(line, " script") || line == "script" {
-			var block strings.Builder
-			closed := false
-			for sc.Scan() {
-				n++
-				if strings.TrimSpace(sc.Text()) == "end script" {
-					closed = true
-					break
-				}
-				block.WriteString(sc.Text() + "\n")
-			}
-			if !closed {
-				t.Errorf("line %d: script without end script", n)
-			}
-			checkSh(t, block.String())
-		}
-		if word == "exec" {
-			checkSh(t, strings.TrimPrefix(line, "exec ")+"\n")
-		}
+		return ""
 	}
-	if _, ok := seen["expect"]; ok {
+	if len(stanzas["expect"]) > 0 {
 		t.Errorf("has an expect stanza: upstart must track the supervisor, which does not fork")
 	}
-	if seen["env"] != "env RESTART_SUPERVISE=1" {
-		t.Errorf("does not set RESTART_SUPERVISE=1, got %q", seen["env"])
+	if last("env") != "env RESTART_SUPERVISE=1" {
+		t.Errorf("does not set RESTART_SUPERVISE=1, got %q", last("env"))
 	}
-	if !strings.HasPrefix(seen["respawn"], "respawn") || seen["exec"] == "" {
-		t.Errorf("wants respawn and exec stanzas, got %q, %q", seen["respawn"], seen["exec"])
+	if last("respawn") == "" || last("exec") == "" {
+		t.Errorf("wants respawn and exec stanzas, got %q, %q", last("respawn"), last("exec"))
 	}
-	m := regexp.MustCompile(`^kill timeout (\d+)$`).FindStringSubmatch(seen["kill"])
+	m := regexp.MustCompile(`^kill timeout (\d+)$`).FindStringSubmatch(last("kill"))
 	if secs, _ := strconv.Atoi(append(m, "", "")[1]); time.Duration(secs)*time.Second <= restart.DefaultDrainTimeout+5*time.Second {
-		t.Errorf("kill timeout %q must exceed the default drain timeout plus the supervisor's 5 s", seen["kill"])
-	}
-}
-
-func checkSh(t *testing.T, script string) {
-	t.Helper()
-	cmd := exec.Command("sh", "-n")
-	cmd.Stdin = strings.NewReader(script)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("sh -n rejects:\n%s%v %s", script, err, out)
+		t.Errorf("kill timeout %q must exceed the default drain timeout plus the supervisor's 5 s", last("kill"))
 	}
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 const (
@@ -17,27 +16,16 @@ const (
 )
 
 // verifySystemd runs systemd-analyze verify on unit text and returns its
-// output, which must be empty: verify exits 0 on unknown keys and only
-// warns. ExecStart is pointed at a real executable, since verify checks it.
+// output, which must be empty. ExecStart is pointed at a real executable,
+// since verify checks it.
 func verifySystemd(t *testing.T, text string) string {
 	t.Helper()
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Fatal("systemd-analyze not installed (apt-get install systemd; see scripts/install-deps)")
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	text = strings.ReplaceAll(text, "ExecStart=/usr/bin/autoupdate", "ExecStart="+exe)
-	unit := filepath.Join(t.TempDir(), "autoupdate.service")
-	if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("%v: %s", err, out)
-	}
-	return string(out)
+	return testenv.VerifySystemdUnit(t, "autoupdate.service", text,
+		map[string]string{"ExecStart=/usr/bin/autoupdate": "ExecStart=" + exe})
 }
 
 func TestSystemdUnit(t *testing.T) {
@@ -76,83 +64,13 @@ func TestSystemdUnit(t *testing.T) {
 	}
 }
 
-// upstartStanzas are the stanzas upstart 1.x knows (init(5)).
-var upstartStanzas = map[string]bool{
-	"description": true, "author": true, "version": true, "emits": true, "usage": true,
-	"start": true, "stop": true, "manual": true, "task": true, "instance": true,
-	"respawn": true, "normal": true, "kill": true, "reload": true, "expect": true,
-	"exec": true, "script": true, "pre-start": true, "post-start": true, "pre-stop": true, "post-stop": true,
-	"env": true, "export": true, "console": true, "umask": true, "nice": true, "oom": true,
-	"limit": true, "chroot": true, "chdir": true, "setuid": true, "setgid": true, "apparmor": true, "cgroup": true,
-}
-
-// upstartArgs are the stanzas whose arguments we check.
-var upstartArgs = map[string]*regexp.Regexp{
-	"respawn": regexp.MustCompile(`^respawn( limit (\d+ \d+|unlimited))?$`),
-	"kill":    regexp.MustCompile(`^kill (timeout \d+|signal [A-Z0-9]+)$`),
-	"umask":   regexp.MustCompile(`^umask [0-7]{3,4}$`),
-	"start":   regexp.MustCompile(`^start on .+$`),
-	"stop":    regexp.MustCompile(`^stop on .+$`),
-	"expect":  regexp.MustCompile(`^expect (fork|daemon|stop)$`),
-}
-
-// checkUpstart returns the problems in an upstart job: unknown stanzas,
-// malformed arguments, unterminated script blocks and script blocks that
-// sh -n rejects. It also returns the stanzas seen.
-func checkUpstart(t *testing.T, text string) (problems []string, seen map[string][]string) {
-	t.Helper()
-	seen = map[string][]string{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		word, _, _ := strings.Cut(line, " ")
-		if !upstartStanzas[word] {
-			problems = append(problems, fmt.Sprintf("line %d: unknown stanza %q", n, word))
-			continue
-		}
-		if re, ok := upstartArgs[word]; ok && !re.MatchString(line) {
-			problems = append(problems, fmt.Sprintf("line %d: malformed %q", n, line))
-		}
-		seen[word] = append(seen[word], line)
-		if line != "script" && !strings.HasSuffix(line, " script") {
-			continue
-		}
-		start := n
-		var block strings.Builder
-		closed := false
-		for sc.Scan() {
-			n++
-			if strings.TrimSpace(sc.Text()) == "end script" {
-				closed = true
-				break
-			}
-			block.WriteString(sc.Text() + "\n")
-		}
-		if !closed {
-			problems = append(problems, fmt.Sprintf("line %d: %q has no end script", start, line))
-			continue
-		}
-		cmd := exec.Command("sh", "-n")
-		cmd.Stdin = strings.NewReader(block.String())
-		if out, err := cmd.CombinedOutput(); err != nil {
-			problems = append(problems, fmt.Sprintf("line %d: %q: sh -n: %v: %s", start, line, err, out))
-		}
-	}
-	return problems, seen
-}
-
 func TestUpstartJob(t *testing.T) {
 	b, err := os.ReadFile(upstartJob)
 	if err != nil {
 		t.Fatal(err)
 	}
 	job := string(b)
-	problems, seen := checkUpstart(t, job)
+	problems, seen := testenv.CheckUpstartJob(job)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -177,7 +95,7 @@ func TestUpstartJob(t *testing.T) {
 		"shell syntax error": strings.Replace(job, "\tfi\n\texec", "\texec", 1),
 		"unterminated block": job + "\nscript\n\ttrue\n",
 	} {
-		if p, _ := checkUpstart(t, broken); len(p) == 0 {
+		if p, _ := testenv.CheckUpstartJob(broken); len(p) == 0 {
 			t.Errorf("no problem found in a job with a %s", name)
 		}
 	}

@@ -36,6 +36,7 @@ func commands() []command {
 		{"rollback", "make an earlier version of a release channel current again", runRollback},
 		{"promote", "copy the exact bytes of one channel's release to another channel", runPromote},
 		{"keygen", "create an ed25519 key pair for signing releases", runKeygen},
+		{"status", "show how a channel's current release has reached the fleet", runStatus},
 	}
 }
 

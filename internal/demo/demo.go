@@ -1,0 +1,214 @@
+// Package demo holds what `make demo` (internal/demo/cmd/demo) and the
+// end-to-end test on systemd (e2e/) share: building the hello releases the
+// way a user would (go build, then pkgdeb build), waiting for the fleet's
+// status objects to say something, and loading several hosts at once.
+//
+// It is not a library for users: it drives the real binaries (bin/pkgdeb,
+// bin/autoupdate) and the real packages (release) from the outside.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/release"
+)
+
+// Hello describes one hello release to build.
+type Hello struct {
+	// Repo is the repository root: examples/hello, systemd/hello.service
+	// and packaging/hello's maintainer scripts are taken from there.
+	Repo string
+	// Pkgdeb is the pkgdeb binary (bin/pkgdeb).
+	Pkgdeb string
+	// Dir receives the binary and the .deb.
+	Dir string
+	// Version is the package version, stamped into the binary too
+	// (-X main.version), so /version answers it.
+	Version string
+	// Broken packages a /usr/bin/hello that exits at once instead of
+	// hello: the restarted service never becomes ready, the agent's
+	// health check fails and the host must roll back by itself. It
+	// stands for the most common bad release, one that crashes on start.
+	Broken bool
+	// Env is the environment for go build and pkgdeb; nil means ours.
+	Env []string
+}
+
+// brokenHello is the /usr/bin/hello of a broken release.
+const brokenHello = `#!/bin/sh
+# hello %s, broken on purpose by the debfleet demo: it exits before it is
+# ready, so the agent's health check fails and the host rolls back.
+echo "hello %s: fatal: cannot start (broken on purpose)" >&2
+exit 1
+`
+
+// Build compiles hello (or writes the broken stand-in) and packages it
+// with `pkgdeb build`, flags only, as a user without a pkgdeb.yaml would.
+// It returns the .deb's path.
+func (h Hello) Build(ctx context.Context) (string, error) {
+	dir := filepath.Join(h.Dir, "hello-"+h.Version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build hello %s: %w", h.Version, err)
+	}
+	bin := filepath.Join(dir, "hello")
+	if h.Broken {
+		script := fmt.Sprintf(brokenHello, h.Version, h.Version)
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			return "", fmt.Errorf("build hello %s: %w", h.Version, err)
+		}
+	} else {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin,
+			"-ldflags", "-s -w -X main.version="+h.Version, "./examples/hello")
+		cmd.Dir, cmd.Env = h.Repo, h.env()
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build hello %s: %w\n%s", h.Version, err, out)
+		}
+	}
+	repo := func(p string) string { return filepath.Join(h.Repo, p) }
+	args := []string{"build",
+		"--name", "hello", "--version", h.Version, "--section", "net",
+		"--maintainer", "debfleet demo <demo@example.com>",
+		"--description", "example HTTP service (debfleet demo)\nhello answers HTTP requests with its version; SIGHUP restarts it without dropping a request.",
+		"--file", bin + ":/usr/bin/hello:0755",
+		"--file", repo("systemd/hello.service") + ":/usr/lib/systemd/system/hello.service",
+		"--postinst", repo("packaging/hello/postinst"),
+		"--prerm", repo("packaging/hello/prerm"),
+		"--postrm", repo("packaging/hello/postrm"),
+		"-o", h.Dir + "/",
+	}
+	cmd := exec.CommandContext(ctx, h.Pkgdeb, args...)
+	cmd.Env = h.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("pkgdeb build hello %s: %w\n%s", h.Version, err, stderr.String())
+	}
+	// pkgdeb prints "PATH SIZE bytes sha256 HEX".
+	path, _, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if path == "" {
+		return "", fmt.Errorf("pkgdeb build hello %s: no output path in %q", h.Version, out)
+	}
+	return path, nil
+}
+
+func (h Hello) env() []string {
+	if h.Env != nil {
+		return append([]string(nil), h.Env...)
+	}
+	return os.Environ()
+}
+
+// WaitHosts polls the channel's status objects every 100 ms until done
+// returns true for every host in hosts, or ctx ends. onDone is called once
+// per host, the first time its status satisfies done (nil: not called).
+// It returns the last fleet status read.
+func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, hosts []string,
+	done func(release.HostStatus) bool, onDone func(release.HostStatus)) (*release.FleetStatus, error) {
+	seen := map[string]bool{}
+	var last *release.FleetStatus
+	var lastErr error
+	for {
+		fs, err := c.ReadStatus(ctx, channel)
+		if err == nil {
+			last = fs
+			for _, st := range fs.Hosts {
+				if !seen[st.Host] && done(st) {
+					seen[st.Host] = true
+					if onDone != nil {
+						onDone(st)
+					}
+				}
+			}
+			all := true
+			for _, h := range hosts {
+				all = all && seen[h]
+			}
+			if all {
+				return last, nil
+			}
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("wait for %d hosts' status at %s: %w (last read error: %v; last statuses: %s)",
+				len(hosts), channel, ctx.Err(), lastErr, Describe(last))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Describe renders a fleet status on one line, for error messages.
+func Describe(fs *release.FleetStatus) string {
+	if fs == nil {
+		return "none"
+	}
+	var parts []string
+	for _, st := range fs.Hosts {
+		s := fmt.Sprintf("%s=%s/%s", st.Host, st.Version, st.State)
+		if st.Target != nil {
+			s += "(target " + st.Target.Version + ")"
+		}
+		if st.Error != "" {
+			s += ": " + st.Error
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Load drives bounded HTTP load (testenv.Load) at several addresses at
+// once, until Stop.
+type Load struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	results []*testenv.LoadResult
+}
+
+// StartLoad starts workers keep-alive clients per address, each run
+// bounded by limit (and 10 million requests) in case Stop is never called.
+func StartLoad(ctx context.Context, addrs []string, workers int, limit time.Duration) *Load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Load{cancel: cancel, results: make([]*testenv.LoadResult, len(addrs))}
+	for i, addr := range addrs {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.results[i] = testenv.Load(ctx, testenv.LoadOptions{
+				Addr: addr, Workers: workers, KeepAlive: true, Duration: limit,
+				MaxRequests: 10_000_000, Timeout: 10 * time.Second,
+			})
+		}()
+	}
+	return l
+}
+
+// Stop ends the load, waits for the requests in flight and returns one
+// result per address, in the order given to StartLoad.
+func (l *Load) Stop() []*testenv.LoadResult {
+	l.cancel()
+	l.wg.Wait()
+	return l.results
+}
+
+// Errors renders a load result's failures on one line ("" when none).
+func Errors(r *testenv.LoadResult) string {
+	var parts []string
+	for msg, n := range r.Errors {
+		parts = append(parts, fmt.Sprintf("%dx %s", n, msg))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,113 @@
+package demo
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
+)
+
+// MakeDpkgRoot creates an empty dpkg sandbox root at dir, as
+// testenv.DpkgRoot does for tests: the admin directory and var/log for
+// dpkg --root=dir --log=dir/var/log/dpkg.log.
+func MakeDpkgRoot(dir string) error {
+	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/log", "etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("dpkg root %s: %w", dir, err)
+		}
+	}
+	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			return fmt.Errorf("dpkg root %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// BecomeSubreaper makes the calling process adopt its orphaned
+// descendants. A service restarted by restart/ is started by the process
+// it replaces, which then exits; as a subreaper the demo still finds (and
+// stops, and reaps) every generation, since they stay its descendants.
+func BecomeSubreaper() error {
+	const prSetChildSubreaper = 36 // linux/prctl.h
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", errno)
+	}
+	return nil
+}
+
+// Children returns the PIDs of the live (not zombie) processes whose
+// parent is pid.
+func Children(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces; the
+		// fields after it are state, then the parent's PID.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Stop sends SIGTERM to pid, waits up to grace for it to end, then sends
+// SIGKILL. It reports whether SIGKILL was needed. A zombie counts as
+// ended; callers that are its parent reap it (Reap).
+func Stop(pid int, grace time.Duration) (killed bool) {
+	if pid <= 0 || !testenv.Alive(pid) {
+		return false
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if !testenv.Alive(pid) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for range 100 {
+		if !testenv.Alive(pid) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// Reap collects every exited child of the calling process that nobody
+// waits for (adopted orphans), without blocking.
+func Reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}

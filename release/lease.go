@@ -1,0 +1,335 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Lease errors, told apart with errors.Is.
+var (
+	// ErrNoLease: every update slot is held by a live lease; try again
+	// later.
+	ErrNoLease = errors.New("no free update slot")
+	// ErrLeaseLost: the lease expired and another host took the slot over
+	// (or it was released); the holder is no longer counted.
+	ErrLeaseLost = errors.New("lease lost")
+)
+
+// maxRecordSize bounds the lease, failure and halt records read: they are
+// a few hundred bytes, and a huge one is a mistake or an attack.
+const maxRecordSize = 64 << 10
+
+// LeaseAddress is update slot slot of channel: "<key>.leases/<slot>.json".
+// Slots belong to the channel, not to one release, so a release published
+// in the middle of another's rollout shares the same cap.
+func LeaseAddress(channel Address, slot int) Address {
+	return Address{Bucket: channel.Bucket, Key: channel.Key + ".leases/" + strconv.Itoa(slot) + ".json"}
+}
+
+// LeaseRecord is the JSON document of an update slot. A slot whose Holder
+// is empty, or whose Expires has passed, is free.
+type LeaseRecord struct {
+	// Holder is the host holding the slot, "" when released.
+	Holder string `json:"holder"`
+	// Version and SHA256 name the release the holder is installing.
+	Version string `json:"version,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	// Acquired is when the holder took the slot; Expires is when it
+	// becomes free unless renewed. Both are the holder's clock: hosts'
+	// clocks must agree to well within the lease TTL (NTP does).
+	Acquired time.Time `json:"acquired"`
+	Expires  time.Time `json:"expires"`
+	// Nonce is fresh at every write. S3's ETag of a single PUT is the MD5
+	// of the body, so without it a record written twice with the same
+	// content (a host re-taking its slot within the same instant, or any
+	// A-B-A sequence) would keep its ETag, and a stale If-Match would
+	// still succeed: the nonce makes If-Match a true compare-and-swap.
+	Nonce string `json:"nonce"`
+}
+
+func (r *LeaseRecord) setNonce(n string) { r.Nonce = n }
+
+// Held reports whether r holds its slot at now.
+func (r *LeaseRecord) Held(now time.Time) bool { return r.Holder != "" && now.Before(r.Expires) }
+
+// LeaseRequest asks for one of a channel's update slots.
+type LeaseRequest struct {
+	// Slots is the number of slots (the policy's MaxUpdating), at least 1.
+	Slots int
+	// Holder names the host; a slot it already holds (from before a
+	// restart) is taken back at once.
+	Holder string
+	// Version and SHA256 name the release about to be installed.
+	Version, SHA256 string
+	// TTL is how long the lease lasts unless renewed; a holder that dies
+	// blocks its slot for at most this long.
+	TTL time.Duration
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Lease is a held update slot. Renew it before it expires (Keep does) and
+// Release it when done. Its methods are safe for concurrent use.
+type Lease struct {
+	c    *Client
+	addr Address
+	slot int
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu   sync.Mutex
+	rec  LeaseRecord
+	etag string
+}
+
+// Slot returns the slot number.
+func (l *Lease) Slot() int { return l.slot }
+
+// Record returns the lease's current record.
+func (l *Lease) Record() LeaseRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec
+}
+
+// AcquireLease takes one of channel's update slots for req.Holder, or
+// fails with ErrNoLease when every slot is held. It never writes without a
+// condition: an absent slot is created with If-None-Match: *, a free,
+// expired or own slot is overwritten with If-Match on the ETag just read,
+// so of hosts racing for one slot exactly one wins and the others move on
+// to the next slot. Cost: one GET per slot looked at plus one PUT per
+// attempt to take one. Slots are tried starting from one derived from the
+// holder's name, so racing hosts mostly try different slots first.
+func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseRequest) (*Lease, error) {
+	switch {
+	case req.Slots < 1:
+		return nil, fmt.Errorf("acquire lease on %s: %d slots", channel, req.Slots)
+	case req.Holder == "":
+		return nil, fmt.Errorf("acquire lease on %s: no holder name", channel)
+	case req.TTL <= 0:
+		return nil, fmt.Errorf("acquire lease on %s: TTL must be positive", channel)
+	}
+	now := req.Now
+	if now == nil {
+		now = time.Now
+	}
+	sum := sha256.Sum256([]byte(req.Holder))
+	first := int(binary.BigEndian.Uint64(sum[:8]) % uint64(req.Slots))
+	busy := make([]string, 0, req.Slots)
+	for i := range req.Slots {
+		slot := (first + i) % req.Slots
+		a := LeaseAddress(channel, slot)
+		var cur LeaseRecord
+		etag, err := c.getJSONTag(ctx, a, &cur)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			etag = "" // create-only
+		case err != nil:
+			return nil, fmt.Errorf("acquire lease: %w", err)
+		case cur.Holder != req.Holder && cur.Held(now()):
+			busy = append(busy, fmt.Sprintf("%s until %s", cur.Holder, cur.Expires.Format(time.RFC3339)))
+			continue
+		}
+		t := now().UTC()
+		rec := LeaseRecord{Holder: req.Holder, Version: req.Version, SHA256: req.SHA256, Acquired: t, Expires: t.Add(req.TTL)}
+		newTag, err := c.putJSONIf(ctx, a, &rec, etag)
+		if errors.Is(err, ErrPreconditionFailed) {
+			busy = append(busy, "taken by another host just now")
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("acquire lease: %w", err)
+		}
+		c.log.Info("lease acquired", "channel", channel.String(), "slot", slot, "holder", req.Holder, "expires", rec.Expires)
+		return &Lease{c: c, addr: a, slot: slot, ttl: req.TTL, now: now, rec: rec, etag: newTag}, nil
+	}
+	return nil, fmt.Errorf("acquire lease on %s: %w: %d of %d held (%s)", channel, ErrNoLease, len(busy), req.Slots, joinShort(busy))
+}
+
+func joinShort(s []string) string {
+	const show = 3
+	if len(s) <= show {
+		return fmt.Sprint(s)
+	}
+	return fmt.Sprintf("%v and %d more", s[:show], len(s)-show)
+}
+
+// Renew pushes the lease's expiry to now + TTL with a PUT conditional on
+// the lease's ETag. ErrLeaseLost means another host took the slot over
+// after the lease expired.
+func (l *Lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec := l.rec
+	rec.Expires = l.now().UTC().Add(l.ttl)
+	return l.write(ctx, "renew", rec)
+}
+
+// Release frees the slot with a PUT conditional on the lease's ETag that
+// empties the holder. It is an overwrite rather than a DELETE because
+// versitygw (v1.8.0, versioned bucket) refuses If-None-Match: * on a key
+// whose current version is a delete marker, which would leave the slot
+// unusable; an overwrite keeps every transition of a slot conditional on
+// every S3 server. ErrLeaseLost means the slot had already been taken
+// over; it is free of us either way.
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rec.Holder == "" {
+		return nil
+	}
+	rec := LeaseRecord{Acquired: l.rec.Acquired, Expires: l.now().UTC()}
+	return l.write(ctx, "release", rec)
+}
+
+// write stores rec with If-Match on the current ETag; l.mu is held.
+func (l *Lease) write(ctx context.Context, op string, rec LeaseRecord) error {
+	if l.etag == "" {
+		return fmt.Errorf("%s lease %s: %w", op, l.addr, ErrLeaseLost)
+	}
+	tag, err := l.c.putJSONIf(ctx, l.addr, &rec, l.etag)
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrNotFound) {
+		l.etag = ""
+		return fmt.Errorf("%s lease %s: %w", op, l.addr, ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("%s lease: %w", op, err)
+	}
+	l.rec, l.etag = rec, tag
+	return nil
+}
+
+// Keep renews the lease every interval (a third of the TTL is a good
+// choice) until stop is called or ctx ends. A failed renewal is retried at
+// the next tick; stop returns ErrLeaseLost if the lease was lost, else the
+// last renewal's error (nil when it worked).
+func (l *Lease) Keep(ctx context.Context, every time.Duration) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		var last error
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				done <- last
+				return
+			case <-t.C:
+			}
+			last = l.Renew(ctx)
+			if errors.Is(last, ErrLeaseLost) {
+				done <- last
+				return
+			}
+			if last != nil && ctx.Err() == nil {
+				l.c.log.Warn("lease renewal failed; retrying", "lease", l.addr.String(), "err", last)
+			}
+		}
+	}()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+			if ctx.Err() != nil && !errors.Is(err, ErrLeaseLost) {
+				err = nil // a renewal cut short by stop says nothing
+			}
+		})
+		return err
+	}
+}
+
+// LeaseSlot is one update slot as ReadLeases sees it.
+type LeaseSlot struct {
+	Slot   int
+	Record LeaseRecord // zero when the slot object does not exist yet
+}
+
+// ReadLeases reads slots 0..slots-1 of channel (one GET each); missing
+// slots come back with a zero Record.
+func (c *Client) ReadLeases(ctx context.Context, channel Address, slots int) ([]LeaseSlot, error) {
+	out := make([]LeaseSlot, 0, slots)
+	for i := range slots {
+		var rec LeaseRecord
+		if _, err := c.getJSONTag(ctx, LeaseAddress(channel, i), &rec); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("read leases: %w", err)
+		}
+		out = append(out, LeaseSlot{Slot: i, Record: rec})
+	}
+	return out, nil
+}
+
+// getJSONTag reads the JSON object at a into v and returns its ETag; a
+// missing object gives ErrNotFound.
+func (c *Client) getJSONTag(ctx context.Context, a Address, v any) (string, error) {
+	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
+	if err != nil {
+		return "", c.opError("get", a.String(), err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxRecordSize+1))
+	if err != nil {
+		return "", c.opError("get", a.String(), err)
+	}
+	if len(data) > maxRecordSize {
+		return "", fmt.Errorf("get %s: larger than %d bytes", a, maxRecordSize)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return "", fmt.Errorf("get %s: %w", a, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// putJSONIf writes v as JSON at a only if the object's current ETag is
+// ifMatch, or, with ifMatch "", only if there is no object (If-None-Match:
+// *). A lost race gives ErrPreconditionFailed. It returns the new ETag.
+//
+// The SDK's retryer may resend a conditional PUT whose response was lost;
+// the resend then fails its condition although the first attempt won.
+// Callers treat ErrPreconditionFailed as "someone else won", which in that
+// rare case leaves a slot or record held by us until it expires: safe,
+// never a double grant.
+func (c *Client) putJSONIf(ctx context.Context, a Address, v any, ifMatch string) (string, error) {
+	if n, ok := v.(interface{ setNonce(string) }); ok {
+		n.setNonce(rand.Text())
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", a, err)
+	}
+	sum := sha256.Sum256(body)
+	in := &s3.PutObjectInput{
+		Bucket:         &a.Bucket,
+		Key:            &a.Key,
+		Body:           bytes.NewReader(body),
+		ContentLength:  aws.Int64(int64(len(body))),
+		ContentType:    aws.String("application/json"),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}
+	if ifMatch == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	out, err := c.s3.PutObject(ctx, in)
+	if err != nil {
+		return "", c.opError("put", a.String(), err)
+	}
+	return aws.ToString(out.ETag), nil
+}
