@@ -7,7 +7,7 @@ BIN      := bin
 DIST     := dist
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
-.PHONY: all build test lint bench fuzz package deps clean
+.PHONY: all build test lint bench fuzz package deps demo e2e clean
 
 all: build
 
@@ -26,6 +26,14 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+
+## demo: three servers follow a release channel in a local S3 server (no cloud account, no root)
+demo:
+	scripts/demo
+
+## e2e: the end-to-end test on real systemd (root; debootstrap and systemd-nspawn, cached in .cache/e2e)
+e2e:
+	scripts/e2e
 
 ## lint: gofmt, go vet and staticcheck must all be silent
 lint:

@@ -54,6 +54,11 @@ type Config struct {
 	// MaxBackoff caps the wait between checks while they fail; default
 	// DefaultMaxBackoff (never below Interval).
 	MaxBackoff time.Duration
+	// LeaseTTL is how long an update slot stays taken without renewal
+	// (see release.AcquireLease), when a release's rollout policy caps the
+	// hosts updating at once; default DefaultLeaseTTL. The agent renews
+	// it every third of that while it installs.
+	LeaseTTL time.Duration
 	// Installer installs, restarts, checks health and rolls back.
 	Installer *Installer
 	// Logger receives one line per event; default slog.Default().
@@ -97,6 +102,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.Interval)
 	if cfg.Logger == nil {
@@ -232,6 +240,9 @@ func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return "", err
 	}
+	if outcome == deferred {
+		return "", nil
+	}
 	a.s.ETag = obj.ETag
 	if err := a.cfg.Installer.Dir.Save(a.s); err != nil {
 		return outcome, err
@@ -250,10 +261,12 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	log = log.With("version", m.Version, "sha256", m.SHA256)
 	if in := a.s.Installed; in != nil && in.SHA256 == m.SHA256 {
 		log.Debug("channel changed, release already installed")
+		a.unhold(ctx)
 		return "", nil
 	}
 	if bad, ok := a.s.Bad[m.SHA256]; ok {
 		log.Info("release failed on this host before; not retrying", "reason", bad.Reason)
+		a.unhold(ctx)
 		return "", nil
 	}
 	if err := a.verifyManifest(m); err != nil {
@@ -262,6 +275,18 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	if obj.VersionID == "" {
 		return a.refuse(ctx, obj, errors.New("the channel has no VersionId (bucket versioning is off), so a download cannot be pinned"))
 	}
+	ad, err := a.admit(ctx, obj)
+	if err != nil {
+		var refusal *refusalError
+		if errors.As(err, &refusal) {
+			return a.refuse(ctx, obj, refusal.err)
+		}
+		return "", err
+	}
+	if ad == nil {
+		return deferred, nil
+	}
+	defer a.release(ad)
 	log.Info("new release")
 	start := a.cfg.Now()
 	rel, err := a.download(ctx, obj)
@@ -278,6 +303,9 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	outcome, err := a.cfg.Installer.Install(ctx, a.s, rel)
 	if ctx.Err() != nil {
 		return "", ctx.Err()
+	}
+	if outcome != OK {
+		a.recordFailure(ctx, ad, rel, outcome, err)
 	}
 	a.finish(ctx, outcome, rel, err)
 	return outcome, nil

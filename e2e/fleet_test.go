@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +51,7 @@ type server struct {
 // fleet is the test's view of the whole set-up.
 type fleet struct {
 	t       *testing.T
+	ctx     context.Context // ends with the test or at Ctrl-C
 	repo    string
 	work    string
 	env     []string
@@ -97,6 +100,11 @@ func setUp(t *testing.T, agentDeb string) *fleet {
 	}
 	srv := testenv.S3(t)
 	f := &fleet{t: t, repo: repo, work: t.TempDir(), debs: map[string]string{}}
+	// A Ctrl-C ends the waits (and so the test) instead of the test
+	// binary, so that the cleanups still stop every container.
+	var stop context.CancelFunc
+	f.ctx, stop = signal.NotifyContext(t.Context(), os.Interrupt, syscall.SIGTERM)
+	t.Cleanup(stop)
 	f.channel = release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
 	f.env = append(testenv.DpkgEnv(), srv.Env()...)
 	f.env = append(f.env, "SOURCE_DATE_EPOCH="+strconv.FormatInt(time.Now().Unix(), 10))
@@ -159,11 +167,9 @@ func (f *fleet) addServer(root, name string) {
 	// own port: a drop-in, as an operator would write.
 	c.write(t, "/etc/systemd/system/hello.service.d/listen.conf", "0644", fmt.Sprintf(
 		"[Service]\nExecStart=\nExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen %s\n", addr))
-	// Credentials are not AUTOUPDATE_ settings (the agent rejects other
-	// keys in its env file): the unit reads them from a file of their own.
+	// No instance role here: static credentials go in the file the shipped
+	// unit reads besides /etc/default/autoupdate.
 	c.write(t, "/etc/autoupdate/credentials", "0600", strings.Join(f.creds, "\n")+"\n")
-	c.write(t, "/etc/systemd/system/autoupdate.service.d/credentials.conf", "0644",
-		"[Service]\nEnvironmentFile=/etc/autoupdate/credentials\n")
 	c.must(t, "install", "-D", "-m", "0644", "/mnt/e2e/release.pub", "/etc/autoupdate/release.pub")
 	c.write(t, "/etc/default/autoupdate", "0644", fmt.Sprintf(`# written by the debfleet end-to-end test
 AUTOUPDATE_SOURCE=%s
@@ -207,7 +213,7 @@ func (f *fleet) upgradeUnderLoad() {
 	for _, s := range f.servers {
 		old[s.name] = s.mainPID(t)
 	}
-	load := demo.StartLoad(t.Context(), f.addrs(), 2, waitLimit)
+	load := demo.StartLoad(f.ctx, f.addrs(), 2, waitLimit)
 	time.Sleep(500 * time.Millisecond)
 	start := f.publish("1.1.0")
 	f.wait(func(st release.HostStatus) bool { return st.State == release.StateOK && st.Version == "1.1.0" })
@@ -228,7 +234,7 @@ func (f *fleet) upgradeUnderLoad() {
 }
 
 // stopAndStart checks that systemctl stops the upgraded hello cleanly (it
-// follows the PID that changed), then starts it again.
+// follows the PID that changed), starts it again and reloads it.
 func (f *fleet) stopAndStart() {
 	t := f.t
 	for _, s := range f.servers {
@@ -247,6 +253,24 @@ func (f *fleet) stopAndStart() {
 			t.Errorf("%s: hello still answers after systemctl stop: %q", s.name, body)
 		}
 		s.must(t, "systemctl", "start", "hello")
+		pid := s.checkHello(t, "1.1.0")
+
+		// What an operator (or AUTOUPDATE_RELOAD_CMD) does by hand: the
+		// same socket hand-off, through the unit's ExecReload.
+		if _, err := s.run(f.ctx, nil, "systemctl", "reload", "hello"); err != nil {
+			t.Errorf("%v(the journal below says why)", err)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+		err := testenv.WaitFor(ctx, s.name+"'s new main PID after systemctl reload", func() bool {
+			got := s.show(t, "hello", "MainPID")["MainPID"]
+			return got != strconv.Itoa(pid) && got != "0"
+		})
+		cancel()
+		if err != nil {
+			t.Errorf("%s: %v", s.name, err)
+			continue
+		}
 		s.checkHello(t, "1.1.0")
 	}
 }
@@ -255,7 +279,7 @@ func (f *fleet) stopAndStart() {
 // container must roll back to 1.1.0 by itself, without failing a request.
 func (f *fleet) badRelease() {
 	t := f.t
-	load := demo.StartLoad(t.Context(), f.addrs(), 2, waitLimit)
+	load := demo.StartLoad(f.ctx, f.addrs(), 2, waitLimit)
 	time.Sleep(500 * time.Millisecond)
 	start := f.publish("1.2.0")
 	fs := f.wait(func(st release.HostStatus) bool {
@@ -279,7 +303,7 @@ func (f *fleet) rollbackChannel() {
 	t := f.t
 	f.pkgdeb("rollback", f.channel.String(), "--to", "previous", "--sign-key", filepath.Join(f.work, "shared/release.key"))
 	var st fleetStatus
-	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
 	err := testenv.WaitFor(ctx, "pkgdeb status to report convergence", func() bool {
 		st = f.status()
@@ -331,7 +355,7 @@ type fleetStatus struct {
 // status runs pkgdeb status --json (its exit status is 1 until the fleet
 // converges, which is not an error here).
 func (f *fleet) status() fleetStatus {
-	cmd := exec.CommandContext(f.t.Context(), filepath.Join(f.repo, "bin/pkgdeb"), "status", "--json", f.channel.String())
+	cmd := exec.CommandContext(f.ctx, filepath.Join(f.repo, "bin/pkgdeb"), "status", "--json", f.channel.String())
 	cmd.Env = f.env
 	out, _ := cmd.Output()
 	var st fleetStatus
@@ -395,7 +419,7 @@ func (f *fleet) publish(version string) time.Time {
 // wait waits until every container's status object satisfies done.
 func (f *fleet) wait(done func(release.HostStatus) bool) *release.FleetStatus {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.t.Context(), waitLimit)
+	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
 	var names []string
 	for _, s := range f.servers {
@@ -431,7 +455,7 @@ func (f *fleet) checkLoad(results []*testenv.LoadResult, phase string) {
 // pkgdeb runs bin/pkgdeb and fails the test if it fails.
 func (f *fleet) pkgdeb(args ...string) string {
 	f.t.Helper()
-	cmd := exec.CommandContext(f.t.Context(), filepath.Join(f.repo, "bin/pkgdeb"), args...)
+	cmd := exec.CommandContext(f.ctx, filepath.Join(f.repo, "bin/pkgdeb"), args...)
 	cmd.Env = f.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -28,6 +28,9 @@ type container struct {
 	done   chan struct{}
 	leader int // the container's PID 1, as the host sees it
 	log    *testenv.SyncBuffer
+	// cgroups are the container's own cgroup directories, one per
+	// hierarchy, when the test made them (see boot).
+	cgroups []string
 }
 
 // bootTimeout bounds a container's boot to "running" (or "degraded").
@@ -57,15 +60,27 @@ func unpackRoot(t *testing.T, tarball, dir string) string {
 func boot(t *testing.T, root, name, shared string) *container {
 	t.Helper()
 	c := &container{name: name, done: make(chan struct{}), log: &testenv.SyncBuffer{}}
-	c.nspawn = exec.Command("systemd-nspawn",
-		"--boot", "--quiet",
-		// No machined on the host to register with, and no unit of the
-		// host's systemd to put the container in: it is our child.
-		"--register=no", "--keep-unit",
+	args := []string{"systemd-nspawn", "--boot", "--quiet",
 		"--directory", root, "--volatile=overlay",
 		"--machine", name,
-		"--bind-ro", shared+":/mnt/e2e",
-		"--console=pipe")
+		"--bind-ro", shared + ":/mnt/e2e",
+		"--console=pipe"}
+	var env []string
+	// On a host that runs systemd, nspawn registers the container with
+	// machined, which gives it a scope (a cgroup) of its own.
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		// The host does not run systemd: there is no machined to register
+		// with and no unit to put the container in, so nspawn keeps the
+		// cgroup it starts in and puts the container's under it. Each
+		// container needs a cgroup of its own, or their systemds would
+		// share one tree and manage (and kill) each other's services.
+		c.cgroups = makeCgroups(t, fmt.Sprintf("debfleet-e2e-%d-%s", os.Getpid(), name))
+		args = append(args, "--register=no", "--keep-unit")
+		args = append([]string{"sh", "-c", `for g in $CGROUPS; do echo $$ >"$g/cgroup.procs" || exit 1; done; exec "$@"`, "sh"}, args...)
+		env = append(os.Environ(), "CGROUPS="+strings.Join(c.cgroups, " "))
+	}
+	c.nspawn = exec.Command(args[0], args[1:]...)
+	c.nspawn.Env = env
 	c.nspawn.Stdout, c.nspawn.Stderr = c.log, c.log
 	// Its own process group, and SIGTERM (which halts the container) if
 	// the test binary dies without cleaning up.
@@ -102,11 +117,12 @@ func boot(t *testing.T, root, name, shared string) *container {
 	}
 	// --wait returns once the boot is over: "running", or "degraded" when
 	// a unit failed (a container lacks some hardware units); both are up.
-	// systemctl cannot connect until PID 1 has made its socket.
+	// Until PID 1 has made /run/systemd/system and its socket, systemctl
+	// says "offline" or cannot connect.
 	var out string
 	for {
 		out, err = c.run(ctx, nil, "systemctl", "is-system-running", "--wait")
-		if !strings.Contains(out, "Failed to connect") || ctx.Err() != nil {
+		if (!strings.Contains(out, "Failed to connect") && strings.TrimSpace(out) != "offline") || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -195,6 +211,55 @@ func (c *container) stop(t *testing.T, dir string) {
 	if err := unmountUnder(dir); err != nil {
 		t.Errorf("clean up after %s: %v", c.name, err)
 	}
+	for _, g := range c.cgroups {
+		if err := removeCgroup(g); err != nil {
+			t.Errorf("clean up after %s: %v", c.name, err)
+		}
+	}
+}
+
+// makeCgroups creates a cgroup named name in the hierarchy that tracks
+// processes for systemd (name=systemd on a legacy or hybrid host) and in
+// the unified one, and returns their directories.
+func makeCgroups(t *testing.T, name string) []string {
+	t.Helper()
+	var dirs []string
+	for _, h := range []string{"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(h, "cgroup.procs")); err != nil {
+			continue
+		}
+		if h == "/sys/fs/cgroup" && len(dirs) > 0 {
+			continue // a hybrid host's tmpfs, not a hierarchy
+		}
+		d := filepath.Join(h, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("make a cgroup for the container: %v", err)
+		}
+		dirs = append(dirs, d)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no cgroup hierarchy under /sys/fs/cgroup to put the containers in")
+	}
+	return dirs
+}
+
+// removeCgroup removes a cgroup and the ones the container's systemd made
+// under it, deepest first; they are empty once the container is gone.
+func removeCgroup(dir string) error {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // unmountUnder lazily unmounts every mount point at or below dir, deepest

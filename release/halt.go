@@ -120,6 +120,38 @@ type RolloutState struct {
 	FailedHosts []string
 }
 
+// ReadHalt reads the halt record of the release with SHA-256 sha (one
+// GET): nil when there is none. Agents call it before trying to take an
+// update slot; the full ReadRolloutState, which lists failures too, once
+// they hold one.
+func (c *Client) ReadHalt(ctx context.Context, channel Address, sha string) (*HaltRecord, error) {
+	if err := checkSHA(sha); err != nil {
+		return nil, fmt.Errorf("read halt: %w", err)
+	}
+	var rec HaltRecord
+	_, err := c.getJSONTag(ctx, HaltAddress(channel, sha), &rec)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read halt: %w", err)
+	}
+	return &rec, nil
+}
+
+// Describe says who halted or resumed the release, when, and why.
+func (r *HaltRecord) Describe() string {
+	verb := "resumed"
+	if r.Halted {
+		verb = "halted"
+	}
+	s := fmt.Sprintf("%s by %s at %s", verb, r.By, r.Time.UTC().Format(time.RFC3339))
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
 // ReadRolloutState reads the halt record (one GET) and lists the failure
 // records (one LIST per 1000) of the release with SHA-256 sha, and decides
 // whether it is halted under haltAfter (0: only by an explicit halt).
@@ -160,10 +192,7 @@ func (st *RolloutState) decide(haltAfter int) {
 		forgiven = r.Forgiven
 		if r.Halted {
 			st.Halted = true
-			st.Reason = fmt.Sprintf("halted by %s at %s", r.By, r.Time.UTC().Format(time.RFC3339))
-			if r.Reason != "" {
-				st.Reason += ": " + r.Reason
-			}
+			st.Reason = r.Describe()
 			return
 		}
 	}
@@ -217,11 +246,13 @@ func (c *Client) HaltIfFailed(ctx context.Context, channel Address, sha, version
 }
 
 // Halt marks the release with SHA-256 sha halted, by who, for reason.
-// Halting a halted release keeps the first record.
-func (c *Client) Halt(ctx context.Context, channel Address, sha, version, by, reason string) (*HaltRecord, error) {
+// Halting a halted release keeps the first record, which it returns with
+// already true.
+func (c *Client) Halt(ctx context.Context, channel Address, sha, version, by, reason string) (rec *HaltRecord, already bool, err error) {
 	var out *HaltRecord
-	err := c.updateHalt(ctx, channel, sha, func(cur *HaltRecord) (*HaltRecord, error) {
-		if cur != nil && cur.Halted {
+	err = c.updateHalt(ctx, channel, sha, func(cur *HaltRecord) (*HaltRecord, error) {
+		already = cur != nil && cur.Halted
+		if already {
 			out = cur
 			return nil, nil
 		}
@@ -233,9 +264,9 @@ func (c *Client) Halt(ctx context.Context, channel Address, sha, version, by, re
 		return &rec, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("halt %s: %w", channel, err)
+		return nil, false, fmt.Errorf("halt %s: %w", channel, err)
 	}
-	return out, nil
+	return out, already, nil
 }
 
 // Resume lifts a halt of the release with SHA-256 sha: hosts adopt it

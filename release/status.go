@@ -47,6 +47,15 @@ const (
 	// (signature, checksum, package name, architecture, replay); the host
 	// keeps running its installed release.
 	StateRefused = "refused"
+	// StateWaiting: the channel's release (Target) is staged and does not
+	// reach this host yet (its wave has not come, or every update slot
+	// is taken); the host keeps running its installed release.
+	// Rollout.Waiting says why.
+	StateWaiting = "waiting"
+	// StateHalted: the channel's release (Target) is halted (pkgdeb halt,
+	// or too many hosts failed it); the host keeps running its installed
+	// release. Rollout.Halted says why.
+	StateHalted = "halted"
 )
 
 // HostStatus is the small JSON document an agent writes next to the
@@ -60,9 +69,11 @@ const (
 //	  "version": "1.1.0",             // installed and healthy ("" before the first)
 //	  "sha256": "9f86d0...",          // of the installed .deb
 //	  "version_id": "3HL4kqtJ...",    // S3 VersionId it came from
-//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused
+//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted
 //	  "target": {"version": "1.2.0", "sha256": "...", "version_id": "..."},
 //	  "error": "health check ...",    // why the last change failed
+//	  "rollout": {"wave": 1, "waves": 3, "percent": 10, "place": 37.2,
+//	              "covered_at": "...", "waiting": "...", "halted": "..."},
 //	  "since": "2026-11-22T00:10:00Z",// when state was entered
 //	  "time": "2026-11-22T00:20:00Z"  // when written; heartbeats move only this
 //	}
@@ -81,10 +92,32 @@ type HostStatus struct {
 	Target *HostRelease `json:"target,omitempty"`
 	// Error says why the last change failed.
 	Error string `json:"error,omitempty"`
+	// Rollout is where the host stands in Target's staged rollout, set
+	// in the waiting and halted states.
+	Rollout *HostRollout `json:"rollout,omitempty"`
 	// Since is when State was entered; Time is when this object was
 	// written.
 	Since time.Time `json:"since"`
 	Time  time.Time `json:"time"`
+}
+
+// HostRollout is a host's place in the staged rollout of a release (see
+// Rollout), in its status object.
+type HostRollout struct {
+	// Wave is the wave in force (counted from 1) of Waves; Percent is the
+	// share of the fleet it covers.
+	Wave    int     `json:"wave"`
+	Waves   int     `json:"waves"`
+	Percent float64 `json:"percent"`
+	// Place is the host's place in the rollout, in percent: a wave
+	// covers the host once its Percent exceeds Place.
+	Place float64 `json:"place"`
+	// CoveredAt is when a wave first covers the host.
+	CoveredAt time.Time `json:"covered_at,omitzero"`
+	// Waiting says why the host does not adopt the release yet; Halted
+	// why the release is halted.
+	Waiting string `json:"waiting,omitempty"`
+	Halted  string `json:"halted,omitempty"`
 }
 
 // HostRelease names a release in a HostStatus.

@@ -19,7 +19,8 @@
 //	Type=notify
 //	NotifyAccess=all
 //	ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080
-//	ExecReload=/bin/kill -HUP $MAINPID
+//	ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
+//	ExecStop=/bin/sh -c 'kill -TERM $MAINPID; while kill -0 $MAINPID 2>/dev/null; do sleep 0.1; done'
 //	RuntimeDirectory=hello
 //	TimeoutStopSec=45
 //

@@ -51,7 +51,7 @@ func TestSystemdUnits(t *testing.T) {
 		t.Errorf("systemd/hello.service is not systemd/service.template with NAME=hello:\n%s\nwant:\n%s", got, want)
 	}
 	for _, want := range []string{
-		"Type=notify\n", "NotifyAccess=all\n", "ExecReload=/bin/kill -HUP $MAINPID\n",
+		"Type=notify\n", "NotifyAccess=all\n", "ExecReload=/bin/sh -c 'kill -HUP $MAINPID'\n", "ExecStop=/bin/sh -c 'kill -TERM $MAINPID; while",
 		"ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080\n", "RuntimeDirectory=hello\n",
 	} {
 		if !strings.Contains(hello, want) {

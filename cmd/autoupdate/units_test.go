@@ -39,7 +39,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for _, want := range []string{
 		"\nExecStart=/usr/bin/autoupdate\n", "\nRestart=always\n", "\nEnvironmentFile=-/etc/default/autoupdate\n",
-		"\nStateDirectory=autoupdate\n", "\nStateDirectoryMode=0700\n", "\nKillMode=process\n",
+		"\nEnvironmentFile=-/etc/autoupdate/credentials\n", "\nStateDirectory=autoupdate\n", "\nStateDirectoryMode=0700\n", "\nKillMode=process\n",
 		"\nWants=network-online.target\n", "\nWantedBy=multi-user.target\n",
 	} {
 		if !strings.Contains(unit, want) {
@@ -92,7 +92,7 @@ func TestUpstartJob(t *testing.T) {
 	for name, broken := range map[string]string{
 		"unknown stanza":     job + "\nrespawnn\n",
 		"malformed respawn":  job + "\nrespawn limit often\n",
-		"shell syntax error": strings.Replace(job, "\tfi\n\texec", "\texec", 1),
+		"shell syntax error": strings.Replace(job, "\tfi\n\tset +a", "\tset +a", 1),
 		"unterminated block": job + "\nscript\n\ttrue\n",
 	} {
 		if p, _ := testenv.CheckUpstartJob(broken); len(p) == 0 {

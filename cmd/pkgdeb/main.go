@@ -37,6 +37,8 @@ func commands() []command {
 		{"promote", "copy the exact bytes of one channel's release to another channel", runPromote},
 		{"keygen", "create an ed25519 key pair for signing releases", runKeygen},
 		{"status", "show how a channel's current release has reached the fleet", runStatus},
+		{"halt", "stop the rollout of a channel's release (hosts running it keep it)", runHalt},
+		{"resume", "continue a halted rollout", runResume},
 	}
 }
 

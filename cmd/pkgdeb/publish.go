@@ -38,6 +38,15 @@ these exact bytes nothing is uploaded there, unless --force. A failure at
 one destination does not stop the others; the exit status is 1 if any
 failed.
 
+A rollout policy protects the fleet from a bad release: --rollout gives
+the waves (cumulative shares of the hosts; each host's place is a stable
+hash of its name and the release), one every --wave-interval from the
+publish time; --max-updating caps the hosts installing at once (lease
+objects next to the release); --halt-after stops the release once that
+many hosts failed it and rolled back (see pkgdeb status, halt, resume).
+The policy is part of the signed manifest. The default, --rollout 100%,
+sends the release to every host at once.
+
 Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
 AWS_ENDPOINT_URL_S3 or --endpoint selects an S3-compatible server.
@@ -47,6 +56,8 @@ Examples:
   pkgdeb publish --sign-key ci.key dist/hello_1.2.3_amd64.deb \
       s3://acme-releases-eu/hello/production.deb s3://acme-releases-us/hello/production.deb
   pkgdeb publish --endpoint http://127.0.0.1:7070 hello.deb s3://test/hello.deb
+  pkgdeb publish --sign-key ci.key --rollout 10%,50%,100% --wave-interval 5m \
+      --max-updating 2 --halt-after 2 hello.deb s3://acme-releases/hello/production.deb
 
 Flags:
 `
@@ -195,6 +206,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	force := fs.Bool("force", false, "upload even when the current version already has these bytes")
 	commit := fs.String("git-commit", "", "git `commit` to record (default: $GITHUB_SHA, $CI_COMMIT_SHA, or HEAD of the git tree holding the file)")
 	who := fs.String("publisher", "", "who publishes, recorded in the manifest (default: user@host)")
+	var rf rolloutFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), publishHelp)
 		fs.PrintDefaults()
@@ -208,6 +221,10 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	file := pos[0]
 	dsts, err := parseAddresses(pos[1:])
+	if err != nil {
+		return err
+	}
+	policy, err := rf.policy()
 	if err != nil {
 		return err
 	}
@@ -230,6 +247,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if m.GitCommit == "" {
 		m.GitCommit = gitCommit(ctx, file)
 	}
+	if err := policy.Apply(m); err != nil {
+		return cli.Usagef("%v", err)
+	}
 	if key != nil {
 		key.Sign(m)
 	}
@@ -251,12 +271,14 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintf(stderr, "%s: FAILED: %v\n", dst, err)
 		case res.Skipped:
 			fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has sha256 %s; nothing uploaded (--force uploads anyway)\n", dst, res.VersionID, m.ShortSHA())
+			warnPolicyKept(ctx, c, dst, res.VersionID, policy, stderr)
 		default:
 			vid := res.VersionID
 			if vid == "" || vid == "null" {
 				vid = "none (bucket not versioned)"
 			}
 			fmt.Fprintf(stdout, "%s: published %s %s (%s), sha256 %s, %s, VersionId %s\n", dst, m.Package, m.Version, signedNote(m), m.ShortSHA(), mib(m.Size), vid)
+			fmt.Fprintf(stdout, "%s: %s\n", dst, policyNote(policy, m.PublishedAt))
 		}
 		if ctx.Err() != nil {
 			break
@@ -313,4 +335,66 @@ func prepareManifest(ctx context.Context, file string) (*release.Manifest, *os.F
 		Size:         fi.Size(),
 		PublishedAt:  time.Now().UTC().Truncate(time.Second),
 	}, f, nil
+}
+
+// rolloutFlags are publish's rollout policy flags.
+type rolloutFlags struct {
+	waves       string
+	interval    time.Duration
+	maxUpdating int
+	haltAfter   int
+}
+
+func (f *rolloutFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.waves, "rollout", "100%", "`waves`: cumulative shares of the fleet, e.g. 10%,50%,100%; the last must be 100%")
+	fs.DurationVar(&f.interval, "wave-interval", 0, "time between two waves, e.g. 5m (`duration`; required with more than one wave)")
+	fs.IntVar(&f.maxUpdating, "max-updating", 0, "at most `N` hosts install and restart at once (0: no limit)")
+	fs.IntVar(&f.haltAfter, "halt-after", 0, "halt the release once `N` hosts failed it and rolled back (0: only pkgdeb halt stops it)")
+}
+
+// policy checks the flags and returns the policy they describe.
+func (f *rolloutFlags) policy() (release.Policy, error) {
+	waves, err := release.ParseWaves(f.waves)
+	if err != nil {
+		return release.Policy{}, cli.Usagef("--rollout: %v", err)
+	}
+	p := release.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter}
+	switch {
+	case p.Staged() && f.interval == 0:
+		return release.Policy{}, cli.Usagef("--rollout %s has %d waves: give --wave-interval (e.g. 5m)", f.waves, len(waves))
+	case !p.Staged() && f.interval != 0:
+		return release.Policy{}, cli.Usagef("--wave-interval needs more than one wave in --rollout (e.g. 10%%,50%%,100%%)")
+	}
+	if err := p.Validate(); err != nil {
+		return release.Policy{}, cli.Usagef("%v", err)
+	}
+	return p, nil
+}
+
+// policyNote describes the rollout a publish started.
+func policyNote(p release.Policy, published time.Time) string {
+	if p.IsDefault() {
+		return "rollout: every host at once (--rollout 100%)"
+	}
+	s := p.String()
+	if p.Staged() {
+		last := published.Add(time.Duration(len(p.Waves)-1) * p.WaveInterval)
+		s += fmt.Sprintf("; last wave from %s", last.Format(time.RFC3339))
+	}
+	return s
+}
+
+// warnPolicyKept says so when a skipped publish asked for another policy
+// than the one the current release carries: the bytes are the same, so
+// nothing was written, and the old policy stays in force.
+func warnPolicyKept(ctx context.Context, c *release.Client, dst release.Address, versionID string, want release.Policy, stderr io.Writer) {
+	obj, err := c.Head(ctx, dst, versionID)
+	if err != nil || obj.Manifest == nil {
+		return
+	}
+	cur, err := release.PolicyOf(obj.Manifest)
+	if err != nil || cur.String() == want.String() {
+		return
+	}
+	fmt.Fprintf(stderr, "%s: warning: the current release keeps its policy (%s), not %s; publish with --force to change it\n", dst, cur, want)
 }

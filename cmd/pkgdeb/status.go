@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,9 +45,21 @@ command is interrupted (exit 1).
   versions [{version, sha256, current, hosts}]   (live hosts per version)
   hosts [{host, package, version, sha256, version_id, state, target, error,
           since, time, last_seen, stale, on_current}]
+  rollout {policy, waves, wave, of, percent, wave_started, next_wave,
+           on_release, covered, live, updating [{host, slot, expires}],
+           failures [{host, version, sha256, outcome, error, time}],
+           halted, halt_reason}
 where a host's fields up to "time" are its status object as the agent wrote
-it (state: none, ok, installing, failed, rolled-back, refused; or
-"unreadable" when its object could not be read, with the reason in error).
+it (state: none, ok, installing, failed, rolled-back, refused, waiting,
+halted; or "unreadable" when its object could not be read, with the reason
+in error; waiting and halted hosts carry "rollout" with their wave, place
+and why).
+
+A release published with a rollout policy (pkgdeb publish --rollout,
+--max-updating, --halt-after) shows the wave in force, the progress (live
+hosts on the release / live hosts the waves cover so far / live hosts),
+the hosts updating now, the failures, and whether the release is halted
+and why (pkgdeb halt, or --halt-after failures; pkgdeb resume continues).
 
 Examples:
   pkgdeb status s3://acme-releases/hello/production.deb
@@ -74,6 +87,33 @@ type statusReport struct {
 	Counts    statusCounts   `json:"counts"`
 	Versions  []versionHosts `json:"versions"`
 	Hosts     []hostReport   `json:"hosts"`
+	// Rollout is set when the current release has a rollout policy, a
+	// halt record or recorded failures.
+	Rollout *rolloutReport `json:"rollout,omitempty"`
+}
+
+// rolloutReport is the current release's staged rollout.
+type rolloutReport struct {
+	Policy      string                  `json:"policy"`
+	Waves       []float64               `json:"waves"`
+	Wave        int                     `json:"wave"` // in force, from 1
+	Of          int                     `json:"of"`
+	Percent     float64                 `json:"percent"`
+	WaveStarted time.Time               `json:"wave_started"`
+	NextWave    time.Time               `json:"next_wave,omitzero"`
+	OnRelease   int                     `json:"on_release"` // live hosts
+	Covered     int                     `json:"covered"`    // live hosts the waves cover so far
+	Live        int                     `json:"live"`
+	Updating    []updatingHost          `json:"updating"`
+	Failures    []release.FailureRecord `json:"failures"`
+	Halted      bool                    `json:"halted"`
+	HaltReason  string                  `json:"halt_reason,omitempty"`
+}
+
+type updatingHost struct {
+	Host    string    `json:"host"`
+	Slot    int       `json:"slot"`
+	Expires time.Time `json:"expires"`
 }
 
 type currentRelease struct {
@@ -214,7 +254,71 @@ func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, sta
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", ch, err)
 	}
-	return summarize(ch, cur, fleet, time.Now(), stale), nil
+	now := time.Now()
+	r := summarize(ch, cur, fleet, now, stale)
+	if cur.Manifest != nil {
+		if err := addRollout(ctx, c, ch, cur.Manifest, r, now); err != nil {
+			return nil, fmt.Errorf("status %s: %w", ch, err)
+		}
+	}
+	return r, nil
+}
+
+// addRollout reads the current release's halt record, failures and update
+// slots and adds them, with its wave and progress, to r.
+func addRollout(ctx context.Context, c *release.Client, ch release.Address, m *release.Manifest, r *statusReport, now time.Time) error {
+	ro, err := release.RolloutOf(m)
+	if err != nil {
+		r.Verdict = fmt.Sprintf("the current release's rollout policy is malformed (agents refuse it): %v; %s", err, r.Verdict)
+		return nil
+	}
+	st, err := c.ReadRolloutState(ctx, ch, m.SHA256, ro.HaltAfter)
+	if err != nil {
+		return err
+	}
+	if ro.IsDefault() && st.Record == nil && len(st.FailedHosts) == 0 {
+		return nil
+	}
+	failures, err := c.ReadFailures(ctx, ch, m.SHA256)
+	if err != nil {
+		return err
+	}
+	w := ro.WaveAt(now)
+	rr := &rolloutReport{Policy: ro.Policy.String(), Waves: ro.Waves, Wave: w.Index + 1, Of: w.Waves, Percent: w.Percent,
+		WaveStarted: w.Start.UTC(), NextWave: w.Next.UTC(), Failures: failures, Halted: st.Halted, HaltReason: st.Reason,
+		Updating: []updatingHost{}}
+	if !st.Halted && st.Record != nil {
+		rr.HaltReason = st.Record.Describe() // a resume: who and why
+	}
+	if slots := max(ro.MaxUpdating, ro.HaltAfter); slots > 0 {
+		leases, err := c.ReadLeases(ctx, ch, slots)
+		if err != nil {
+			return err
+		}
+		for _, l := range leases {
+			if l.Record.Held(now) {
+				rr.Updating = append(rr.Updating, updatingHost{Host: l.Record.Holder, Slot: l.Slot, Expires: l.Record.Expires.UTC()})
+			}
+		}
+	}
+	for _, h := range r.Hosts {
+		if h.Stale || h.State == stateUnreadable {
+			continue
+		}
+		rr.Live++
+		if h.OnCurrent {
+			rr.OnRelease++
+		}
+		if ro.Covers(h.Host, now) {
+			rr.Covered++
+		}
+	}
+	r.Rollout = rr
+	if st.Halted {
+		r.Converged = false
+		r.Verdict = "HALTED: " + st.Reason + "; " + r.Verdict
+	}
+	return nil
 }
 
 // summarize builds the report from what S3 returned; now and stale decide
@@ -246,7 +350,7 @@ func summarize(ch release.Address, cur *release.Object, fleet *release.FleetStat
 	n := &r.Counts
 	versions := map[string]*versionHosts{}
 	var problems []string
-	var failed, rolledBack, refused, installing, other, stales, none, unreadable []string
+	var failed, rolledBack, refused, installing, other, stales, none, unreadable, waiting, halted []string
 	for i := range r.Hosts {
 		h := &r.Hosts[i]
 		h.Stale = now.Sub(h.LastSeen) > stale
@@ -295,6 +399,10 @@ func summarize(ch release.Address, cur *release.Object, fleet *release.FleetStat
 		case stateUnreadable:
 			n.Unreadable++
 			withErr(&unreadable)
+		case release.StateWaiting:
+			waiting = append(waiting, h.Host)
+		case release.StateHalted:
+			halted = append(halted, h.Host)
 		}
 		switch {
 		case h.State == stateUnreadable:
@@ -346,6 +454,8 @@ func summarize(ch release.Address, cur *release.Object, fleet *release.FleetStat
 	default:
 		r.Verdict = fmt.Sprintf("%d/%d on current %s", n.OnCurrent, n.Live, curName)
 		add("installing", installing)
+		add("waiting for their wave or an update slot", waiting)
+		add("holding back a halted release", halted)
 		add("failed", failed)
 		add("rolled back", rolledBack)
 		add("refused", refused)
@@ -370,6 +480,9 @@ func printStatus(w io.Writer, r *statusReport) {
 	} else {
 		fmt.Fprintf(w, "current  version_id %s (no release manifest)\n", cur.VersionID)
 	}
+	if ro := r.Rollout; ro != nil {
+		printRollout(w, ro)
+	}
 	if len(r.Hosts) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -390,7 +503,11 @@ func printStatus(w io.Writer, r *statusReport) {
 			if h.Target != nil {
 				target = h.Target.Version
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, cmp.Or(h.Version, "-"), h.State, current, seen, target, oneLine(h.Error, 80))
+			msg := h.Error
+			if ro := h.Rollout; msg == "" && ro != nil {
+				msg = ro.Waiting + ro.Halted
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, cmp.Or(h.Version, "-"), h.State, current, seen, target, oneLine(msg, 80))
 		}
 		tw.Flush()
 	}
@@ -418,4 +535,35 @@ func oneLine(s string, n int) string {
 		return string(r[:n-3]) + "..."
 	}
 	return s
+}
+
+// printRollout writes the rollout lines under the current release.
+func printRollout(w io.Writer, ro *rolloutReport) {
+	fmt.Fprintf(w, "rollout  %s\n", ro.Policy)
+	wave := fmt.Sprintf("wave     %d/%d (%s) since %s", ro.Wave, ro.Of, strconv.FormatFloat(ro.Percent, 'f', -1, 64)+"%", ro.WaveStarted.Format(time.RFC3339))
+	if !ro.NextWave.IsZero() {
+		wave += ", next at " + ro.NextWave.Format(time.RFC3339)
+	}
+	fmt.Fprintln(w, wave)
+	fmt.Fprintf(w, "progress %d on the release / %d covered so far / %d live hosts\n", ro.OnRelease, ro.Covered, ro.Live)
+	if len(ro.Updating) > 0 {
+		var u []string
+		for _, h := range ro.Updating {
+			u = append(u, fmt.Sprintf("%s (slot %d, until %s)", h.Host, h.Slot, h.Expires.Format(time.TimeOnly)))
+		}
+		fmt.Fprintf(w, "updating %s\n", strings.Join(u, ", "))
+	}
+	if len(ro.Failures) > 0 {
+		var f []string
+		for _, x := range ro.Failures {
+			f = append(f, fmt.Sprintf("%s (%s at %s: %s)", x.Host, x.Outcome, x.Time.UTC().Format(time.TimeOnly), oneLine(x.Error, 80)))
+		}
+		fmt.Fprintf(w, "failures %d: %s\n", len(ro.Failures), strings.Join(f, "; "))
+	}
+	switch {
+	case ro.Halted:
+		fmt.Fprintf(w, "HALTED   %s\n         (pkgdeb resume continues it; pkgdeb rollback takes it back)\n", ro.HaltReason)
+	case ro.HaltReason != "":
+		fmt.Fprintf(w, "halt     none (last: %s)\n", ro.HaltReason)
+	}
 }

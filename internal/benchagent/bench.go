@@ -97,6 +97,7 @@ func (b *bench) close() {
 	if b.httpSrv != nil {
 		b.httpSrv.Close()
 		b.httpSrv = nil
+		b.proxy.closeIdle()
 	}
 	if b.srv != nil {
 		if err := b.srv.Close(); err != nil {

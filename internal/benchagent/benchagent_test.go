@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -60,7 +61,11 @@ func TestSummarise(t *testing.T) {
 	}
 	got := summarise(reqs)
 	want := breakdown{total: 5, head: 2, notModified: 1, get: 1, putStatus: 1, other: 1, errors: 1}
-	if got != want {
+	if got.errorText() != "1 errors (1 PUT 403)" {
+		t.Errorf("errorText = %q", got.errorText())
+	}
+	got.errorKinds = nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("summarise = %+v, want %+v", got, want)
 	}
 	if p := peakPerSecond(reqs); p != 3 {

@@ -115,13 +115,9 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	idleReqs := b.proxy.between(s0.at, s1.at)
 	idleWin := s1.at.Sub(s0.at)
 	idleCPU := since(s0, s1)
-	var rss, hwm []int64
-	for _, a := range b.agents {
-		m, err := readMemory(a.pid())
-		if err != nil {
-			return err
-		}
-		rss, hwm = append(rss, m.rss), append(hwm, m.peak)
+	rss, hwm, err := b.memory()
+	if err != nil {
+		return err
 	}
 
 	published, err := b.publish(ctx, "2")
@@ -185,6 +181,10 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 			failed++
 		}
 	}
+	_, hwmAfter, err := b.memory()
+	if err != nil {
+		return err
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	b.logf("all %d agents installed release 2; stopping them", n)
 	b.stopAgents()
@@ -193,13 +193,14 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	p50, p95, pmax := percentile(lat, 50), percentile(lat, 95), percentile(lat, 100)
 	target := interval + rolloutSlack
 	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%)\n", n, interval)
-	fmt.Fprintf(out, "Idle (%v): %d requests, %.1f req/s (%d HEAD, %d status PUT, %d other, %d errors), peak %d in one second\n",
-		idleWin.Round(time.Second), ib.total, float64(ib.total)/idleWin.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errors, peakPerSecond(idleReqs))
+	fmt.Fprintf(out, "Idle (%v): %d requests, %.1f req/s (%d HEAD, %d status PUT, %d other, %s), peak %d in one second\n",
+		idleWin.Round(time.Second), ib.total, float64(ib.total)/idleWin.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errorText(), peakPerSecond(idleReqs))
 	fmt.Fprintf(out, "  CPU: %s\n", idleCPU.String(idleWin))
 	fmt.Fprintf(out, "  agent memory: VmRSS median %s (max %s), VmHWM median %s (max %s)\n",
 		mb(percentile(rss, 50)), mb(percentile(rss, 100)), mb(percentile(hwm, 50)), mb(percentile(hwm, 100)))
-	fmt.Fprintf(out, "Rollout of release 2 (publish to last install, %v): %d requests, %.1f req/s (%d HEAD, %d GET, %d status PUT, %d other, %d errors), peak %d in one second\n",
-		rollWin.Round(time.Millisecond), rb.total, float64(rb.total)/rollWin.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errors, peakPerSecond(rollReqs))
+	fmt.Fprintf(out, "  after the rollout: VmHWM median %s (max %s)\n", mb(percentile(hwmAfter, 50)), mb(percentile(hwmAfter, 100)))
+	fmt.Fprintf(out, "Rollout of release 2 (publish to last install, %v): %d requests, %.1f req/s (%d HEAD, %d GET, %d status PUT, %d other, %s), peak %d in one second\n",
+		rollWin.Round(time.Millisecond), rb.total, float64(rb.total)/rollWin.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errorText(), peakPerSecond(rollReqs))
 	fmt.Fprintf(out, "  CPU: %s\n", rollCPU.String(cpuWin))
 	fmt.Fprintf(out, "  publish to installed, from status objects: p50 %v, p95 %v, max %v\n", p50.Round(time.Millisecond), p95.Round(time.Millisecond), pmax.Round(time.Millisecond))
 	fmt.Fprintf(out, "  publish to installed, seen in the dpkg databases (100 ms polls): p50 %v, p95 %v, max %v\n",
@@ -212,9 +213,22 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 		{"publish to installed, max", pmax.Round(time.Millisecond).String(), "", ""},
 		{"S3 requests/s, idle", fmt.Sprintf("%.1f", float64(ib.total)/idleWin.Seconds()), fmt.Sprintf("%.1f (agents / interval)", float64(n)/interval.Seconds()), ""},
 		{"S3 requests/s, rollout", fmt.Sprintf("%.1f", float64(rb.total)/rollWin.Seconds()), "", ""},
-		{"agent RSS, median", mb(percentile(rss, 50)), "", ""},
+		{"agent RSS, median (idle)", mb(percentile(rss, 50)), "", ""},
+		{"agent peak RSS, median (after rollout)", mb(percentile(hwmAfter, 50)), "< 20.0 MB (the idle target)", verdict(percentile(hwmAfter, 50) < idleRSSTarget)},
 	})
 	return nil
+}
+
+// memory reads VmRSS and VmHWM of every agent.
+func (b *bench) memory() (rss, hwm []int64, err error) {
+	for _, a := range b.agents {
+		m, err := readMemory(a.pid())
+		if err != nil {
+			return nil, nil, err
+		}
+		rss, hwm = append(rss, m.rss), append(hwm, m.peak)
+	}
+	return rss, hwm, nil
 }
 
 // logHas reports whether the file at path contains s.

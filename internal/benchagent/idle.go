@@ -72,8 +72,8 @@ func (b *bench) idle(ctx context.Context, out io.Writer) error {
 	reqOK := reqs.head <= maxHeads && reqs.putStatus <= maxPuts && reqs.get+reqs.other == 0 && reqs.head == reqs.notModified
 
 	fmt.Fprintf(out, "\nIdle agent: 1 autoupdate, --interval %v (jitter 20%%), installed release unchanged, %v measured\n", b.o.interval, window.Round(time.Second))
-	fmt.Fprintf(out, "S3 requests at the proxy: %d HEAD (%d answered 304), %d GET, %d status PUT, %d other, %d errors\n",
-		reqs.head, reqs.notModified, reqs.get, reqs.putStatus, reqs.other, reqs.errors)
+	fmt.Fprintf(out, "S3 requests at the proxy: %d HEAD (%d answered 304), %d GET, %d status PUT, %d other, %s\n",
+		reqs.head, reqs.notModified, reqs.get, reqs.putStatus, reqs.other, reqs.errorText())
 	fmt.Fprintf(out, "CPU in the window: %v on CPU, summed over threads (utime+stime in 10 ms ticks: %v); whole life incl. start and install: %v; dpkg children: %v\n",
 		cpu, cpu1.ticks-cpu0.ticks, cpu1.self, cpu1.children)
 	fmt.Fprintf(out, "Memory: VmHWM %s, VmRSS at the end %s\n\n", mb(mem.peak), mb(mem.rss))

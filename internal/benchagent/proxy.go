@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +29,8 @@ type request struct {
 // records it, so requests are counted where S3 sees them (retries
 // included), not where the agent thinks it sent them.
 type countingProxy struct {
-	rp *httputil.ReverseProxy
+	rp        *httputil.ReverseProxy
+	transport *http.Transport
 
 	mu      sync.Mutex
 	reqs    []request
@@ -37,7 +42,10 @@ func newCountingProxy(target string) (*countingProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &countingProxy{}
+	// 200 agents keep connections open to the proxy; without a large idle
+	// pool every request would open a new connection to versitygw and the
+	// proxy would measure its own churn.
+	p := &countingProxy{transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
@@ -46,10 +54,10 @@ func newCountingProxy(target string) (*countingProxy, error) {
 			// receives, so it must arrive unchanged.
 			r.Out.Host = r.In.Host
 		},
-		// 200 agents keep connections open to the proxy; without a
-		// large idle pool every request would open a new connection to
-		// versitygw and the proxy would measure its own churn.
-		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second},
+		Transport: p.transport,
+		// A failed forward is answered 502 and counted as an error;
+		// the ones logged would only be agents cut off by their stop.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	return p, nil
 }
@@ -65,6 +73,10 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.reqs = append(p.reqs, request{at: time.Now(), method: r.Method, status: strings.Contains(r.URL.Path, ".status/"), code: rec.code})
 }
+
+// closeIdle closes the proxy's pooled connections to versitygw, which
+// would otherwise hold up its graceful shutdown.
+func (p *countingProxy) closeIdle() { p.transport.CloseIdleConnections() }
 
 // between returns the requests recorded in [from, to).
 func (p *countingProxy) between(from, to time.Time) []request {
@@ -92,10 +104,25 @@ func (c *codeRecorder) WriteHeader(code int) {
 // breakdown summarises requests as "N HEAD (N 304), N GET, N PUT status".
 type breakdown struct {
 	total, head, notModified, get, putStatus, other, errors int
+	// errorKinds counts the errors by "METHOD status".
+	errorKinds map[string]int
+}
+
+// errorText is e.g. "200 errors (200 GET 403)", or "0 errors".
+func (b breakdown) errorText() string {
+	if b.errors == 0 {
+		return "0 errors"
+	}
+	var kinds []string
+	for k, n := range b.errorKinds {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	}
+	slices.Sort(kinds)
+	return fmt.Sprintf("%d errors (%s)", b.errors, strings.Join(kinds, ", "))
 }
 
 func summarise(reqs []request) breakdown {
-	var b breakdown
+	b := breakdown{errorKinds: map[string]int{}}
 	for _, q := range reqs {
 		b.total++
 		switch {
@@ -113,6 +140,7 @@ func summarise(reqs []request) breakdown {
 		}
 		if q.code >= 400 && q.code != http.StatusNotModified && q.code != http.StatusPreconditionFailed {
 			b.errors++
+			b.errorKinds[fmt.Sprintf("%s %d", q.method, q.code)]++
 		}
 	}
 	return b

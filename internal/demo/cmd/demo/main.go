@@ -39,9 +39,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
+	interrupted := ctx.Err() != nil
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return
+	}
+	if err != nil && interrupted {
+		fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
+		os.Exit(130)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: FAILED:", err)
@@ -398,7 +403,7 @@ func (d *driver) upgrade(ctx context.Context) error {
 		h := d.host(st.Host)
 		h.switched = time.Since(t0)
 		h.newPID = readPID(h.pidFile)
-		d.s.say("%s: now serving 1.1.0 (%s), pid %d -> %d, %.1fs after the publish",
+		d.s.say("%s: now serving 1.1.0 (GET /version: %s), pid %d -> %d, %.1fs after the publish",
 			h.name, strings.TrimSpace(get(h.addr, "/version")), h.oldPID, h.newPID, h.switched.Seconds())
 	})
 	time.Sleep(500 * time.Millisecond) // requests after the switch count too
