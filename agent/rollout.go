@@ -46,8 +46,9 @@ type admission struct {
 // nil when the host must wait; the status then says why, and is rewritten
 // only when that changes.
 //
-// Requests per check: none while the wave does not cover the host; one
-// GET (the halt record) once it does; then one GET per update slot and
+// A release without a policy (or with the default one) is admitted at
+// once, with no request. Otherwise, requests per check: none while the
+// wave does not cover the host; one GET (the halt record) once it does; then one GET per update slot and
 // one PUT while slots are taken; a LIST and one GET per slot once a slot
 // is held.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
@@ -55,6 +56,11 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	r, err := release.RolloutOf(m)
 	if err != nil {
 		return nil, &refusalError{err}
+	}
+	if r.IsDefault() {
+		// Every host at once, as before policies existed: no request
+		// and no permission beyond reading the release.
+		return &admission{rollout: r}, nil
 	}
 	host := a.cfg.Host
 	now := a.cfg.Now()
@@ -92,7 +98,7 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 		Slots: slots, Holder: host, Version: m.Version, SHA256: m.SHA256, TTL: a.cfg.LeaseTTL, Now: a.cfg.Now,
 	})
 	if errors.Is(err, release.ErrNoLease) {
-		hr.Waiting = fmt.Sprintf("all %d update slots are taken (%s)", slots, policyLimits(r))
+		hr.Waiting = fmt.Sprintf("no free update slot of %d (%s)", slots, policyLimits(r))
 		a.hold(ctx, StateWaiting, target, hr)
 		return nil, nil
 	}

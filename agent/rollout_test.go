@@ -564,7 +564,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 			}
 		}
 		if !slices.ContainsFunc(hist[h.name], func(s Status) bool {
-			return s.State == StateWaiting && s.Rollout != nil && strings.Contains(s.Rollout.Waiting, "all 1 update slots are taken")
+			return s.State == StateWaiting && s.Rollout != nil && strings.Contains(s.Rollout.Waiting, "no free update slot of 1 (max-updating 1)")
 		}) {
 			t.Errorf("%s never reported waiting for the update slot: %+v", h.name, hist[h.name])
 		}

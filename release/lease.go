@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ var (
 	// (or it was released); the holder is no longer counted.
 	ErrLeaseLost = errors.New("lease lost")
 )
+
+// maxLeaseProbes is the most update slots one AcquireLease looks at.
+const maxLeaseProbes = 8
 
 // maxRecordSize bounds the lease, failure and halt records read: they are
 // a few hundred bytes, and a huge one is a mistake or an attack.
@@ -112,8 +116,11 @@ func (l *Lease) Record() LeaseRecord {
 // expired or own slot is overwritten with If-Match on the ETag just read,
 // so of hosts racing for one slot exactly one wins and the others move on
 // to the next slot. Cost: one GET per slot looked at plus one PUT per
-// attempt to take one. Slots are tried starting from one derived from the
-// holder's name, so racing hosts mostly try different slots first.
+// attempt to take one. Up to 8 slots, every slot is looked at, starting
+// from one derived from the holder's name, so racing hosts mostly try
+// different slots first; with more, 8 consecutive slots from a random
+// one, so an attempt costs at most 8 GETs (ErrNoLease then means only
+// that those were held).
 func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseRequest) (*Lease, error) {
 	switch {
 	case req.Slots < 1:
@@ -129,8 +136,15 @@ func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseReq
 	}
 	sum := sha256.Sum256([]byte(req.Holder))
 	first := int(binary.BigEndian.Uint64(sum[:8]) % uint64(req.Slots))
-	busy := make([]string, 0, req.Slots)
-	for i := range req.Slots {
+	probes := req.Slots
+	if probes > maxLeaseProbes {
+		// With many slots, reading all of them at every attempt of every
+		// waiting host would cost O(slots) GETs per poll: look at a few,
+		// from a random place, and let the next attempt look elsewhere.
+		probes, first = maxLeaseProbes, mathrand.IntN(req.Slots)
+	}
+	busy := make([]string, 0, probes)
+	for i := range probes {
 		slot := (first + i) % req.Slots
 		a := LeaseAddress(channel, slot)
 		var cur LeaseRecord
@@ -157,7 +171,7 @@ func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseReq
 		c.log.Info("lease acquired", "channel", channel.String(), "slot", slot, "holder", req.Holder, "expires", rec.Expires)
 		return &Lease{c: c, addr: a, slot: slot, ttl: req.TTL, now: now, rec: rec, etag: newTag}, nil
 	}
-	return nil, fmt.Errorf("acquire lease on %s: %w: %d of %d held (%s)", channel, ErrNoLease, len(busy), req.Slots, joinShort(busy))
+	return nil, fmt.Errorf("acquire lease on %s: %w: the %d of %d slots looked at are held (%s)", channel, ErrNoLease, probes, req.Slots, joinShort(busy))
 }
 
 func joinShort(s []string) string {

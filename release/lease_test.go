@@ -217,6 +217,47 @@ func TestLeaseRace(t *testing.T) {
 	}
 }
 
+// TestLeaseManySlots: with more slots than one attempt looks at, a host
+// still finds the one free slot within a few attempts, and never takes a
+// held one.
+func TestLeaseManySlots(t *testing.T) {
+	c, ch := leaseChannel(t)
+	ctx := testCtx(t)
+	const slots = 20
+	held := map[int]bool{}
+	for i := 0; len(held) < slots-1; i++ {
+		if i > 1000 {
+			t.Fatalf("only %d slots taken after %d attempts", len(held), i)
+		}
+		l, err := c.AcquireLease(ctx, ch, LeaseRequest{Slots: slots, Holder: fmt.Sprintf("web-%02d", i), TTL: time.Minute})
+		if err != nil {
+			continue // the probes met held slots only; try again
+		}
+		if held[l.Slot()] {
+			t.Fatalf("slot %d granted twice", l.Slot())
+		}
+		held[l.Slot()] = true
+	}
+	for attempt := range 60 {
+		l, err := c.AcquireLease(ctx, ch, LeaseRequest{Slots: slots, Holder: "web-last", TTL: time.Minute})
+		if errors.Is(err, ErrNoLease) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held[l.Slot()] {
+			t.Fatalf("got held slot %d", l.Slot())
+		}
+		t.Logf("free slot %d found at attempt %d", l.Slot(), attempt+1)
+		if _, err := c.AcquireLease(ctx, ch, LeaseRequest{Slots: slots, Holder: "web-more", TTL: time.Minute}); !errors.Is(err, ErrNoLease) {
+			t.Fatalf("every slot is held, yet: %v", err)
+		}
+		return
+	}
+	t.Fatal("the free slot was not found in 60 attempts of 8 probes among 20 slots")
+}
+
 const leaseHelperEnv = "RELEASE_TEST_LEASE_HELPER"
 
 // TestLeaseHelperProcess is not a test: run by TestLeaseRaceProcesses

@@ -20,7 +20,10 @@ machines never overwrite each other. Halting an already halted release
 keeps the first record. To take the release away from the hosts that have
 it, use pkgdeb rollback.
 
-The release is the channel's current one, or the one with --sha256.
+The release is the channel's current one, or the one with --sha256. Only
+releases published with a rollout policy (--rollout with several waves,
+--max-updating or --halt-after) can be halted: agents adopt a release
+without one at once, without looking for a halt record.
 
 Examples:
   pkgdeb halt s3://acme-releases/hello/production.deb --reason "p99 latency up"
@@ -107,6 +110,11 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 		sha, version = obj.Manifest.SHA256, obj.Manifest.Version
 		if policy, err = release.PolicyOf(obj.Manifest); err != nil {
 			return fmt.Errorf("%s %s: %w", op, ch, err)
+		}
+		if op == "halt" && policy.IsDefault() {
+			return fmt.Errorf("halt %s: %s %s was published without a rollout policy: every host adopts it at once and agents do not "+
+				"look for a halt; take it back with pkgdeb rollback %s --to previous (publish with --rollout, --max-updating or --halt-after "+
+				"to be able to halt)", ch, obj.Manifest.Package, version, ch)
 		}
 	}
 	name := version

@@ -153,4 +153,9 @@ func TestHaltResumeCommands(t *testing.T) {
 	if _, err := runCmd(t, runHalt, dst, "--sha256", "abc"); err == nil {
 		t.Error("a malformed --sha256 was accepted")
 	}
+	// A release without a policy cannot be halted: agents would not look.
+	mustRun(t, "publish", relDeb(t, dir, "2.1"), dst)
+	if out, err := runCmd(t, runHalt, dst); err == nil || !strings.Contains(err.Error(), "without a rollout policy") {
+		t.Errorf("halt of a release without a policy: %v\n%s", err, out)
+	}
 }

@@ -349,7 +349,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.waves, "rollout", "100%", "`waves`: cumulative shares of the fleet, e.g. 10%,50%,100%; the last must be 100%")
 	fs.DurationVar(&f.interval, "wave-interval", 0, "time between two waves, e.g. 5m (`duration`; required with more than one wave)")
 	fs.IntVar(&f.maxUpdating, "max-updating", 0, "at most `N` hosts install and restart at once (0: no limit)")
-	fs.IntVar(&f.haltAfter, "halt-after", 0, "halt the release once `N` hosts failed it and rolled back (0: only pkgdeb halt stops it)")
+	fs.IntVar(&f.haltAfter, "halt-after", 0, "halt the release once `N` hosts failed it and rolled back; until then at most N try it at once (0: never automatically)")
 }
 
 // policy checks the flags and returns the policy they describe.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,15 +54,15 @@ func TestInstalledVersion(t *testing.T) {
 func TestSummarise(t *testing.T) {
 	at := time.Unix(100, 0)
 	reqs := []request{
-		{at, http.MethodHead, false, http.StatusNotModified},
-		{at, http.MethodHead, false, http.StatusOK},
-		{at.Add(time.Second), http.MethodGet, false, http.StatusOK},
-		{at.Add(time.Second), http.MethodPut, true, http.StatusOK},
-		{at.Add(time.Second), http.MethodPut, false, http.StatusForbidden},
+		{at: at, method: http.MethodHead, code: http.StatusNotModified},
+		{at: at, method: http.MethodHead, code: http.StatusOK},
+		{at: at.Add(time.Second), method: http.MethodGet, code: http.StatusOK},
+		{at: at.Add(time.Second), method: http.MethodPut, status: true, code: http.StatusOK},
+		{at: at.Add(time.Second), method: http.MethodPut, code: http.StatusForbidden, target: "/k?"},
 	}
 	got := summarise(reqs)
 	want := breakdown{total: 5, head: 2, notModified: 1, get: 1, putStatus: 1, other: 1, errors: 1}
-	if got.errorText() != "1 errors (1 PUT 403)" {
+	if got.errorText() != "1 errors (1 PUT 403 /k?)" {
 		t.Errorf("errorText = %q", got.errorText())
 	}
 	got.errorKinds = nil
@@ -112,5 +113,21 @@ func TestTestenvHelpers(t *testing.T) {
 	}
 	if _, err := agentDeb(t.Context(), dir, "Not A Name", "1"); err == nil {
 		t.Error("building a package with an invalid name succeeded")
+	}
+}
+
+func TestErrorTarget(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"http://h/bkt/app/production.deb?versionId=1&x-id=GetObject", "/app/production.deb?versionId,x-id"},
+		{"http://h/bkt/app/production.deb.status/web-1.json", "/app/production.deb.status/HOST?"},
+		{"http://h/bkt?versioning", "/?versioning"},
+	} {
+		u, err := url.Parse(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := errorTarget(u); got != tc.want {
+			t.Errorf("errorTarget(%s) = %q, want %q", tc.url, got, tc.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -23,6 +24,9 @@ type request struct {
 	method string
 	status bool // the key is a status object, not the release
 	code   int
+	// target is, for errors only, the path past the bucket and the
+	// query's parameter names: what failed, not for whom.
+	target string
 }
 
 // countingProxy forwards every request to the S3 server unchanged and
@@ -71,12 +75,26 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.dropped++
 		return
 	}
-	p.reqs = append(p.reqs, request{at: time.Now(), method: r.Method, status: strings.Contains(r.URL.Path, ".status/"), code: rec.code})
+	q := request{at: time.Now(), method: r.Method, status: strings.Contains(r.URL.Path, ".status/"), code: rec.code}
+	if rec.code >= 400 {
+		q.target = errorTarget(r.URL)
+	}
+	p.reqs = append(p.reqs, q)
 }
 
 // closeIdle closes the proxy's pooled connections to versitygw, which
 // would otherwise hold up its graceful shutdown.
 func (p *countingProxy) closeIdle() { p.transport.CloseIdleConnections() }
+
+// errorTarget is "/key?param,param" for a path-style URL /bucket/key.
+func errorTarget(u *url.URL) string {
+	_, key, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if strings.Contains(key, ".status/") {
+		key = key[:strings.Index(key, ".status/")] + ".status/HOST"
+	}
+	params := slices.Sorted(maps.Keys(u.Query()))
+	return "/" + key + "?" + strings.Join(params, ",")
+}
 
 // between returns the requests recorded in [from, to).
 func (p *countingProxy) between(from, to time.Time) []request {
@@ -140,7 +158,7 @@ func summarise(reqs []request) breakdown {
 		}
 		if q.code >= 400 && q.code != http.StatusNotModified && q.code != http.StatusPreconditionFailed {
 			b.errors++
-			b.errorKinds[fmt.Sprintf("%s %d", q.method, q.code)]++
+			b.errorKinds[fmt.Sprintf("%s %d %s", q.method, q.code, q.target)]++
 		}
 	}
 	return b
