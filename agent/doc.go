@@ -15,6 +15,17 @@
 // per change of kind. Every state change, and a heartbeat, is written to a
 // Status object next to the release.
 //
+// Before downloading, a release with a rollout policy must admit the host
+// (the default policy admits at once, with no request): the wave in force
+// must cover the host's place, the release must not be halted, and, under
+// max-updating or halt-after, the host must take an update slot (a lease,
+// renewed while it installs and given back after); with the slot it counts
+// failures and the hosts trying the release so that no more than
+// halt-after ever fail it. A host not admitted reports waiting or halted
+// in its status and asks again at its next poll; a host that fails the
+// release records it for the fleet, and halts it when that reaches
+// halt-after.
+//
 // The pieces it wires live in subpackages with one job each: state (the
 // private, locked, crash-safe state directory), dpkg (running dpkg, waiting
 // out its lock) and service (restart by signal or command, then health).

@@ -3,6 +3,7 @@ package docs
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,13 +14,15 @@ import (
 // policy is the subset of IAM's policy grammar the files use.
 type policy struct {
 	Version   string
-	Statement []struct {
-		Sid       string
-		Effect    string
-		Action    stringList
-		Resource  stringList
-		Condition map[string]map[string]stringList
-	}
+	Statement []statement
+}
+
+type statement struct {
+	Sid       string
+	Effect    string
+	Action    stringList
+	Resource  stringList
+	Condition map[string]map[string]stringList
 }
 
 // stringList is IAM's "a string or a list of strings".
@@ -63,19 +66,53 @@ func load(t *testing.T, name string) *policy {
 	return &p
 }
 
-// grants returns what p allows on resource, matched literally (these
-// policies use no wildcards but a trailing /*).
+// grants returns what p allows on resource without a condition, matching
+// as IAM does: "*" is any run of characters, "/" included; a policy
+// variable such as ${aws:userid} matches only itself (the tests pass it
+// for the calling host).
 func (p *policy) grants(resource string) []string {
+	return p.grantsIf(resource, nil)
+}
+
+// grantsIf is grants for a request whose condition keys are ctx (a
+// statement with a condition grants only when ctx satisfies it).
+func (p *policy) grantsIf(resource string, ctx map[string]string) []string {
 	var out []string
 	for _, st := range p.Statement {
+		if !st.satisfied(ctx) {
+			continue
+		}
 		for _, r := range st.Resource {
-			if r == resource || (strings.HasSuffix(r, "/*") && strings.HasPrefix(resource, strings.TrimSuffix(r, "*"))) {
+			if glob(r, resource) {
 				out = append(out, st.Action...)
 			}
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// satisfied reports whether ctx meets every StringLike condition of st;
+// other operators are not used by these policies and fail the test.
+func (st *statement) satisfied(ctx map[string]string) bool {
+	for op, keys := range st.Condition {
+		if op != "StringLike" {
+			return false
+		}
+		for key, patterns := range keys {
+			v, ok := ctx[key]
+			if !ok || !slices.ContainsFunc(patterns, func(p string) bool { return glob(p, v) }) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// glob matches s against an IAM pattern ("*" any run, "?" one character).
+func glob(pattern, s string) bool {
+	re := "^" + strings.ReplaceAll(strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*"), `\?`, ".") + "$"
+	return regexp.MustCompile(re).MatchString(s)
 }
 
 var channel = release.Address{Bucket: "acme-releases", Key: "hello/production.deb"}
@@ -98,7 +135,54 @@ func TestAgentPolicy(t *testing.T) {
 		t.Errorf("another host's status object: %v, want nothing", got)
 	}
 	if got := p.grants("arn:aws:s3:::" + channel.Bucket); len(got) != 0 {
-		t.Errorf("on the bucket: %v, want nothing", got)
+		t.Errorf("on the bucket without a prefix: %v, want nothing", got)
+	}
+}
+
+// TestAgentRolloutPolicy: an agent following a staged release reads and
+// takes update slots, reads halt and failure records, writes only its own
+// failure record, never a halt record (a stolen instance key must not
+// resume a halted release; the halt follows from the failure count
+// anyway), and lists only the slot and record prefixes, which lets it
+// tell a missing record (a 403 on the GET) from a denied one.
+func TestAgentRolloutPolicy(t *testing.T) {
+	p := load(t, "iam-agent.json")
+	sha := strings.Repeat("ab", 32)
+	own, other := "${aws:userid}", "AROAOTHER:i-0other"
+	for _, tt := range []struct {
+		key  string
+		want []string
+	}{
+		{release.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{release.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{release.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
+		{release.FailureAddress(channel, sha, own).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{release.FailureAddress(channel, sha, other).Key, []string{"s3:GetObject"}},
+		// Another channel's records are out of reach.
+		{release.HaltAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha).Key, nil},
+		{release.LeaseAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, 0).Key, nil},
+		{release.FailureAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha, own).Key, nil},
+	} {
+		if got := p.grants(arn(tt.key)); !slices.Equal(got, tt.want) {
+			t.Errorf("on %s: %v, want %v", tt.key, got, tt.want)
+		}
+	}
+	bucket := "arn:aws:s3:::" + channel.Bucket
+	for _, tt := range []struct {
+		prefix string
+		list   bool
+	}{
+		{release.LeaseAddress(channel, 3).Key, true},                // is slot 3 missing?
+		{release.HaltAddress(channel, sha).Key, true},               // is the halt record missing?
+		{channel.Key + ".rollout/" + sha + "/failed/", true},        // who failed
+		{channel.Key + ".status/", false},                           // other hosts' names
+		{"other/production.deb.rollout/" + sha + "/failed/", false}, // another channel
+		{"", false}, // the whole bucket
+	} {
+		got := p.grantsIf(bucket, map[string]string{"s3:prefix": tt.prefix})
+		if want := tt.list; slices.Equal(got, []string{"s3:ListBucket"}) != want || (!want && len(got) != 0) {
+			t.Errorf("list prefix %q: %v, want listing %v", tt.prefix, got, want)
+		}
 	}
 }
 
@@ -111,7 +195,15 @@ func TestPublisherPolicy(t *testing.T) {
 			t.Errorf("on %s: %v, want %v", key, got, objects)
 		}
 	}
-	bucket := p.grants("arn:aws:s3:::" + channel.Bucket)
+	// Halt and resume write halt records; status reads update slots,
+	// halt and failure records.
+	sha := strings.Repeat("ab", 32)
+	for _, key := range []string{release.HaltAddress(channel, sha).Key, release.FailureAddress(channel, sha, "web-1").Key, release.LeaseAddress(channel, 0).Key} {
+		if got := p.grants(arn(key)); !slices.Contains(got, "s3:GetObject") || !slices.Contains(got, "s3:PutObject") {
+			t.Errorf("on %s: %v, want at least get and put", key, got)
+		}
+	}
+	bucket := p.grantsIf("arn:aws:s3:::"+channel.Bucket, map[string]string{"s3:prefix": channel.Key})
 	for _, a := range []string{"s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions"} {
 		if !slices.Contains(bucket, a) {
 			t.Errorf("on the bucket: %v lacks %s", bucket, a)

@@ -291,10 +291,24 @@ func (c *Client) ReadLeases(ctx context.Context, channel Address, slots int) ([]
 
 // getJSONTag reads the JSON object at a into v and returns its ETag; a
 // missing object gives ErrNotFound.
+//
+// S3 answers a GET of a missing object 403 rather than 404 when the
+// caller may not list the bucket, and agents are granted s3:ListBucket
+// only on the prefixes of their channel's leases and rollout records
+// (docs/iam-agent.json): a GET carries no s3:prefix, so that grant does
+// not turn the 403 into a 404. A 403 is therefore settled with a LIST of
+// the key itself, which that grant allows: no such key is ErrNotFound
+// (a slot never taken, a release never halted), an existing one keeps
+// the 403. Without the grant the 403 stands, and the caller fails rather
+// than guess.
 func (c *Client) getJSONTag(ctx context.Context, a Address, v any) (string, error) {
 	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
 	if err != nil {
-		return "", c.opError("get", a.String(), err)
+		err = c.opError("get", a.String(), err)
+		if errors.Is(err, ErrAccessDenied) && c.absent(ctx, a) {
+			return "", &Error{Op: "get", Target: a.String(), Kind: ErrNotFound, Detail: "access denied, and a listing shows no such key", Err: err}
+		}
+		return "", err
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(out.Body, maxRecordSize+1))
@@ -308,6 +322,16 @@ func (c *Client) getJSONTag(ctx context.Context, a Address, v any) (string, erro
 		return "", fmt.Errorf("get %s: %w", a, err)
 	}
 	return aws.ToString(out.ETag), nil
+}
+
+// absent reports whether a listing of a's key shows no object with that
+// exact key; false when the listing itself fails.
+func (c *Client) absent(ctx context.Context, a Address) bool {
+	out, err := c.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &a.Bucket, Prefix: &a.Key, MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false
+	}
+	return len(out.Contents) == 0 || aws.ToString(out.Contents[0].Key) != a.Key
 }
 
 // putJSONIf writes v as JSON at a only if the object's current ETag is

@@ -2,7 +2,9 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,7 +32,22 @@ type RollbackInput struct {
 	Publisher string
 	// Now stamps a re-signed manifest; nil means time.Now.
 	Now func() time.Time
+	// Rollout is the rollout policy of the restored release; nil means
+	// DefaultPolicy: a rollback goes to the whole fleet at once, since it
+	// restores a release known to be good, when speed matters. The
+	// policy is part of the signed manifest, so a signed release whose
+	// policy changes needs Key (see ErrSignedPolicy). A staged policy
+	// also gives the restored manifest a fresh PublishedAt, from which its
+	// waves count.
+	Rollout *Policy
+	// KeepRollout restores the release with the policy it was published
+	// with, as it is; Rollout must then be nil.
+	KeepRollout bool
 }
+
+// ErrSignedPolicy is the error kind of a rollback that would change the
+// rollout policy of a signed release without a key to re-sign it.
+var ErrSignedPolicy = errors.New("the rollout policy of a signed release cannot change without re-signing it")
 
 // RollbackResult is the outcome of a Rollback.
 type RollbackResult struct {
@@ -78,23 +95,19 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 		res.AlreadyCurrent = true
 		return res, nil
 	}
-	if in.Key != nil {
-		m := *tv.Manifest
-		now := time.Now
-		if in.Now != nil {
-			now = in.Now
-		}
-		m.PublishedAt = now().UTC().Truncate(time.Second)
-		if in.Publisher != "" {
-			m.Publisher = in.Publisher
-		}
-		in.Key.Sign(&m)
-		res.Manifest = &m
+	m, replace, err := rollbackManifest(tv.Manifest, in)
+	if e := (*Error)(nil); errors.As(err, &e) {
+		e.Op, e.Target = "rollback", target(a, tv.VersionID)
+		return nil, e
 	}
+	if err != nil {
+		return nil, fmt.Errorf("rollback %s: %w", target(a, tv.VersionID), err)
+	}
+	res.Manifest = m
 	if in.DryRun {
 		return res, nil
 	}
-	vid, err := c.copyVersion(ctx, "rollback", a, *tv, a, res.Previous, res.Manifest, in.Key != nil)
+	vid, err := c.copyVersion(ctx, "rollback", a, *tv, a, res.Previous, res.Manifest, replace)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +115,56 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 	c.log.Info("rolled back", "channel", a.String(), "from_version_id", tv.VersionID, "version_id", vid,
 		"version", res.Manifest.Version, "sha256", res.Manifest.SHA256, "resigned", in.Key != nil)
 	return res, nil
+}
+
+// rollbackManifest is the manifest a rollback restores old with, and
+// whether it differs from old (the copy then replaces the metadata): the
+// rollout policy of in (see RollbackInput.Rollout), re-signed with a fresh
+// PublishedAt when in has a key.
+func rollbackManifest(old *Manifest, in RollbackInput) (*Manifest, bool, error) {
+	if in.KeepRollout && in.Rollout != nil {
+		return nil, false, errors.New("a rollout policy and keeping the old one exclude each other")
+	}
+	m := *old
+	m.Extra = maps.Clone(old.Extra)
+	oldPolicy, err := PolicyOf(old)
+	if err != nil {
+		return nil, false, err
+	}
+	policy := oldPolicy
+	if !in.KeepRollout {
+		policy = DefaultPolicy()
+		if in.Rollout != nil {
+			policy = *in.Rollout
+		}
+		if err := policy.Apply(&m); err != nil {
+			return nil, false, err
+		}
+	}
+	now := time.Now
+	if in.Now != nil {
+		now = in.Now
+	}
+	if in.Key != nil {
+		m.PublishedAt = now().UTC().Truncate(time.Second)
+		if in.Publisher != "" {
+			m.Publisher = in.Publisher
+		}
+		in.Key.Sign(&m)
+		return &m, true, nil
+	}
+	if maps.Equal(m.Extra, old.Extra) || (len(m.Extra) == 0 && len(old.Extra) == 0) {
+		return old, false, nil
+	}
+	if old.Signed() {
+		return nil, false, &Error{Kind: ErrSignedPolicy, Detail: fmt.Sprintf("%s %s is signed with %s; a rollback gives it %s, which needs re-signing (a key), or keep its policy as signed (its waves count from its publish time, %s)",
+			old.Package, old.Version, oldPolicy, policy, old.PublishedAt.Format(time.RFC3339))}
+	}
+	if policy.Staged() {
+		// Waves count from PublishedAt: an old one would have them over.
+		m.PublishedAt = now().UTC().Truncate(time.Second)
+	}
+	return &m, true, nil
 }
 
 // resolveTarget finds the version "to" names in a newest-first history.

@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -177,5 +178,99 @@ func TestHistoryUnversionedBucket(t *testing.T) {
 	}
 	if _, err := c.Rollback(testCtx(t), a, RollbackInput{To: ToPrevious}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rollback without versions: %v", err)
+	}
+}
+
+// TestRollbackPolicy: a rollback goes to the whole fleet at once unless
+// told otherwise, and a signed release's policy changes only when it is
+// re-signed.
+func TestRollbackPolicy(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := Policy{Waves: []float64{10, 50, 100}, WaveInterval: 5 * time.Minute, MaxUpdating: 2, HaltAfter: 1}
+	again := Policy{Waves: []float64{50, 100}, WaveInterval: time.Minute}
+	tests := []struct {
+		name   string
+		signed bool // 1.0 was published signed
+		in     RollbackInput
+		// wantPolicy is the restored policy; wantFresh whether the
+		// restored manifest has a new PublishedAt.
+		wantPolicy Policy
+		wantFresh  bool
+		wantErr    error
+	}{
+		{"unsigned: whole fleet", false, RollbackInput{}, DefaultPolicy(), false, nil},
+		{"unsigned: staged again", false, RollbackInput{Rollout: &again}, again, true, nil},
+		{"unsigned: keep", false, RollbackInput{KeepRollout: true}, staged, false, nil},
+		{"signed: refused without a key", true, RollbackInput{}, Policy{}, false, ErrSignedPolicy},
+		{"signed: staged refused without a key", true, RollbackInput{Rollout: &again}, Policy{}, false, ErrSignedPolicy},
+		{"signed: keep", true, RollbackInput{KeepRollout: true}, staged, false, nil},
+		{"signed: re-signed, whole fleet", true, RollbackInput{Key: key}, DefaultPolicy(), true, nil},
+		{"signed: re-signed, staged", true, RollbackInput{Key: key, Rollout: &again}, again, true, nil},
+		{"keep and a policy", false, RollbackInput{KeepRollout: true, Rollout: &again}, Policy{}, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+			body := randomBytes(t, 2000)
+			m := testManifest(body, "1.0")
+			m.PublishedAt = m.PublishedAt.Add(-24 * time.Hour)
+			if err := staged.Apply(m); err != nil {
+				t.Fatal(err)
+			}
+			if tt.signed {
+				key.Sign(m)
+			}
+			if _, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+				t.Fatal(err)
+			}
+			publishVersions(t, c, a, "1.1")
+			later := func() time.Time { return m.PublishedAt.Add(48 * time.Hour) }
+			in := tt.in
+			in.To, in.Now = "1.0", later
+			_, err := c.Rollback(testCtx(t), a, in)
+			if tt.wantPolicy.Waves == nil {
+				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+					t.Fatalf("rollback: %v, want %v", err, cmp.Or(tt.wantErr, errors.New("an error")))
+				}
+				if got := historyVersions(t, c, a); got != "1.1* 1.0" {
+					t.Errorf("a refused rollback changed the channel: %s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, got := currentBytes(t, c, a)
+			if !bytes.Equal(got, body) {
+				t.Fatal("the current bytes are not 1.0's")
+			}
+			p, err := PolicyOf(obj.Manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.String() != tt.wantPolicy.String() {
+				t.Errorf("restored policy %q, want %q", p, tt.wantPolicy)
+			}
+			wantAt := m.PublishedAt
+			if tt.wantFresh {
+				wantAt = later()
+			}
+			if !obj.Manifest.PublishedAt.Equal(wantAt) {
+				t.Errorf("restored manifest published %v, want %v", obj.Manifest.PublishedAt, wantAt)
+			}
+			if obj.Manifest.Signed() != tt.signed {
+				t.Errorf("restored manifest signed %v, want %v", obj.Manifest.Signed(), tt.signed)
+			}
+			if tt.signed {
+				if err := obj.Manifest.Verify(key.Public()); err != nil {
+					t.Errorf("restored manifest: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/debfleet/debfleet/agent"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -25,6 +26,12 @@ const DefaultEnvFile = "/etc/default/autoupdate"
 // envPrefix turns a flag name into its environment name:
 // --health-url is AUTOUPDATE_HEALTH_URL.
 const envPrefix = "AUTOUPDATE_"
+
+// Bounds of --lease-ttl.
+const (
+	minLeaseTTL = 3 * time.Second
+	maxLeaseTTL = time.Hour
+)
 
 // config is the parsed, validated command line.
 type config struct {
@@ -47,6 +54,7 @@ type config struct {
 	Host          string
 	Report        bool
 	Heartbeat     time.Duration
+	LeaseTTL      time.Duration
 	Once          bool
 	DpkgRoot      string
 	MetricsAddr   string
@@ -58,7 +66,7 @@ type flags struct {
 	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
 	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
 	logFormat, jitter                                                 string
-	interval, healthTimeout, splay, heartbeat                         time.Duration
+	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
 	report, once                                                      bool
 }
@@ -86,6 +94,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.host, "host", "", "this server's `name` in status objects (default the hostname)")
 	fs.BoolVar(&f.report, "report", true, "write a status object next to the release (<key>.status/<host>.json)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 10*time.Minute, "rewrite the status object at least this often")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "how long an update slot of a release with --max-updating or --halt-after stays taken without renewal: a host that dies while updating blocks its slot this long")
 	fs.BoolVar(&f.once, "once", false, "check once, install if needed, then exit (cloud-init, cron)")
 	fs.StringVar(&f.dpkgRoot, "dpkg-root", "", "run dpkg against this sandbox root `directory` (tests, demos)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9100)")
@@ -126,11 +135,8 @@ Flags:
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	fset, f := newFlagSet(stderr)
 	pos, err := cli.Parse(fset, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, err
-	}
 	if err != nil {
-		return nil, cli.Usagef("%v", err)
+		return nil, err
 	}
 	if len(pos) > 0 {
 		return nil, cli.Usagef("unexpected argument %q (all settings are flags)", pos[0])
@@ -212,7 +218,7 @@ func (f *flags) validate() (*config, error) {
 		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ReloadCmd: f.reloadCmd,
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
 		Splay: f.splay, PublicKeys: f.publicKeys, Host: f.host, Report: f.report,
-		Heartbeat: f.heartbeat, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
+		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
 		LogFormat: f.logFormat,
 	}
 	if f.source == "" {
@@ -270,6 +276,9 @@ func (f *flags) validate() (*config, error) {
 	}
 	if c.Heartbeat <= 0 {
 		return nil, cli.Usagef("--heartbeat %s: must be positive", c.Heartbeat)
+	}
+	if c.LeaseTTL < minLeaseTTL || c.LeaseTTL > maxLeaseTTL {
+		return nil, cli.Usagef("--lease-ttl %s: must be between %s (the slot is renewed every third of it) and %s (a dead host blocks its slot this long)", c.LeaseTTL, minLeaseTTL, maxLeaseTTL)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

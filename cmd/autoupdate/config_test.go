@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/agent"
 	"github.com/debfleet/debfleet/internal/cli"
 )
 
@@ -111,7 +112,8 @@ AUTOUPDATE_REPORT=false
 			check: func(t *testing.T, c *config) {
 				if c.Source.Bucket != "b" || c.Source.Key != "app/production.deb" || c.Interval != 10*time.Second ||
 					c.Jitter != 2*time.Second || c.StateDir != "/var/lib/autoupdate" || c.Signal != syscall.SIGHUP ||
-					c.HealthTimeout != 30*time.Second || !c.Report || c.Once || c.Heartbeat != 10*time.Minute {
+					c.HealthTimeout != 30*time.Second || !c.Report || c.Once || c.Heartbeat != 10*time.Minute ||
+					c.LeaseTTL != agent.DefaultLeaseTTL {
 					t.Errorf("defaults: %+v", c)
 				}
 			},
@@ -155,6 +157,30 @@ AUTOUPDATE_REPORT=false
 				}
 			},
 		},
+		{
+			name: "lease TTL from the environment",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t)},
+			env:  map[string]string{"AUTOUPDATE_LEASE_TTL": "90s"},
+			check: func(t *testing.T, c *config) {
+				if c.LeaseTTL != 90*time.Second {
+					t.Errorf("lease TTL %s, want 1m30s", c.LeaseTTL)
+				}
+			},
+		},
+		{
+			name: "lease TTL on the command line",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t), "--lease-ttl", "3s"},
+			env:  map[string]string{"AUTOUPDATE_LEASE_TTL": "90s"},
+			check: func(t *testing.T, c *config) {
+				if c.LeaseTTL != 3*time.Second {
+					t.Errorf("lease TTL %s, want 3s", c.LeaseTTL)
+				}
+			},
+		},
+		{name: "lease TTL too short", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "2s"}, wantErr: "--lease-ttl 2s: must be between 3s"},
+		{name: "lease TTL zero", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "0"}, wantErr: "--lease-ttl 0s"},
+		{name: "lease TTL too long", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "2h"}, wantErr: "and 1h0m0s"},
+		{name: "bad lease TTL in the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t)}, env: map[string]string{"AUTOUPDATE_LEASE_TTL": "a minute"}, wantErr: "AUTOUPDATE_LEASE_TTL"},
 		{name: "missing source", args: []string{"--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
 		{name: "missing package", args: []string{"--source", "s3://b/k", "--env-file", envFileEmpty(t)}, wantErr: "--package is required"},
 		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},

@@ -112,6 +112,7 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Host:       cfg.Host,
 		Report:     cfg.Report,
 		Heartbeat:  cfg.Heartbeat,
+		LeaseTTL:   cfg.LeaseTTL,
 		Interval:   cfg.Interval,
 		Jitter:     cfg.Jitter,
 		Installer:  inst,

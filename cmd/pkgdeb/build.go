@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,20 +41,12 @@ Flags:
 `
 
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb build", buildHelp, stderr)
 	flags := buildspec.RegisterFlags(fs)
 	out := fs.String("o", "", "output .deb, or a directory (ending in /, or existing) to put name_version_arch.deb in; default: name_version_arch.deb here")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), buildHelp)
-		fs.PrintDefaults()
-	}
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("%v", err)
+		return err
 	}
 	if len(pos) > 0 {
 		return cli.Usagef("unexpected argument %q (the spec file goes after -f)", pos[0])

@@ -70,15 +70,10 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func haltOrResume(ctx context.Context, op, help string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb "+op, help, stderr)
 	var f haltFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), help)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

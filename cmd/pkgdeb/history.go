@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -47,17 +46,12 @@ type historyEntry struct {
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb history", historyHelp, stderr)
 	var conn s3Flags
 	conn.register(fs)
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	limit := fs.Int("limit", 0, "show only the newest `N` versions (0: all)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), historyHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -60,19 +58,11 @@ type md5JSON struct {
 }
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb inspect", inspectHelp, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), inspectHelp)
-		fs.PrintDefaults()
-	}
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.Usagef("%v", err)
+		return err
 	}
 	if len(pos) != 1 {
 		return cli.Usagef("want exactly one .deb file, got %d arguments", len(pos))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -27,14 +26,9 @@ Flags:
 `
 
 func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb keygen", keygenHelp, stderr)
 	out := fs.String("out", "", "write `NAME`.key and NAME.pub (required)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), keygenHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

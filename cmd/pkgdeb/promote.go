@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -31,8 +30,7 @@ Flags:
 `
 
 func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb promote", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb promote", promoteHelp, stderr)
 	var conn s3Flags
 	conn.register(fs)
 	versionID := fs.String("version-id", "", "promote this `VersionId` of the source instead of its current version")
@@ -40,11 +38,7 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&pubKeys, "public-key", "require a signature by this public key `file` (repeatable: any one of them)")
 	allowUnversioned := fs.Bool("allow-unversioned", false, "promote into a bucket without versioning")
 	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), promoteHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

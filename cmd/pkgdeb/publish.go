@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,18 +77,6 @@ func (f *s3Flags) client(ctx context.Context, stderr io.Writer) (*release.Client
 		Region:   f.region,
 		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-}
-
-// parseFlags runs cli.Parse and turns flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := cli.Parse(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, cli.Usagef("%v", err)
-	}
-	return pos, nil
 }
 
 func parseAddresses(args []string) ([]release.Address, error) {
@@ -197,8 +184,7 @@ func (p *progress) update(done, total int64) {
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb publish", publishHelp, stderr)
 	var conn s3Flags
 	conn.register(fs)
 	signKey := fs.String("sign-key", "", "sign the manifest with this ed25519 private key `file` (from pkgdeb keygen)")
@@ -208,11 +194,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	who := fs.String("publisher", "", "who publishes, recorded in the manifest (default: user@host)")
 	var rf rolloutFlags
 	rf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), publishHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,30 +23,40 @@ current one; a VersionId picks that version; a package version (1.2.3)
 picks the newest version carrying it. See them with pkgdeb history.
 
 The restored version keeps its manifest and signature, including its old
-publish time. Agents that refuse to go back in time reject that; with
+publish time (its rollout policy aside, see below). Agents that refuse to go back in time reject that; with
 --sign-key the manifest is re-signed with a fresh publish time instead.
+
+A rollback restores a release known to be good, so it goes to the whole
+fleet at once (rollout 100%, no cap, no automatic halt), whatever rollout
+policy the release was first published with; give --rollout (with
+--wave-interval, --max-updating, --halt-after, as for publish) to stage it
+again, from the moment of the rollback. The policy is part of the signed
+manifest: to change the policy of a signed release, give --sign-key; without
+it, a signed release published with another policy is refused unless
+--keep-rollout restores it as signed, policy included (its waves count from
+its first publish time, so they are usually over; its caps still apply).
 
 Examples:
   pkgdeb rollback s3://acme-releases/hello/production.deb --to previous --dry-run
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key
+  pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key \
+      --rollout 50%,100% --wave-interval 2m
 
 Flags:
 `
 
 func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb rollback", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb rollback", rollbackHelp, stderr)
 	var conn s3Flags
 	conn.register(fs)
 	to := fs.String("to", "", "`target`: previous, a VersionId, or a package version (required)")
 	dryRun := fs.Bool("dry-run", false, "show what would be restored without changing anything")
 	signKey := fs.String("sign-key", "", "re-sign the restored manifest with a fresh publish time using this private key `file`")
 	who := fs.String("publisher", "", "who rolls back, recorded when re-signing (default: user@host)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), rollbackHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	var rf rolloutFlags
+	rf.register(fs)
+	keep := fs.Bool("keep-rollout", false, "restore the release with the rollout policy it was published with (the only way to restore a signed staged release without --sign-key)")
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -60,7 +71,24 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	a := addrs[0]
-	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who}
+	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who, KeepRollout: *keep}
+	staged := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rollout", "wave-interval", "max-updating", "halt-after":
+			staged = true
+		}
+	})
+	if staged {
+		if *keep {
+			return cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating and --halt-after")
+		}
+		p, err := rf.policy()
+		if err != nil {
+			return err
+		}
+		in.Rollout = &p
+	}
 	if *signKey != "" {
 		if in.Key, err = release.LoadSigningKey(*signKey); err != nil {
 			return err
@@ -74,6 +102,9 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	res, err := c.Rollback(ctx, a, in)
+	if errors.Is(err, release.ErrSignedPolicy) {
+		return fmt.Errorf("%w\n(pass --sign-key KEY to re-sign it with the new policy, or --keep-rollout to restore it as signed)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -90,6 +121,11 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "%s: would restore %s over the current %s (%s); dry run, nothing changed\n", a, what, cur, signedNote(m))
 	default:
 		fmt.Fprintf(stdout, "%s: restored %s over %s (%s); new current VersionId %s\n", a, what, cur, signedNote(m), res.VersionID)
+	}
+	if !res.AlreadyCurrent {
+		if p, err := release.PolicyOf(m); err == nil {
+			fmt.Fprintf(stdout, "%s: %s\n", a, policyNote(p, m.PublishedAt))
+		}
 	}
 	return nil
 }

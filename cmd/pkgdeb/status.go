@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -156,19 +155,14 @@ type hostReport struct {
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pkgdeb status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("pkgdeb status", statusHelp, stderr)
 	var conn s3Flags
 	conn.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a table")
 	watch := fs.Bool("watch", false, "refresh until every live host runs the current release")
 	interval := fs.Duration("interval", 2*time.Second, "time between refreshes with --watch")
 	stale := fs.Duration("stale", defaultStale, "a host not heard from for longer than this is stale and does not count")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), statusHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}

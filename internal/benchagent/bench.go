@@ -123,14 +123,15 @@ func (b *bench) logf(format string, args ...any) {
 // publish builds the tiny package at version and publishes it to the
 // channel directly (not through the proxy); it returns when the new
 // version is current, the moment agents can first see it.
-func (b *bench) publish(ctx context.Context, version string) (time.Time, error) {
+// The manifest carries policy (see release.Policy.Apply).
+func (b *bench) publish(ctx context.Context, version string, policy release.Policy) (time.Time, *release.Manifest, error) {
 	path, err := agentDeb(ctx, b.o.work, b.o.packageName, version)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	body, err := os.ReadFile(path)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	sum := sha256.Sum256(body)
 	m := &release.Manifest{
@@ -138,10 +139,13 @@ func (b *bench) publish(ctx context.Context, version string) (time.Time, error) 
 		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)),
 		PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost",
 	}
-	if _, err := b.client.Publish(ctx, b.channel, release.PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
-		return time.Time{}, fmt.Errorf("publish %s %s: %w", b.o.packageName, version, err)
+	if err := policy.Apply(m); err != nil {
+		return time.Time{}, nil, fmt.Errorf("publish %s %s: %w", b.o.packageName, version, err)
 	}
-	return time.Now(), nil
+	if _, err := b.client.Publish(ctx, b.channel, release.PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+		return time.Time{}, nil, fmt.Errorf("publish %s %s: %w", b.o.packageName, version, err)
+	}
+	return time.Now(), m, nil
 }
 
 // agentEnv is the agents' environment: ours without AWS or AUTOUPDATE

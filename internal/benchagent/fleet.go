@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
 // rolloutSlack is the target: p95 of publish-to-installed within
@@ -73,7 +75,7 @@ func (u cpuUse) String(window time.Duration) string {
 // install it.
 func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	n, interval := b.o.agents, b.o.interval
-	if _, err := b.publish(ctx, "1"); err != nil {
+	if _, _, err := b.publish(ctx, "1", release.DefaultPolicy()); err != nil {
 		return err
 	}
 	// Start times spread over one interval, like a fleet whose hosts
@@ -120,7 +122,11 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
-	published, err := b.publish(ctx, "2")
+	published, m2, err := b.publish(ctx, "2", b.o.policy)
+	if err != nil {
+		return err
+	}
+	r2, err := release.RolloutOf(m2)
 	if err != nil {
 		return err
 	}
@@ -138,8 +144,12 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// The status objects' Since is the agent's own clock (the same
-	// machine's) at the moment it recorded the install as done.
+	// machine's) at the moment it recorded the install as done. Each
+	// host's time counts from when it could first adopt the release: the
+	// publish, or the start of its wave when that is later.
 	lat := make([]time.Duration, n)
+	covered := make([]time.Time, n)
+	done := make([]time.Time, n)
 	var last time.Time
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -154,7 +164,12 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 				errs <- err
 				return
 			}
-			lat[i] = st.Since.Sub(published)
+			covered[i] = published
+			if c := r2.CoveredAt(a.host); c.After(published) {
+				covered[i] = c
+			}
+			done[i] = st.Since
+			lat[i] = st.Since.Sub(covered[i])
 			mu.Lock()
 			if st.Since.After(last) {
 				last = st.Since
@@ -192,7 +207,7 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	ib, rb := summarise(idleReqs), summarise(rollReqs)
 	p50, p95, pmax := percentile(lat, 50), percentile(lat, 95), percentile(lat, 100)
 	target := interval + rolloutSlack
-	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%)\n", n, interval)
+	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%); release 2: %s\n", n, interval, r2.Policy)
 	fmt.Fprintf(out, "Idle (%v): %d requests, %.1f req/s (%d HEAD, %d status PUT, %d other, %s), peak %d in one second\n",
 		idleWin.Round(time.Second), ib.total, float64(ib.total)/idleWin.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errorText(), peakPerSecond(idleReqs))
 	fmt.Fprintf(out, "  CPU: %s\n", idleCPU.String(idleWin))
@@ -202,21 +217,40 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "Rollout of release 2 (publish to last install, %v): %d requests, %.1f req/s (%d HEAD, %d GET, %d status PUT, %d other, %s), peak %d in one second\n",
 		rollWin.Round(time.Millisecond), rb.total, float64(rb.total)/rollWin.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errorText(), peakPerSecond(rollReqs))
 	fmt.Fprintf(out, "  CPU: %s\n", rollCPU.String(cpuWin))
-	fmt.Fprintf(out, "  publish to installed, from status objects: p50 %v, p95 %v, max %v\n", p50.Round(time.Millisecond), p95.Round(time.Millisecond), pmax.Round(time.Millisecond))
+	fmt.Fprintf(out, "  publish (or, staged, the host's wave start) to installed, from status objects: p50 %v, p95 %v, max %v\n", p50.Round(time.Millisecond), p95.Round(time.Millisecond), pmax.Round(time.Millisecond))
 	fmt.Fprintf(out, "  publish to installed, seen in the dpkg databases (100 ms polls): p50 %v, p95 %v, max %v\n",
 		percentile(polled, 50).Round(time.Millisecond), percentile(polled, 95).Round(time.Millisecond), percentile(polled, 100).Round(time.Millisecond))
 	fmt.Fprintf(out, "  agents that logged an error during the run: %d; load average at the end: %s\n\n", failed, strings.TrimSpace(string(load)))
+	from := "publish"
+	if r2.Staged() {
+		from = "wave start"
+	}
 	table(out, [][]string{
 		{"metric", "measured", "target", "result"},
-		{"publish to installed, p50", p50.Round(time.Millisecond).String(), "", ""},
-		{"publish to installed, p95", p95.Round(time.Millisecond).String(), fmt.Sprintf("<= %v (interval + 5s)", target), verdict(p95 <= target)},
-		{"publish to installed, max", pmax.Round(time.Millisecond).String(), "", ""},
+		{from + " to installed, p50", p50.Round(time.Millisecond).String(), "", ""},
+		{from + " to installed, p95", p95.Round(time.Millisecond).String(), fmt.Sprintf("<= %v (interval + 5s)", target), verdict(p95 <= target)},
+		{from + " to installed, max", pmax.Round(time.Millisecond).String(), "", ""},
 		{"S3 requests/s, idle", fmt.Sprintf("%.1f", float64(ib.total)/idleWin.Seconds()), fmt.Sprintf("%.1f (agents / interval)", float64(n)/interval.Seconds()), ""},
 		{"S3 requests/s, rollout", fmt.Sprintf("%.1f", float64(rb.total)/rollWin.Seconds()), "", ""},
 		{"agent RSS, median (idle)", mb(percentile(rss, 50)), "", ""},
 		{"agent peak RSS, median (after rollout)", mb(percentile(hwmAfter, 50)), "< 20.0 MB (the idle target)", verdict(percentile(hwmAfter, 50) < idleRSSTarget)},
 	})
+	if !r2.IsDefault() {
+		rolloutReport(out, rolloutRun{
+			rollout: r2, hosts: b.hostNames(), published: published,
+			covered: covered, done: done, idle: idleReqs, idleWin: idleWin, roll: rollReqs, rollWin: rollWin,
+		})
+	}
 	return nil
+}
+
+// hostNames lists the agents' hosts, in start order.
+func (b *bench) hostNames() []string {
+	hosts := make([]string, len(b.agents))
+	for i, a := range b.agents {
+		hosts[i] = a.host
+	}
+	return hosts
 }
 
 // memory reads VmRSS and VmHWM of every agent.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/release"
 )
 
 func main() {
@@ -51,6 +52,8 @@ type options struct {
 	idleWindow  time.Duration
 	phaseLimit  time.Duration
 	packageName string
+	// policy is release 2's rollout policy in fleet mode.
+	policy release.Policy
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.idleWindow, "fleet-idle", 30*time.Second, "fleet mode: how long to measure the idle request rate before the rollout")
 	fs.DurationVar(&o.phaseLimit, "phase-timeout", 5*time.Minute, "fail when the fleet takes longer than this to install a release")
 	fs.StringVar(&o.packageName, "package", "benchpkg", "name of the tiny package published")
+	rollout := fs.String("rollout", "100%", "fleet mode: release 2's waves, e.g. 10%,50%,100% (see pkgdeb publish --rollout)")
+	fs.DurationVar(&o.policy.WaveInterval, "wave-interval", 0, "fleet mode: time between two waves of release 2")
+	fs.IntVar(&o.policy.MaxUpdating, "max-updating", 0, "fleet mode: at most this many hosts installing release 2 at once (0: no cap)")
+	fs.IntVar(&o.policy.HaltAfter, "halt-after", 0, "fleet mode: halt release 2 after this many failed hosts (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: benchagent -mode idle|fleet -autoupdate BIN -work DIR [flags]
 
@@ -93,6 +100,12 @@ Flags:
 		return cli.Usagef("durations must be positive")
 	case o.agents < 1 || o.agents > 1000:
 		return cli.Usagef("-agents must be between 1 and 1000")
+	}
+	if o.policy.Waves, err = release.ParseWaves(*rollout); err != nil {
+		return cli.Usagef("-rollout: %v", err)
+	}
+	if err := o.policy.Validate(); err != nil {
+		return cli.Usagef("%v", err)
 	}
 	b, err := setup(ctx, o, stderr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +29,29 @@ type request struct {
 	// target is, for errors only, the path past the bucket and the
 	// query's parameter names: what failed, not for whom.
 	target string
+	// kind is what the request touches: kindRelease, kindStatus,
+	// kindLease, kindRollout (halt and failure records) or kindList.
+	kind string
+	// host and state are, for a status PUT, the host and the state it
+	// reported: the proxy sees every state change of every agent.
+	host, state string
 }
+
+// Kinds of request, by the object they touch.
+const (
+	kindRelease = "release"
+	kindStatus  = "status"
+	kindLease   = "lease"
+	kindRollout = "rollout"
+	kindList    = "list"
+)
+
+// maxStatusBody bounds what the proxy buffers of a status PUT.
+const maxStatusBody = 64 << 10
+
+// stateField finds the state in a status object's JSON, also inside an
+// aws-chunked body.
+var stateField = regexp.MustCompile(`"state":"([a-z-]+)"`)
 
 // countingProxy forwards every request to the S3 server unchanged and
 // records it, so requests are counted where S3 sees them (retries
@@ -67,15 +91,28 @@ func newCountingProxy(target string) (*countingProxy, error) {
 }
 
 func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := request{method: r.Method, kind: requestKind(r.URL)}
+	q.status = q.kind == kindStatus
+	if q.status && r.Method == http.MethodPut && r.ContentLength > 0 && r.ContentLength <= maxStatusBody {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxStatusBody))
+		r.Body.Close()
+		if err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if m := stateField.FindSubmatch(body); m != nil {
+				q.state = string(m[1])
+				q.host = statusHost(r.URL.Path)
+			}
+		}
+	}
 	rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
 	p.rp.ServeHTTP(rec, r)
+	q.at, q.code = time.Now(), rec.code
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.reqs) >= maxRecords {
 		p.dropped++
 		return
 	}
-	q := request{at: time.Now(), method: r.Method, status: strings.Contains(r.URL.Path, ".status/"), code: rec.code}
 	if rec.code >= 400 {
 		q.target = errorTarget(r.URL)
 	}
@@ -89,11 +126,46 @@ func (p *countingProxy) closeIdle() { p.transport.CloseIdleConnections() }
 // errorTarget is "/key?param,param" for a path-style URL /bucket/key.
 func errorTarget(u *url.URL) string {
 	_, key, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	if strings.Contains(key, ".status/") {
-		key = key[:strings.Index(key, ".status/")] + ".status/HOST"
+	// Name what failed, not which host, slot or release: one line per
+	// kind of failure.
+	if i := strings.Index(key, ".status/"); i >= 0 {
+		key = key[:i] + ".status/HOST"
+	}
+	if i := strings.Index(key, ".leases/"); i >= 0 {
+		key = key[:i] + ".leases/SLOT"
+	}
+	if i := strings.Index(key, ".rollout/"); i >= 0 {
+		rest := key[i+len(".rollout/"):]
+		if j := strings.Index(rest, "/"); j >= 0 {
+			rest = rest[j:]
+		}
+		key = key[:i] + ".rollout/SHA256" + rest
 	}
 	params := slices.Sorted(maps.Keys(u.Query()))
 	return "/" + key + "?" + strings.Join(params, ",")
+}
+
+// requestKind classifies a path-style request /bucket/key?query.
+func requestKind(u *url.URL) string {
+	_, key, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	switch {
+	case key == "" || u.Query().Has("list-type") || u.Query().Has("prefix"):
+		return kindList
+	case strings.Contains(key, ".status/"):
+		return kindStatus
+	case strings.Contains(key, ".leases/"):
+		return kindLease
+	case strings.Contains(key, ".rollout/"):
+		return kindRollout
+	default:
+		return kindRelease
+	}
+}
+
+// statusHost is the host of a status object's path ".../<key>.status/<host>.json".
+func statusHost(path string) string {
+	_, h, _ := strings.Cut(path, ".status/")
+	return strings.TrimSuffix(h, ".json")
 }
 
 // between returns the requests recorded in [from, to).

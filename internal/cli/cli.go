@@ -7,18 +7,35 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 )
+
+// NewFlagSet returns a flag set for a command that reports errors instead of
+// exiting, writes to w, and answers --help with help followed by the flags.
+func NewFlagSet(name, help string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
 
 // Parse parses args with fs, accepting flags before, between and after
 // positional arguments (`pkgdeb publish x.deb s3://b/k --force`), which the
 // standard library stops at. A lone "--" ends flag parsing. It returns the
-// positional arguments in order.
+// positional arguments in order; flag.ErrHelp after printing help for
+// -h/--help; and a *UsageError for an unknown flag or a bad value.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &UsageError{Msg: err.Error()}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

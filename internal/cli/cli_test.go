@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -37,11 +39,28 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestParseUnknownFlag(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if _, err := Parse(fs, []string{"a", "--nope"}); err == nil {
-		t.Fatal("want an error for an unknown flag after a positional argument")
+func TestParseErrors(t *testing.T) {
+	for _, args := range [][]string{{"a", "--nope"}, {"--n", "x"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Int("n", 0, "")
+		_, err := Parse(fs, args)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("Parse(%q) = %v, want a *UsageError", args, err)
+		}
+	}
+}
+
+func TestNewFlagSetHelp(t *testing.T) {
+	var out strings.Builder
+	fs := NewFlagSet("pkgdeb x", "Usage: pkgdeb x FILE\n\nFlags:\n", &out)
+	fs.Bool("json", false, "print JSON")
+	if _, err := Parse(fs, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v, want flag.ErrHelp", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "Usage: pkgdeb x FILE\n") || !strings.Contains(got, "-json") {
+		t.Errorf("help text:\n%s", got)
 	}
 }
 

@@ -1,0 +1,247 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/release"
+)
+
+// recordingDoer records every request a release.Client sends, as
+// "METHOD kind" (see requestKind).
+type recordingDoer struct {
+	mu      sync.Mutex
+	seen    []string
+	wrapped *http.Client
+}
+
+func (d *recordingDoer) Do(r *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	d.seen = append(d.seen, r.Method+" "+requestKind(r))
+	d.mu.Unlock()
+	return d.wrapped.Do(r)
+}
+
+func (d *recordingDoer) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.seen
+	d.seen = nil
+	return s
+}
+
+// requestKind names what a path-style S3 request touches: the release
+// (one part of it with ?partNumber), a status object, an update slot, the
+// rollout's halt and failure records, or a listing.
+func requestKind(r *http.Request) string {
+	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	q := r.URL.Query()
+	switch {
+	case key == "" || q.Has("list-type") || q.Has("prefix"):
+		return "list"
+	case strings.Contains(key, ".status/"):
+		return "status"
+	case strings.Contains(key, ".leases/"):
+		return "lease"
+	case strings.Contains(key, ".rollout/"):
+		return "rollout"
+	case q.Has("partNumber"):
+		return "release part"
+	default:
+		return "release"
+	}
+}
+
+// counts tallies requests by "METHOD kind".
+func counts(reqs []string) map[string]int {
+	m := map[string]int{}
+	for _, r := range reqs {
+		m[r]++
+	}
+	return m
+}
+
+// TestDefaultPolicyRequests pins what an install costs under the default
+// policy (every host at once): the rollout machinery must add no request,
+// neither the halt record's GET nor an update slot, nor a listing.
+func TestDefaultPolicyRequests(t *testing.T) {
+	srv := s3env.Server(t)
+	// 6 MiB of incompressible bytes make a package that goes multipart
+	// with 5 MiB parts (two parts).
+	bin := filepath.Join(t.TempDir(), "hello")
+	noise := make([]byte, 6<<20)
+	rand.NewChaCha8([32]byte{}).Read(noise)
+	if err := os.WriteFile(bin, noise, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v1 := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bin})
+	v2 := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Bin: bin})
+	for _, tc := range []struct {
+		name     string
+		partSize int64
+		// parts is the number of parts of the release; each is HEADed
+		// once to learn its size for the composite checksum.
+		parts int
+	}{
+		{"single part", 64 << 20, 0},
+		{"multipart", 5 << 20, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doer := &recordingDoer{wrapped: &http.Client{}}
+			opts := release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), PartSize: tc.partSize}
+			pubClient, err := release.New(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.HTTPClient = doer
+			client, err := release.New(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := &channel{srv: srv, client: pubClient, addr: release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}}
+			h := newFleetHost(t, "web-1")
+			a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
+				Interval: time.Second, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []string{v1, v2} {
+				p := manifest(t, v, time.Now())
+				if err := release.DefaultPolicy().Apply(p.m); err != nil {
+					t.Fatal(err)
+				}
+				res := ch.publish(t, p)
+				if res.Multipart != (tc.parts > 0) {
+					t.Fatalf("published multipart = %v, want %v", res.Multipart, tc.parts > 0)
+				}
+				doer.take()
+				if out, err := a.Check(t.Context()); out != OK || err != nil {
+					t.Fatalf("install %s: %q, %v", p.m.Version, out, err)
+				}
+				got := counts(doer.take())
+				// One HEAD of the channel finds the release, one
+				// GET downloads it (by version ID), one HEAD per
+				// part, and two status PUTs: installing, then ok.
+				want := map[string]int{"HEAD release": 1, "GET release": 1, "PUT status": 2}
+				if tc.parts > 0 {
+					want["HEAD release part"] = tc.parts
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("install of %s with the default policy: requests %s, want %s", p.m.Version, describe(got), describe(want))
+				}
+			}
+		})
+	}
+}
+
+func describe(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// denyHaltRecords answers as S3 does under docs/iam-agent.json, where
+// agents may read but not write halt records: 403 to a PUT of a halt
+// record, and 403 to a GET of one (no halt record exists in this test, and
+// S3 answers 403 for a missing object to a caller without an
+// unconditional s3:ListBucket).
+type denyHaltRecords struct{ wrapped *http.Client }
+
+func (d denyHaltRecords) Do(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/halt.json") && (r.Method == http.MethodPut || r.Method == http.MethodGet) {
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
+		return &http.Response{
+			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: r,
+		}, nil
+	}
+	return d.wrapped.Do(r)
+}
+
+// TestHaltWithoutHaltRecordWrites: agents that may not write the halt
+// record (nor tell a missing one by a 404) still stop a failing release
+// at halt-after: the failure records halt it, the refused write is only
+// logged, and no other host installs it.
+func TestHaltWithoutHaltRecordWrites(t *testing.T) {
+	const n = 5
+	ch := newChannel(t)
+	hosts := newFleet(t, "iam", n)
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+	installAll(t, ch, hosts)
+	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
+	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
+
+	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region, Credentials: ch.srv.Credentials(),
+		HTTPClient: denyHaltRecords{&http.Client{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := &channel{srv: ch.srv, client: client, addr: ch.addr}
+	var logs testenv.SyncBuffer
+	stop := runAgents(t, agents, hosts, 5*time.Second, &logs)
+	settled := func() bool {
+		for _, h := range hosts {
+			st := ch.tryStatus(t, h.name)
+			if st == nil || (st.State != StateHalted && st.State != string(RolledBack)) {
+				return false
+			}
+		}
+		return true
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := testenv.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	time.Sleep(time.Second) // a host that would still try, would now
+	stop()
+
+	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failures) != 2 {
+		t.Errorf("%d failure records, want 2: %+v", len(failures), failures)
+	}
+	if rec, err := ch.client.ReadHalt(t.Context(), ch.addr, r.SHA256); err != nil || rec != nil {
+		t.Errorf("halt record %+v, %v; want none (agents may not write it)", rec, err)
+	}
+	halted := 0
+	for _, h := range hosts {
+		st := ch.status(t, h.name)
+		if st.Version != "1.0" {
+			t.Errorf("%s runs %q, want 1.0", h.name, st.Version)
+		}
+		if st.State == StateHalted {
+			halted++
+			if st.Rollout == nil || !strings.Contains(st.Rollout.Halted, "2 hosts failed (halt-after 2)") {
+				t.Errorf("%s: halted with %+v; want the failure count as the reason", h.name, st.Rollout)
+			}
+		}
+	}
+	if halted != n-2 {
+		t.Errorf("%d hosts report the release halted, want %d", halted, n-2)
+	}
+	if !strings.Contains(logs.String(), "could not check whether the release is halted") {
+		t.Errorf("the refused halt write was not logged:\n%s", logs.String())
+	}
+}
