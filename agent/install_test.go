@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -301,7 +300,7 @@ func TestKillMidInstall(t *testing.T) {
 	}
 	// A power cut: the agent, dpkg and the maintainer script die at once.
 	// dpkg runs in its own process group, so kill the whole tree.
-	for _, pid := range descendants(cmd.Process.Pid) {
+	for _, pid := range append([]int{cmd.Process.Pid}, testenv.Descendants(cmd.Process.Pid)...) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	cmd.Wait()
@@ -419,35 +418,6 @@ func helperInstall() int {
 	out, err := inst.Install(context.Background(), s, rel)
 	fmt.Fprintln(os.Stderr, "helper install finished, which the test did not expect:", out, err)
 	return 1
-}
-
-// descendants returns pid and every process below it, parents first.
-func descendants(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The parent PID is the second field after the parenthesised name.
-		i := strings.LastIndexByte(string(b), ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], p)
-	}
-	all := []int{pid}
-	for i := 0; i < len(all); i++ {
-		all = append(all, children[all[i]]...)
-	}
-	return all
 }
 
 // TestResumeSkipsFinishedDpkg: killed after dpkg finished but before the

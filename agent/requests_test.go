@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -198,21 +197,7 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	agents := &channel{srv: ch.srv, client: client, addr: ch.addr}
 	var logs testenv.SyncBuffer
 	stop := runAgents(t, agents, hosts, 5*time.Second, &logs)
-	settled := func() bool {
-		for _, h := range hosts {
-			st := ch.tryStatus(t, h.name)
-			if st == nil || (st.State != StateHalted && st.State != string(RolledBack)) {
-				return false
-			}
-		}
-		return true
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := testenv.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
-		t.Fatalf("%v\n%s", err, logs.String())
-	}
-	time.Sleep(time.Second) // a host that would still try, would now
+	waitHaltedOrRolledBack(t, ch, hosts, &logs)
 	stop()
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)

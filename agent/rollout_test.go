@@ -98,6 +98,28 @@ func installAll(t testing.TB, ch *channel, hosts []*fleetHost) {
 }
 
 // runAgents runs an agent per host until stop is called.
+// waitHaltedOrRolledBack waits until every host reports the release halted
+// or rolled back, then a second more, so a host that would still try it
+// (wrongly) has done so before the caller counts.
+func waitHaltedOrRolledBack(t *testing.T, ch *channel, hosts []*fleetHost, logs *testenv.SyncBuffer) {
+	t.Helper()
+	settled := func() bool {
+		for _, h := range hosts {
+			st := ch.tryStatus(t, h.name)
+			if st == nil || (st.State != StateHalted && st.State != string(RolledBack)) {
+				return false
+			}
+		}
+		return true
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := testenv.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	time.Sleep(time.Second)
+}
+
 func runAgents(t testing.TB, ch *channel, hosts []*fleetHost, leaseTTL time.Duration, logs io.Writer) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -359,21 +381,7 @@ func TestHaltAfterFailures(t *testing.T) {
 
 	var logs testenv.SyncBuffer
 	stop := runAgents(t, ch, hosts, 5*time.Second, &logs)
-	settled := func() bool {
-		for _, h := range hosts {
-			st := ch.tryStatus(t, h.name)
-			if st == nil || (st.State != StateHalted && st.State != string(RolledBack)) {
-				return false
-			}
-		}
-		return true
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := testenv.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
-		t.Fatalf("%v\n%s", err, logs.String())
-	}
-	time.Sleep(time.Second) // a host that would still try, would now
+	waitHaltedOrRolledBack(t, ch, hosts, &logs)
 	stop()
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)

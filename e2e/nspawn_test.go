@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -104,7 +103,7 @@ func boot(t *testing.T, root, name, shared string) *container {
 		}
 		// nspawn forks helpers before the container's init; PID 1 is the
 		// child that runs systemd.
-		for _, pid := range demo.Children(c.nspawn.Process.Pid) {
+		for _, pid := range testenv.Children(c.nspawn.Process.Pid) {
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
 				c.leader = pid
 				return true

@@ -90,14 +90,14 @@ func TestChildrenAndStop(t *testing.T) {
 			t.Cleanup(func() { cmd.Process.Kill(); <-done })
 			pid := cmd.Process.Pid
 			time.Sleep(100 * time.Millisecond) // let the trap be set
-			if kids := Children(os.Getpid()); !slices.Contains(kids, pid) {
+			if kids := testenv.Children(os.Getpid()); !slices.Contains(kids, pid) {
 				t.Fatalf("Children(self) = %v, want it to include %d", kids, pid)
 			}
 			if killed := Stop(pid, 300*time.Millisecond); killed != tt.wantKilled {
 				t.Errorf("Stop reported killed=%v, want %v", killed, tt.wantKilled)
 			}
 			<-done
-			if slices.Contains(Children(os.Getpid()), pid) {
+			if slices.Contains(testenv.Children(os.Getpid()), pid) {
 				t.Errorf("%d still listed after Stop", pid)
 			}
 		})

@@ -116,3 +116,56 @@ func WaitFor(ctx context.Context, what string, cond func() bool) error {
 	}
 	return nil
 }
+
+// Children returns the PIDs of the live (not zombie) processes whose parent
+// is pid, from /proc.
+func Children(pid int) []int {
+	return procTree()[pid]
+}
+
+// Descendants returns the live processes below pid, parents before their
+// children: the order in which to stop a tree so that nothing respawns.
+func Descendants(pid int) []int {
+	tree := procTree()
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		out = append(out, tree[p]...)
+		queue = append(queue, tree[p]...)
+	}
+	return out
+}
+
+// procTree maps each PID to its live children.
+func procTree() map[int][]int {
+	tree := map[int][]int{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return tree
+	}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces; the
+		// fields after it are state, then the parent's PID.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		tree[ppid] = append(tree[ppid], p)
+	}
+	return tree
+}

@@ -520,7 +520,7 @@ func (d *driver) cleanup() {
 		}
 	}
 	// Anything else still running that the demo started or adopted.
-	for _, pid := range demo.Children(os.Getpid()) {
+	for _, pid := range testenv.Children(os.Getpid()) {
 		if d.srv != nil && pid == d.srv.PID() {
 			continue
 		}
@@ -534,7 +534,7 @@ func (d *driver) cleanup() {
 		d.stopped++
 	}
 	demo.Reap()
-	if left := demo.Children(os.Getpid()); len(left) > 0 {
+	if left := testenv.Children(os.Getpid()); len(left) > 0 {
 		d.s.say("WARNING: processes still running: %v", left)
 	}
 	d.s.say("stopped %d processes (agents, hello services, versitygw)", d.stopped)
