@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 func TestDescribeToVersion(t *testing.T) {
@@ -49,9 +51,7 @@ type gitRepo struct {
 
 func newGitRepo(t *testing.T) *gitRepo {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
+	testenv.LookTool(t, "git")
 	r := &gitRepo{t: t, dir: t.TempDir()}
 	r.git("init", "-q")
 	return r
