@@ -58,19 +58,25 @@ func publishDeb(t testing.TB, srv *testenv.S3Server, p testenv.AgentDeb, key *re
 	return addr.String()
 }
 
+// newKeyPair makes a signing key and writes its public half to a file.
+func newKeyPair(t *testing.T) (key *release.SigningKey, pubPath string) {
+	t.Helper()
+	key, err := release.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, pubPath, err = release.WriteKeyPair(filepath.Join(t.TempDir(), "release"), key); err != nil {
+		t.Fatal(err)
+	}
+	return key, pubPath
+}
+
 // TestOnce runs the command as cloud-init would on a new server: --once
 // against a real S3 server and a dpkg sandbox root.
 func TestOnce(t *testing.T) {
 	srv := s3env.Server(t)
 	srv.SetEnv(t)
-	key, err := release.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pubPath, err := release.WriteKeyPair(filepath.Join(t.TempDir(), "release"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, pubPath := newKeyPair(t)
 	source := publishDeb(t, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, key)
 	root := testenv.DpkgRoot(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
@@ -125,14 +131,7 @@ func TestOnce(t *testing.T) {
 func TestOnceRefusesUnsigned(t *testing.T) {
 	srv := s3env.Server(t)
 	srv.SetEnv(t)
-	key, err := release.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pubPath, err := release.WriteKeyPair(filepath.Join(t.TempDir(), "release"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pubPath := newKeyPair(t)
 	source := publishDeb(t, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, nil)
 	root := testenv.DpkgRoot(t)
 	var stderr bytes.Buffer

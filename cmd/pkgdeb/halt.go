@@ -77,14 +77,10 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return cli.Usagef("want exactly one s3://bucket/key, got %d arguments", len(pos))
-	}
-	addrs, err := parseAddresses(pos)
+	ch, err := oneChannel(pos)
 	if err != nil {
 		return err
 	}
-	ch := addrs[0]
 	if f.who == "" {
 		f.who = publisher()
 	}

@@ -55,10 +55,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return cli.Usagef("want exactly one s3://bucket/key, got %d arguments", len(pos))
-	}
-	addrs, err := parseAddresses(pos)
+	ch, err := oneChannel(pos)
 	if err != nil {
 		return err
 	}
@@ -66,7 +63,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	hist, err := c.History(ctx, addrs[0], *limit)
+	hist, err := c.History(ctx, ch, *limit)
 	if err != nil {
 		return err
 	}
@@ -80,7 +77,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return enc.Encode(out)
 	}
 	if len(hist) == 0 {
-		fmt.Fprintf(stdout, "%s: no versions\n", addrs[0])
+		fmt.Fprintf(stdout, "%s: no versions\n", ch)
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

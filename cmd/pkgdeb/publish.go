@@ -79,6 +79,19 @@ func (f *s3Flags) client(ctx context.Context, stderr io.Writer) (*release.Client
 	})
 }
 
+// oneChannel returns the single s3://bucket/key the commands that act on one
+// channel take.
+func oneChannel(pos []string) (release.Address, error) {
+	if len(pos) != 1 {
+		return release.Address{}, cli.Usagef("want exactly one s3://bucket/key, got %d arguments", len(pos))
+	}
+	a, err := release.ParseAddress(pos[0])
+	if err != nil {
+		return release.Address{}, cli.Usagef("%v", err)
+	}
+	return a, nil
+}
+
 func parseAddresses(args []string) ([]release.Address, error) {
 	var out []release.Address
 	for _, s := range args {

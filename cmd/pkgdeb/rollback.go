@@ -60,17 +60,13 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return cli.Usagef("want exactly one s3://bucket/key, got %d arguments", len(pos))
+	a, err := oneChannel(pos)
+	if err != nil {
+		return err
 	}
 	if *to == "" {
 		return cli.Usagef("--to is required: previous, a VersionId or a package version")
 	}
-	addrs, err := parseAddresses(pos)
-	if err != nil {
-		return err
-	}
-	a := addrs[0]
 	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who, KeepRollout: *keep}
 	staged := false
 	fs.Visit(func(f *flag.Flag) {

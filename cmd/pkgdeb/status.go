@@ -166,15 +166,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return cli.Usagef("want exactly one s3://bucket/key, got %d arguments", len(pos))
+	ch, err := oneChannel(pos)
+	if err != nil {
+		return err
 	}
 	if *interval <= 0 || *stale <= 0 {
 		return cli.Usagef("--interval and --stale must be positive")
-	}
-	addrs, err := parseAddresses(pos)
-	if err != nil {
-		return err
 	}
 	c, err := conn.client(ctx, stderr)
 	if err != nil {
@@ -195,7 +192,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	if !*watch {
-		r, err := fleetStatus(ctx, c, addrs[0], *stale)
+		r, err := fleetStatus(ctx, c, ch, *stale)
 		if err != nil {
 			return err
 		}
@@ -210,10 +207,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	t := time.NewTicker(*interval)
 	defer t.Stop()
 	for {
-		r, err := fleetStatus(ctx, c, addrs[0], *stale)
+		r, err := fleetStatus(ctx, c, ch, *stale)
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("watch %s: %w", addrs[0], ctx.Err())
+			return fmt.Errorf("watch %s: %w", ch, ctx.Err())
 		case err != nil:
 			// The channel may not exist yet or the network may be
 			// down for a moment: keep watching.
@@ -228,7 +225,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("watch %s: %w", addrs[0], ctx.Err())
+			return fmt.Errorf("watch %s: %w", ch, ctx.Err())
 		case <-t.C:
 		}
 	}
