@@ -47,9 +47,11 @@ bench:
 	scripts/install-deps test bench
 	scripts/bench
 
-## fuzz: a minute of coverage-guided fuzzing of the .deb reader
+## fuzz: a minute each of coverage-guided fuzzing of the .deb reader and
+## the DEFLATE encoder (minimizing new inputs would take most of the minute)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 60s ./deb/
+	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime 60s -fuzzminimizetime 1x ./internal/deflate/
 
 ## package: build this project's own .debs with pkgdeb (dogfooding) into dist/
 package: build

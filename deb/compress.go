@@ -31,7 +31,7 @@ func checkLevel(c Compression, level int) error {
 }
 
 // compressor returns a writer compressing into w with c at level (0 means
-// the default; for gzip, a level chosen per block, see gzipWriter).
+// the default; for gzip, an encoder chosen per block, see gzipWriter).
 // Closing it flushes the compressed stream but does not close w.
 func compressor(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
 	switch c {
