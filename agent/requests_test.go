@@ -149,6 +149,105 @@ func TestDefaultPolicyRequests(t *testing.T) {
 	}
 }
 
+// TestCappedPolicyRequests pins what an install costs under a cap on hosts
+// updating at once and no halt-after: the halt record is read before and
+// after taking a slot (a halt may land in between), one slot is taken,
+// and nothing is listed, since failures count only under halt-after.
+func TestCappedPolicyRequests(t *testing.T) {
+	ch := newChannel(t)
+	doer := &recordingDoer{wrapped: &http.Client{}}
+	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
+		Credentials: ch.srv.Credentials(), PartSize: 64 << 20, HTTPClient: doer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFleetHost(t, "web-1")
+	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
+		Interval: time.Second, LeaseTTL: time.Minute, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), release.Policy{Waves: []float64{100}, MaxUpdating: 2})
+	doer.take()
+	if out, err := a.Check(t.Context()); out != OK || err != nil {
+		t.Fatalf("install: %q, %v", out, err)
+	}
+	got := counts(doer.take())
+	// The channel's HEAD and the download; the halt record read twice
+	// (404); the free first slot read (404), taken and then given back
+	// with conditional PUTs; two status PUTs.
+	want := map[string]int{"HEAD release": 1, "GET release": 1, "GET rollout": 2,
+		"GET lease": 1, "PUT lease": 2, "PUT status": 2}
+	if !maps.Equal(got, want) {
+		t.Errorf("install under max-updating 2: requests %s, want %s", describe(got), describe(want))
+	}
+}
+
+// beforeDoer runs before on every request, then sends it.
+type beforeDoer struct {
+	wrapped *http.Client
+	before  func(*http.Request)
+}
+
+func (d beforeDoer) Do(r *http.Request) (*http.Response, error) {
+	d.before(r)
+	return d.wrapped.Do(r)
+}
+
+// A halt that lands while a host takes its update slot, after its first
+// look at the halt record, still stops it: under max-updating without
+// halt-after, the second look is the halt record alone.
+func TestHaltWhileTakingSlot(t *testing.T) {
+	ch := newChannel(t)
+	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), release.Policy{Waves: []float64{100}, MaxUpdating: 2})
+	var once sync.Once
+	doer := beforeDoer{wrapped: &http.Client{}, before: func(req *http.Request) {
+		if req.Method == http.MethodPut && requestKind(req) == "lease" {
+			once.Do(func() {
+				if _, _, err := ch.client.Halt(req.Context(), ch.addr, r.SHA256, "1.0", "ops", "bad canary"); err != nil {
+					t.Errorf("halt: %v", err)
+				}
+			})
+		}
+	}}
+	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
+		Credentials: ch.srv.Credentials(), HTTPClient: doer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFleetHost(t, "web-1")
+	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
+		Interval: time.Second, LeaseTTL: time.Minute, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Check(t.Context()); out == OK || err != nil {
+		t.Fatalf("check: %q, %v; want the release held", out, err)
+	}
+	st := ch.status(t, h.name)
+	if st.State != StateHalted || st.Rollout == nil || !strings.Contains(st.Rollout.Halted, "bad canary") {
+		t.Errorf("status %s %+v, want halted for the bad canary", st.State, st.Rollout)
+	}
+	if st.Version != "" {
+		t.Errorf("%s installed %q despite the halt", h.name, st.Version)
+	}
+	leases, err := ch.client.ReadLeases(t.Context(), ch.addr, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases {
+		if l.Record.Held(time.Now()) {
+			t.Errorf("slot %d still held by %q after the halt", l.Slot, l.Record.Holder)
+		}
+	}
+}
+
 func describe(m map[string]int) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {

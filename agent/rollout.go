@@ -48,9 +48,10 @@ type admission struct {
 //
 // A release without a policy (or with the default one) is admitted at
 // once, with no request. Otherwise, requests per check: none while the
-// wave does not cover the host; one GET (the halt record) once it does; then one GET per update slot and
-// one PUT while slots are taken; a LIST and one GET per slot once a slot
-// is held.
+// wave does not cover the host; one GET (the halt record) once it does;
+// then one GET per update slot and one PUT while slots are taken; once a
+// slot is held, the halt record's GET again and, under halt-after only, a
+// LIST of the failures and one GET per slot.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
 	m := obj.Manifest
 	r, err := release.RolloutOf(m)
@@ -132,15 +133,21 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 // host read them, so two hosts cannot both miss each other. It returns
 // why not ("" when the host may go ahead) and whether that is a halt.
 func (a *Agent) mayTry(ctx context.Context, r *release.Rollout, lease *release.Lease, slots int) (why string, halted bool, err error) {
+	if r.HaltAfter == 0 {
+		// Failures do not count, so no listing: only a halt (pkgdeb
+		// halt) that landed while this host took its slot.
+		rec, err := a.cfg.Client.ReadHalt(ctx, a.cfg.Channel, r.SHA256)
+		if err != nil || rec == nil || !rec.Halted {
+			return "", false, err
+		}
+		return rec.Describe(), true, nil
+	}
 	st, err := a.cfg.Client.ReadRolloutState(ctx, a.cfg.Channel, r.SHA256, r.HaltAfter)
 	if err != nil {
 		return "", false, err
 	}
 	if st.Halted {
 		return st.Reason, true, nil
-	}
-	if r.HaltAfter == 0 {
-		return "", false, nil
 	}
 	failed := len(st.FailedHosts)
 	if st.Record != nil {
