@@ -105,6 +105,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprint(fs.Output(), `Usage: autoupdate --source s3://bucket/key --package NAME [flags]
+       autoupdate supervise [flags] [--] PROGRAM [ARGS...]   (see its --help)
 
 autoupdate runs on every server. It checks a release channel (one key in a
 versioned S3 bucket, written by "pkgdeb publish") every interval with a

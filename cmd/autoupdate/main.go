@@ -43,6 +43,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stdout, "autoupdate", version)
 		return 0
 	}
+	if len(args) > 0 && args[0] == "supervise" {
+		return runSupervise(ctx, args[1:], stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	var ue *cli.UsageError
 	switch {
