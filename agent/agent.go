@@ -199,14 +199,10 @@ func (a *Agent) start(ctx context.Context) error {
 	a.s = s
 	a.setStatus(idleState(s), nil, "")
 	if resume != nil {
-		a.setStatus(StateInstalling, resume, "")
-		a.report(ctx)
-		outcome, err := in.Install(ctx, a.s, resume)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		a.finish(ctx, outcome, resume, err)
-		return nil
+		ad := a.readmit(ctx, resume)
+		defer a.release(ad)
+		_, err := a.install(ctx, resume)
+		return err
 	}
 	a.report(ctx)
 	return nil
@@ -298,6 +294,15 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 		return "", err
 	}
 	log.Info("release downloaded and verified", "duration", a.cfg.Now().Sub(start).Round(time.Millisecond), "size", m.Size)
+	rel.Slots, rel.HaltAfter = ad.slots, ad.rollout.HaltAfter
+	return a.install(ctx, rel)
+}
+
+// install installs rel (or resumes its interrupted install), counts a
+// failure for the fleet and reports the outcome. The caller holds the
+// update slot, if any, until it returns. Its only error is ctx's, when
+// ctx ended.
+func (a *Agent) install(ctx context.Context, rel *state.Release) (Outcome, error) {
 	a.setStatus(StateInstalling, rel, "")
 	a.report(ctx)
 	outcome, err := a.cfg.Installer.Install(ctx, a.s, rel)
@@ -305,7 +310,7 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 		return "", ctx.Err()
 	}
 	if outcome != OK {
-		a.recordFailure(ctx, ad, rel, outcome, err)
+		a.recordFailure(ctx, rel, outcome, err)
 	}
 	a.finish(ctx, outcome, rel, err)
 	return outcome, nil

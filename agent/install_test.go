@@ -91,12 +91,19 @@ func newHost(t testing.TB) *host {
 // keep copies a built .deb into the state directory as a download would.
 func (h *host) keep(t *testing.T, path string, p testenv.AgentDeb) *state.Release {
 	t.Helper()
+	return keepDeb(t, h.dir, path, p)
+}
+
+// keepDeb puts the package at path into dir's kept .debs, as a download
+// would, and returns its release record.
+func keepDeb(t *testing.T, dir *state.Dir, path string, p testenv.AgentDeb) *state.Release {
+	t.Helper()
 	src, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	f, err := h.dir.CreateTemp()
+	f, err := dir.CreateTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +112,7 @@ func (h *host) keep(t *testing.T, path string, p testenv.AgentDeb) *state.Releas
 		t.Fatal(err)
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
-	name, err := h.dir.KeepDeb(f, sum)
+	name, err := dir.KeepDeb(f, sum)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ const deferred Outcome = "deferred"
 // admission is a release the host may install now.
 type admission struct {
 	rollout *release.Rollout
+	// slots is the number of update slots the policy has (0: none).
+	slots int
 	// lease is the update slot held, nil when the policy needs none.
 	lease *release.Lease
 	stop  func() error // stops renewing lease
@@ -106,7 +108,7 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	if err != nil {
 		return nil, err
 	}
-	ad := &admission{rollout: r, lease: lease}
+	ad := &admission{rollout: r, slots: slots, lease: lease}
 	why, halted, err := a.mayTry(ctx, r, lease, slots)
 	if err == nil && why == "" {
 		ad.stop = lease.Keep(context.WithoutCancel(ctx), a.cfg.LeaseTTL/3)
@@ -232,11 +234,33 @@ func (a *Agent) release(ad *admission) {
 	}
 }
 
+// readmit takes an update slot again for an install interrupted by a
+// restart, when its policy has slots: the one the dead agent held (named
+// for this host) or a free one, so that the cap holds while the install
+// converges. Without a free slot it goes on anyway and says so: a package
+// left half installed must not wait for other hosts.
+func (a *Agent) readmit(ctx context.Context, rel *state.Release) *admission {
+	ad := &admission{slots: rel.Slots}
+	if rel.Slots == 0 {
+		return ad
+	}
+	lease, err := a.cfg.Client.AcquireLease(ctx, a.cfg.Channel, release.LeaseRequest{
+		Slots: rel.Slots, Holder: a.cfg.Host, Version: rel.Version, SHA256: rel.SHA256, TTL: a.cfg.LeaseTTL, Now: a.cfg.Now,
+	})
+	if err != nil {
+		a.log.Warn("resuming the interrupted install without an update slot", "version", rel.Version, "err", err)
+		return ad
+	}
+	ad.lease = lease
+	ad.stop = lease.Keep(context.WithoutCancel(ctx), a.cfg.LeaseTTL/3)
+	return ad
+}
+
 // recordFailure writes this host's failure of rel and, under a HaltAfter
 // policy, halts the release when this failure reaches it. It runs before
 // the update slot is given back, so whoever takes the slot next counts
 // it.
-func (a *Agent) recordFailure(ctx context.Context, ad *admission, rel *state.Release, outcome Outcome, cause error) {
+func (a *Agent) recordFailure(ctx context.Context, rel *state.Release, outcome Outcome, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	msg := ""
@@ -248,10 +272,10 @@ func (a *Agent) recordFailure(ctx context.Context, ad *admission, rel *state.Rel
 		a.log.Warn("could not record the failure for the fleet", "err", err)
 		return
 	}
-	if ad.rollout.HaltAfter == 0 {
+	if rel.HaltAfter == 0 {
 		return
 	}
-	st, err := a.cfg.Client.HaltIfFailed(ctx, a.cfg.Channel, rel.SHA256, rel.Version, ad.rollout.HaltAfter, a.cfg.Host)
+	st, err := a.cfg.Client.HaltIfFailed(ctx, a.cfg.Channel, rel.SHA256, rel.Version, rel.HaltAfter, a.cfg.Host)
 	if err != nil {
 		a.log.Warn("could not check whether the release is halted", "err", err)
 		return

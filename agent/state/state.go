@@ -49,6 +49,12 @@ type Release struct {
 	// Deb is the name of the kept .deb inside the state directory's debs/
 	// folder ("" when the file is not kept).
 	Deb string `json:"deb,omitempty"`
+	// Slots and HaltAfter are the update slots and the halt-after of the
+	// rollout policy the install was admitted under (0: none), so that an
+	// install interrupted by a restart takes a slot again and counts its
+	// failure as the first attempt would have.
+	Slots     int `json:"slots,omitempty"`
+	HaltAfter int `json:"halt_after,omitempty"`
 }
 
 // Bad records why a SHA-256 is refused on this host.
