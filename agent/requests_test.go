@@ -156,20 +156,7 @@ func TestDefaultPolicyRequests(t *testing.T) {
 func TestCappedPolicyRequests(t *testing.T) {
 	ch := newChannel(t)
 	doer := &recordingDoer{wrapped: &http.Client{}}
-	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
-		Credentials: ch.srv.Credentials(), PartSize: 64 << 20, HTTPClient: doer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFleetHost(t, "web-1")
-	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
-		Interval: time.Second, LeaseTTL: time.Minute, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	a := startedAgent(t, ch.through(t, doer), newFleetHost(t, "web-1"))
 	ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), release.Policy{Waves: []float64{100}, MaxUpdating: 2})
 	doer.take()
 	if out, err := a.Check(t.Context()); out != OK || err != nil {
@@ -213,20 +200,8 @@ func TestHaltWhileTakingSlot(t *testing.T) {
 			})
 		}
 	}}
-	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
-		Credentials: ch.srv.Credentials(), HTTPClient: doer})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := newFleetHost(t, "web-1")
-	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
-		Interval: time.Second, LeaseTTL: time.Minute, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	a := startedAgent(t, ch.through(t, doer), h)
 	if out, err := a.Check(t.Context()); out == OK || err != nil {
 		t.Fatalf("check: %q, %v; want the release held", out, err)
 	}
@@ -246,6 +221,27 @@ func TestHaltWhileTakingSlot(t *testing.T) {
 			t.Errorf("slot %d still held by %q after the halt", l.Slot, l.Record.Holder)
 		}
 	}
+}
+
+// through returns c as seen by a client whose requests go through doer.
+func (c *channel) through(t testing.TB, doer release.HTTPDoer) *channel {
+	t.Helper()
+	client, err := release.New(t.Context(), release.Options{Endpoint: c.srv.Endpoint, Region: c.srv.Region,
+		Credentials: c.srv.Credentials(), HTTPClient: doer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &channel{srv: c.srv, client: client, addr: c.addr}
+}
+
+// startedAgent returns h's agent on ch, started (recovered and reported).
+func startedAgent(t testing.TB, ch *channel, h *fleetHost) *Agent {
+	t.Helper()
+	a := h.agent(t, ch, time.Minute, nil)
+	if err := a.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func describe(m map[string]int) string {
@@ -288,12 +284,7 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
 	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
 
-	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region, Credentials: ch.srv.Credentials(),
-		HTTPClient: denyHaltRecords{&http.Client{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agents := &channel{srv: ch.srv, client: client, addr: ch.addr}
+	agents := ch.through(t, denyHaltRecords{&http.Client{}})
 	var logs testenv.SyncBuffer
 	stop := runAgents(t, agents, hosts, 5*time.Second, &logs)
 	waitHaltedOrRolledBack(t, ch, hosts, &logs)

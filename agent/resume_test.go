@@ -98,9 +98,7 @@ func TestResumeCountsFailure(t *testing.T) {
 	p := testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"}
 	rel := interrupted(t, h, p, 1, 1)
 
-	if err := h.agent(t, ch, time.Minute, nil).start(t.Context()); err != nil {
-		t.Fatalf("start: %v", err)
-	}
+	startedAgent(t, ch, h)
 	if st := ch.status(t, h.name); st.State == string(OK) {
 		t.Fatalf("the broken release was installed: %+v", st)
 	}

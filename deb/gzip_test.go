@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,35 +16,15 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/debfleet/debfleet/internal/testbytes"
 )
 
-// randomBytes returns n pseudo-random bytes from a fixed seed.
-func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// textBytes returns n bytes of Go-like text that varies (so the match
-// finder has work to do) from a fixed seed.
-func textBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 9))
-	words := strings.Fields("func return if err != nil { } ctx context.Context string int64 byte := range for package import fmt.Errorf %w writer reader close")
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(words[r.IntN(len(words))])
-		if r.IntN(9) == 0 {
-			b.WriteString(strconv.Itoa(r.IntN(100000)))
-			b.WriteByte('\n')
-		} else {
-			b.WriteByte(' ')
-		}
-	}
-	return b.Bytes()[:n]
-}
+// Shorter names for the shared test inputs.
+var (
+	randomBytes = testbytes.Random
+	textBytes   = testbytes.Text
+)
 
 func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 

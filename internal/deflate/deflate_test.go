@@ -7,34 +7,18 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"testing"
 
 	kflate "github.com/klauspost/compress/flate"
+
+	"github.com/debfleet/debfleet/internal/testbytes"
 )
 
-// randomBytes returns n pseudo-random bytes from a fixed seed.
-func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// textBytes returns n bytes of words from a small vocabulary: many short
-// matches, the hardest case for a shallow search.
-func textBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 2))
-	words := strings.Fields("func return if err != nil { } ctx string int64 := range for package import fmt.Errorf")
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(words[r.IntN(len(words))])
-		b.WriteByte(" \n\t"[r.IntN(3)])
-	}
-	return b.Bytes()[:n]
-}
+// Shorter names for the shared test inputs.
+var (
+	randomBytes = testbytes.Random
+	textBytes   = testbytes.Text
+)
 
 // goBinary returns up to n bytes from the middle of this test's own binary.
 func goBinary(t testing.TB, n int) []byte {
