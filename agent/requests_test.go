@@ -279,16 +279,8 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	const n = 5
 	ch := newChannel(t)
 	hosts := newFleet(t, "iam", n)
-	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
-	installAll(t, ch, hosts)
-	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
-	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
-
-	agents := ch.through(t, denyHaltRecords{&http.Client{}})
 	var logs testenv.SyncBuffer
-	stop := runAgents(t, agents, hosts, 5*time.Second, &logs)
-	waitHaltedOrRolledBack(t, ch, hosts, &logs)
-	stop()
+	r := failUnderHaltAfter(t, ch, ch.through(t, denyHaltRecords{&http.Client{}}), hosts, &logs)
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
 	if err != nil {

@@ -366,6 +366,22 @@ func TestStagedRollout(t *testing.T) {
 	}
 }
 
+// failUnderHaltAfter installs 1.0 on hosts, then publishes a 2.0 whose
+// postinst fails, with --max-updating 2 --halt-after 2, and runs the hosts'
+// agents (their requests going to agents' client) until every host has
+// rolled it back or reports it halted. It returns 2.0's rollout.
+func failUnderHaltAfter(t *testing.T, ch, agents *channel, hosts []*fleetHost, logs *testenv.SyncBuffer) *release.Rollout {
+	t.Helper()
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+	installAll(t, ch, hosts)
+	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
+	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
+	stop := runAgents(t, agents, hosts, 5*time.Second, logs)
+	waitHaltedOrRolledBack(t, ch, hosts, logs)
+	stop()
+	return r
+}
+
 // TestHaltAfterFailures: a release that fails on every host, with
 // --max-updating 2 --halt-after 2: exactly two hosts try it and roll
 // back, the others never install it and report it halted, and pkgdeb
@@ -374,15 +390,8 @@ func TestHaltAfterFailures(t *testing.T) {
 	const n = 8
 	ch := newChannel(t)
 	hosts := newFleet(t, "app", n)
-	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
-	installAll(t, ch, hosts)
-	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
-	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
-
 	var logs testenv.SyncBuffer
-	stop := runAgents(t, ch, hosts, 5*time.Second, &logs)
-	waitHaltedOrRolledBack(t, ch, hosts, &logs)
-	stop()
+	r := failUnderHaltAfter(t, ch, ch, hosts, &logs)
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
 	if err != nil {
