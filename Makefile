@@ -35,8 +35,9 @@ demo:
 e2e:
 	scripts/e2e
 
-## lint: gofmt, go vet and staticcheck must all be silent
+## lint: no tracked binaries; gofmt, go vet and staticcheck must all be silent
 lint:
+	scripts/lint/check-tracked
 	scripts/install-deps lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
