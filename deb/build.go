@@ -261,6 +261,11 @@ func plan(spec *Spec) ([]item, error) {
 				return nil, fmt.Errorf("%s: symlink target contains a NUL byte", dest)
 			}
 			it.mode, it.target = 0o777, e.Target
+			if !spec.KeepSymlinkTargets {
+				if it.target, err = policyTarget(dest, e.Target); err != nil {
+					return nil, err
+				}
+			}
 		default:
 			return nil, fmt.Errorf("%s: unsupported entry type %v", dest, e.Type)
 		}

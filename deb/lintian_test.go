@@ -78,6 +78,8 @@ func goServiceSpec(t *testing.T) *deb.Spec {
 	spec.Control.Description = "hello-svc answers HTTP requests with a greeting. It is a test\npackage built by the debfleet deb tests."
 	spec.Entries = []deb.Entry{
 		{Dest: "/usr/bin/hello-svc", Source: bin, Mode: 0o755},
+		// Written absolute, as users do: Build makes it ../bin/hello-svc.
+		{Type: deb.Symlink, Dest: "/usr/sbin/hello-svc", Target: "/usr/bin/hello-svc"},
 		{Dest: "/etc/hello-svc/hello-svc.conf", Body: []byte("listen=127.0.0.1:8080\n")},
 		{Dest: "/usr/share/lintian/overrides/hello-svc", Body: []byte(lintianOverrides)},
 		{Dest: "/usr/share/man/man1/hello-svc.1.gz", Body: gzipN(t, manPage)},

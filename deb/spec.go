@@ -153,7 +153,13 @@ type Entry struct {
 	// fs.ModeSetuid etc. or as Unix bits, 0o4755); zero means 0644 for
 	// files, 0755 for directories. Symlinks are always 0777.
 	Mode fs.FileMode
-	// Target is, for Symlink, what the link points to.
+	// Target is, for Symlink, what the link points to: absolute, or
+	// relative to the link's directory. Build writes it as Debian Policy
+	// 10.5 and dh_link want, whatever the form given: relative and as short
+	// as possible within one top-level directory (/usr/sbin/x -> /usr/bin/x
+	// is written ../bin/x), absolute between two (/usr/lib/x -> ../../etc/x
+	// is written /etc/x). "." and ".." are resolved lexically, as dh_link
+	// does. Spec.KeepSymlinkTargets turns this off.
 	Target string
 	// NoConffile keeps a file under /etc from being a conffile.
 	NoConffile bool
@@ -195,6 +201,10 @@ type Spec struct {
 	// clamped to it). The zero value means the Unix epoch, never "now", so
 	// that the same Spec always gives the same bytes.
 	ModTime time.Time
+	// KeepSymlinkTargets writes every symlink's Target exactly as given,
+	// as dpkg-deb --build does with a tree, instead of in the form of
+	// Policy 10.5 (see Entry.Target).
+	KeepSymlinkTargets bool
 	// TempDir is where the compressed data tarball is spooled while its
 	// size is not known yet; "" means os.TempDir().
 	TempDir string

@@ -222,6 +222,39 @@ func TestBuildServiceSpec(t *testing.T) {
 	lintianClean(t, path)
 }
 
+// TestBuildPolicyForms builds the service with an absolute symlink and
+// with its description in each form a user may give it: the control file
+// and the symlink come out the same, and lintian reports neither
+// absolute-symlink-in-top-level-folder nor
+// description-starts-with-leading-spaces.
+func TestBuildPolicyForms(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", fixedEpoch)
+	bin := buildGoService(t)
+	const wantDesc = "Description: small HTTP service that says hello\n" +
+		" greeter answers on port 8080.\n .\n It restarts without dropping connections.\n"
+	tests := []struct{ name, description string }{
+		{"plain lines", "small HTTP service that says hello\ngreeter answers on port 8080.\n\nIt restarts without dropping connections."},
+		{"control-file lines", "small HTTP service that says hello\n greeter answers on port 8080.\n .\n It restarts without dropping connections.\n"},
+	}
+	dir := t.TempDir() // outlives the subtests: lintian reads every package at the end
+	var debs []string
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(dir, fmt.Sprintf("greeter-%d.deb", i))
+			path, _ := build(t, "-f", serviceSpec, "--file", bin+":/usr/bin/greeter",
+				"--symlink", "/usr/sbin/greeter:/usr/bin/greeter", "--description", tt.description, "-o", out)
+			if ctl := dpkgDeb(t, "--field", path); !strings.HasSuffix(ctl, wantDesc) {
+				t.Errorf("control file:\n%s\nwant it to end with\n%s", ctl, wantDesc)
+			}
+			if contents := dpkgDeb(t, "--contents", path); !strings.Contains(contents, "./usr/sbin/greeter -> ../bin/greeter\n") {
+				t.Errorf("dpkg-deb --contents: the symlink is not ../bin/greeter:\n%s", contents)
+			}
+			debs = append(debs, path)
+		})
+	}
+	lintianClean(t, debs...)
+}
+
 // TestBuildReproducible builds the same sources twice, with their mtimes
 // and permission bits changed in between: the bytes must not change.
 func TestBuildReproducible(t *testing.T) {

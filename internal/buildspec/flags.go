@@ -29,7 +29,7 @@ var scalarFlags = []struct{ name, usage string }{
 	{"goarch", "Go architecture the binaries were built for; mapped to the Debian one"},
 	{"goarm", "GOARM (5, 6 or 7) when --goarch is arm"},
 	{"maintainer", `maintainer, "Full Name <email@example.com>"`},
-	{"description", "description: the first line is the synopsis, the following lines the long description"},
+	{"description", "description: the first line is the synopsis, the following lines the long description, as plain lines or as control-file continuation lines (' text', ' .' for an empty line)"},
 	{"section", "section, e.g. net, admin, utils"},
 	{"priority", "priority (optional by default)"},
 	{"homepage", "upstream URL"},
@@ -55,7 +55,7 @@ var listFlags = []struct{ name, usage string }{
 	{"file", "SRC:DEST[:MODE]: install file SRC as DEST; a directory SRC maps its whole tree under DEST (repeatable)"},
 	{"conffile", "SRC:DEST[:MODE]: like --file, and mark it a conffile (repeatable)"},
 	{"dir", "DEST: create an empty directory (repeatable)"},
-	{"symlink", "DEST:TARGET: create symlink DEST pointing to TARGET (repeatable)"},
+	{"symlink", "DEST:TARGET: create symlink DEST pointing to TARGET, written relative within one top-level directory and absolute between two, as Policy 10.5 wants (repeatable)"},
 	{"man", "manual page source, e.g. hello.1: installed gzipped in /usr/share/man/man1 (repeatable)"},
 }
 

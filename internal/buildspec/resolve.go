@@ -184,11 +184,36 @@ func (s *Spec) arch(env Env) (string, error) {
 }
 
 // splitDescription splits "synopsis\n\nlong text" into its two parts; one
-// blank line between them is optional.
+// blank line between them is optional. The long text is returned as
+// deb.Control.Description takes it: plain lines, "" for a blank one.
 func splitDescription(d string) (synopsis, long string) {
 	d = strings.TrimSpace(d)
 	synopsis, long, _ = strings.Cut(d, "\n")
-	return strings.TrimSpace(synopsis), strings.Trim(long, "\n")
+	return strings.TrimSpace(synopsis), unindent(strings.Trim(long, "\n"))
+}
+
+// unindent accepts a long description copied from a control file, where
+// every line starts with a space and a blank line is " .": it strips that
+// one space and turns " ." back into a blank line, so that deb.Build does
+// not indent the text twice (which would make every line verbatim, and
+// lintian warn description-starts-with-leading-spaces). Text in which some
+// line does not start with a space is plain already and is returned as is:
+// there, a line starting with a space is meant to be shown verbatim.
+func unindent(long string) string {
+	lines := strings.Split(long, "\n")
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, " ") {
+			return long
+		}
+	}
+	for i, l := range lines {
+		l = strings.TrimPrefix(l, " ")
+		if strings.TrimSpace(l) == "." {
+			l = ""
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
 }
 
 // maxSmallFile bounds scripts, copyright, changelog and manual pages, which

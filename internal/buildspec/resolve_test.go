@@ -265,6 +265,13 @@ func TestSplitDescription(t *testing.T) {
 		{"syn\nlong\nmore", "syn", "long\nmore"},
 		{"syn\n\nlong\n\npara 2\n", "syn", "long\n\npara 2"},
 		{"  syn  \n", "syn", ""},
+		// A plain line starting with a space is shown verbatim: kept.
+		{"syn\nlong\n  code\n", "syn", "long\n  code"},
+		// Continuation lines copied from a control file: one space off,
+		// " ." is a blank line, a verbatim line keeps its second space.
+		{"syn\n line one\n .\n para 2\n   verbatim\n", "syn", "line one\n\npara 2\n  verbatim"},
+		{"syn\n\n line one\n\n para 2", "syn", "line one\n\npara 2"},
+		{"syn\n line\n.", "syn", " line\n."},
 	}
 	for _, tt := range tests {
 		syn, long := splitDescription(tt.in)
