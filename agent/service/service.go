@@ -39,8 +39,9 @@ import (
 var ErrNotRunning = errors.New("service not running")
 
 // ErrUnhealthy is returned (wrapped) by Restart and Wait when the service
-// did not prove healthy before the deadline. The error says which check
-// failed last.
+// did not prove healthy before Timeout. The error says how long it waited
+// and which check failed last. When the caller's context ends first the
+// error wraps the context's error instead: nothing was proven either way.
 var ErrUnhealthy = errors.New("service not healthy")
 
 // Defaults for the Input fields left zero.
@@ -164,7 +165,11 @@ func (s *Service) Restart(ctx context.Context, version string) (int, error) {
 	}
 	pid, err := s.Wait(ctx, oldPID, version)
 	if err != nil {
-		s.in.Logger.Warn("restart failed", "version", version, "old_pid", oldPID, "duration", time.Since(start).Round(time.Millisecond), "err", err)
+		msg := "restart failed"
+		if ctx.Err() != nil {
+			msg = "restart interrupted"
+		}
+		s.in.Logger.Warn(msg, "version", version, "old_pid", oldPID, "duration", time.Since(start).Round(time.Millisecond), "err", err)
 		return 0, err
 	}
 	s.in.Logger.Info("service restarted", "version", version, "old_pid", oldPID, "pid", pid, "duration", time.Since(start).Round(time.Millisecond))
@@ -174,9 +179,13 @@ func (s *Service) Restart(ctx context.Context, version string) (int, error) {
 // Wait waits, for at most Timeout, until the service proves healthy: a live
 // PID other than oldPID in the PID file (when one is configured), the
 // health URL answering 200, and the version URL answering version, all
-// holding for Settle. It returns the PID. The error wraps ErrUnhealthy and says which check failed
-// last.
+// holding for Settle. It returns the PID. After Timeout the error wraps
+// ErrUnhealthy and says how long it waited and which check failed last.
+// When ctx ends first (the agent stopping) the error wraps ctx's error, not
+// ErrUnhealthy, and says how long it had waited.
 func (s *Service) Wait(ctx context.Context, oldPID int, version string) (int, error) {
+	start := time.Now()
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.in.Timeout)
 	defer cancel()
 	var last error
@@ -201,17 +210,32 @@ func (s *Service) Wait(ctx context.Context, oldPID int, version string) (int, er
 		if err != nil && (ctx.Err() == nil || last == nil) {
 			last = err
 		}
-		if last == nil && ctx.Err() != nil {
-			last = errors.New("healthy, but not for as long as Settle")
-		}
 		t := time.NewTimer(s.in.Poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, fmt.Errorf("%w after %s: %w", ErrUnhealthy, s.in.Timeout, last)
+			return 0, s.stopped(caller, time.Since(start), last)
 		case <-t.C:
 		}
 	}
+}
+
+// stopped is Wait's error once its context ended after elapsed, with last
+// the last failed check. Only the end of Wait's own timeout says anything
+// about the service; the caller's context ending (cancelled when the agent
+// stops, or its own deadline) cut the wait short.
+func (s *Service) stopped(caller context.Context, elapsed time.Duration, last error) error {
+	elapsed = elapsed.Round(time.Millisecond)
+	if last == nil {
+		last = fmt.Errorf("every check passed, but not yet for %s (Settle)", s.in.Settle)
+	}
+	switch err := caller.Err(); {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("health check cancelled after %s (agent stopping): %w (last check: %v)", elapsed, err, last)
+	case err != nil:
+		return fmt.Errorf("health check stopped after %s by the caller's deadline: %w (last check: %v)", elapsed, err, last)
+	}
+	return fmt.Errorf("%w: timed out after %s: %w", ErrUnhealthy, elapsed, last)
 }
 
 // check runs every configured check once.

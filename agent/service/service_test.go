@@ -8,12 +8,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,6 +156,83 @@ func TestRestartHonoursContext(t *testing.T) {
 	}
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("returned after %s", el)
+	}
+}
+
+// TestWaitSaysWhyItStopped: only Wait's own timeout means unhealthy; a
+// caller's context ending first (the agent stopping) is reported as such,
+// and every error gives the time really waited, not the configured timeout.
+func TestWaitSaysWhyItStopped(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		caller  string // how the caller's context ends: "cancel" once a check has answered, "deadline", or "" (never)
+		wantErr error
+		wantMsg string
+	}{
+		{name: "agent stopping", timeout: time.Hour, caller: "cancel", wantErr: context.Canceled, wantMsg: "health check cancelled after "},
+		{name: "caller's deadline", timeout: time.Hour, caller: "deadline", wantErr: context.DeadlineExceeded, wantMsg: "by the caller's deadline"},
+		{name: "timed out", timeout: 300 * time.Millisecond, wantErr: ErrUnhealthy, wantMsg: "service not healthy: timed out after "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// The second request proves the first one's answer arrived:
+			// Wait checks one at a time.
+			checked := make(chan struct{})
+			var requests atomic.Int32
+			health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) == 2 {
+					close(checked)
+				}
+				http.Error(w, "starting", http.StatusServiceUnavailable)
+			}))
+			defer health.Close()
+			s, err := New(Input{ReloadCmd: "true", HealthURL: health.URL, Timeout: tt.timeout, Poll: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			switch tt.caller {
+			case "cancel":
+				go func() {
+					<-checked
+					cancel()
+				}()
+			case "deadline":
+				ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+				defer cancel()
+			}
+			start := time.Now()
+			_, err = s.Wait(ctx, 0, "2.0")
+			elapsed := time.Since(start)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Wait: %v, want it to wrap %v", err, tt.wantErr)
+			}
+			if tt.wantErr != ErrUnhealthy && errors.Is(err, ErrUnhealthy) {
+				t.Errorf("Wait: %v: a wait cut short reported as unhealthy", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.wantMsg) || !strings.Contains(msg, "503") {
+				t.Errorf("Wait: %q, want it to contain %q and the last check (503)", msg, tt.wantMsg)
+			}
+			m := regexp.MustCompile(`after ([0-9.]+[µa-z]+)`).FindStringSubmatch(msg)
+			if m == nil {
+				t.Fatalf("Wait: %q names no duration", msg)
+			}
+			said, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Rounded to the millisecond, so within 1ms of the truth.
+			if said > elapsed+time.Millisecond || said >= time.Hour {
+				t.Errorf("Wait says %s; it returned after %s", said, elapsed)
+			}
+			if tt.wantErr == ErrUnhealthy && said < tt.timeout {
+				t.Errorf("Wait says it timed out after %s, before its %s timeout", said, tt.timeout)
+			}
+		})
 	}
 }
 
