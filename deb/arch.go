@@ -1,6 +1,7 @@
 package deb
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,11 +20,16 @@ var goToDebian = map[string]string{
 	"loong64":  "loong64",
 }
 
+// ErrNeedGOARM is returned (wrapped) by Arch for GOARCH=arm without GOARM:
+// armel and armhf binaries are not interchangeable, so the Debian
+// architecture cannot be guessed. Callers tell the user where their GOARM
+// goes (a flag, a spec key, the environment); this package does not know.
+var ErrNeedGOARM = errors.New("GOARCH=arm needs GOARM to choose the Debian architecture: 5 (armel), 6 or 7 (armhf)")
+
 // Arch maps GOARCH (and GOARM, for arm) to a Debian architecture name:
 // amd64, arm64, armhf (arm with GOARM 6 or 7), armel (GOARM 5), i386, ppc64el,
 // s390x, riscv64, mips64el, mipsel. A GOARM suffix such as ",softfloat" is
-// ignored. Bare arm without GOARM is an error, since armel and armhf binaries
-// are not interchangeable.
+// ignored. Bare arm without GOARM is ErrNeedGOARM.
 func Arch(goarch, goarm string) (string, error) {
 	if goarch == "arm" {
 		v, _, _ := strings.Cut(goarm, ",")
@@ -33,7 +39,7 @@ func Arch(goarch, goarm string) (string, error) {
 		case "6", "7":
 			return "armhf", nil
 		case "":
-			return "", fmt.Errorf("GOARCH=arm needs GOARM to choose the Debian architecture: pass --goarm 5 (armel) or --goarm 6|7 (armhf)")
+			return "", ErrNeedGOARM
 		}
 		return "", fmt.Errorf("GOARM=%q: want 5 (armel), 6 or 7 (armhf)", goarm)
 	}

@@ -385,7 +385,7 @@ func TestArch(t *testing.T) {
 		{"riscv64", "", "riscv64", ""},
 		{"mips64le", "", "mips64el", ""},
 		{"mipsle", "", "mipsel", ""},
-		{"arm", "", "", "pass --goarm 5 (armel) or --goarm 6|7 (armhf)"},
+		{"arm", "", "", "GOARCH=arm needs GOARM to choose the Debian architecture: 5 (armel), 6 or 7 (armhf)"},
 		{"arm", "8", "", `GOARM="8": want 5 (armel), 6 or 7 (armhf)`},
 		{"wasm", "", "", `GOARCH="wasm" has no Debian architecture`},
 	} {

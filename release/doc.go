@@ -112,5 +112,9 @@
 //
 // Signing. A Manifest can carry an ed25519 signature over its canonical
 // form (see Manifest.Canonical); keys are made by GenerateKey and stored as
-// PEM (PKCS #8 and PKIX) files by WriteKeyPair.
+// PEM (PKCS #8 and PKIX) files by WriteKeyPair. LoadSigningKey refuses a
+// key file that group or others may read (ErrLoosePermissions) and one that
+// holds no private key (ErrNotPrivateKey); Manifest.Verify tells an
+// unsigned manifest (ErrUnsigned), an unknown key (ErrUnknownKey) and a
+// bad signature (ErrBadSignature) apart.
 package release

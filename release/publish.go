@@ -154,7 +154,7 @@ func (c *Client) requireVersioning(ctx context.Context, op string, a Address) er
 	}
 	if v.Status != s3types.BucketVersioningStatusEnabled {
 		return &Error{Op: op, Target: a.String(), Kind: ErrNotVersioned,
-			Detail: fmt.Sprintf("bucket %s does not keep old versions, so a rollback would be impossible; enable versioning on it (or pass --allow-unversioned)", a.Bucket)}
+			Detail: fmt.Sprintf("bucket %s does not keep old versions, so a rollback would be impossible; enable versioning on it", a.Bucket)}
 	}
 	return nil
 }

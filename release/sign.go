@@ -23,6 +23,10 @@ var (
 	// ErrLoosePermissions: a private key file is readable or writable by
 	// group or others.
 	ErrLoosePermissions = errors.New("key file permissions too open")
+	// ErrNotPrivateKey: a file given as a signing key holds no PEM
+	// "PRIVATE KEY" block (it is a public key, or not a key at all).
+	// GenerateKey and WriteKeyPair make one.
+	ErrNotPrivateKey = errors.New(`not a PEM "PRIVATE KEY" file`)
 )
 
 // SigningKey is an ed25519 private key that signs manifests.
@@ -158,7 +162,7 @@ func LoadSigningKey(path string) (*SigningKey, error) {
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("load signing key %s: not a PEM \"PRIVATE KEY\" file (make one with: pkgdeb keygen --out NAME)", path)
+		return nil, fmt.Errorf("load signing key %s: %w", path, ErrNotPrivateKey)
 	}
 	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {

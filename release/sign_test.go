@@ -65,8 +65,8 @@ func TestLoadSigningKeyRefusesBadFiles(t *testing.T) {
 		is         error
 	}{
 		{loose, "chmod 600", ErrLoosePermissions},
-		{garbage, "not a PEM", nil},
-		{pubAsKey, "not a PEM", nil},
+		{garbage, "not a PEM", ErrNotPrivateKey},
+		{pubAsKey, "not a PEM", ErrNotPrivateKey},
 		{filepath.Join(dir, "missing.key"), "no such file", nil},
 	}
 	for _, tt := range tests {

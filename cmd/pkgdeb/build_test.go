@@ -342,7 +342,7 @@ func TestBuildDefaultArchFromEnv(t *testing.T) {
 	t.Setenv("GOARCH", "arm")
 	var stdout, stderr bytes.Buffer
 	err := runBuild(context.Background(), []string{"-f", serviceSpec, "-o", t.TempDir() + "/"}, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "--goarm") {
+	if err == nil || !strings.Contains(err.Error(), "set GOARM in the environment") {
 		t.Errorf("GOARCH=arm without GOARM: %v", err)
 	}
 }

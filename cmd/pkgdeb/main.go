@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		default:
 			fmt.Fprintf(stderr, "pkgdeb %s: %v\n", name, err)
+			printAdvice(stderr, name, err)
 			return 1
 		}
 	}

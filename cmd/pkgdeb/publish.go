@@ -264,6 +264,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case err != nil:
 			failed++
 			fmt.Fprintf(stderr, "%s: FAILED: %v\n", dst, err)
+			printAdvice(stderr, "publish", err)
 		case res.Skipped:
 			fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has sha256 %s; nothing uploaded (--force uploads anyway)\n", dst, res.VersionID, m.ShortSHA())
 			warnPolicyKept(ctx, c, dst, res.VersionID, policy, stderr)

@@ -170,15 +170,21 @@ func (s *Spec) arch(env Env) (string, error) {
 		return s.Arch, nil
 	}
 	goarch, goarm := s.GOARCH, s.GOARM
+	// Where GOARM goes is where GOARCH came from.
+	setGOARM := "set goarm: in the spec or --goarm"
 	if goarch == "" {
 		goarch, goarm = env.getenv("GOARCH"), env.getenv("GOARM")
+		setGOARM = "set GOARM in the environment"
 		if goarch == "" {
 			goarch = runtime.GOARCH
 		}
 	}
 	a, err := deb.Arch(goarch, goarm)
-	if err != nil {
-		return "", fmt.Errorf("architecture: %w (or pass --arch)", err)
+	switch {
+	case errors.Is(err, deb.ErrNeedGOARM):
+		return "", fmt.Errorf("architecture: %w; %s, or name the architecture with arch: or --arch", err, setGOARM)
+	case err != nil:
+		return "", fmt.Errorf("architecture: %w (or name it with arch: in the spec or --arch)", err)
 	}
 	return a, nil
 }

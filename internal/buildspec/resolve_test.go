@@ -211,8 +211,8 @@ func TestResolveErrors(t *testing.T) {
 		{"missing changelog", func(s *Spec) { s.Changelog = filepath.Join(dir, "nope") }, nil, []string{"changelog: stat"}},
 		{"man without section", func(s *Spec) { s.Man = []string{filepath.Join(dir, "x")} }, nil, []string{"must end in a section number"}},
 		{"bad compression", func(s *Spec) { s.Compression = "rar" }, nil, []string{`compression: unknown compression "rar"`}},
-		{"bare arm", func(s *Spec) { s.Arch = ""; s.GOARCH = "arm" }, nil, []string{"architecture: GOARCH=arm needs GOARM", "(or pass --arch)"}},
-		{"env bare arm", func(s *Spec) { s.Arch = "" }, map[string]string{"GOARCH": "arm"}, []string{"GOARCH=arm needs GOARM"}},
+		{"bare arm", func(s *Spec) { s.Arch = ""; s.GOARCH = "arm" }, nil, []string{"architecture: GOARCH=arm needs GOARM", "set goarm: in the spec or --goarm", "arch: or --arch"}},
+		{"env bare arm", func(s *Spec) { s.Arch = "" }, map[string]string{"GOARCH": "arm"}, []string{"GOARCH=arm needs GOARM", "set GOARM in the environment"}},
 		{"bad SOURCE_DATE_EPOCH", func(*Spec) {}, map[string]string{"SOURCE_DATE_EPOCH": "yesterday"}, []string{`SOURCE_DATE_EPOCH="yesterday": want a non-negative number`}},
 	}
 	for _, tt := range tests {
