@@ -73,6 +73,19 @@ func continuation(text string) string {
 	return strings.Join(lines, "\n")
 }
 
+// ParseControl parses a binary package's control file (one deb822
+// paragraph, as in DEBIAN/control of a tree dpkg-deb --build takes) into a
+// Control. Fields Control has no place for land in Extra, in order. It
+// checks the syntax only: call Validate for the fields' values. Errors
+// name the line.
+func ParseControl(data []byte) (Control, error) {
+	fields, err := parseParagraph(data)
+	if err != nil {
+		return Control{}, err
+	}
+	return controlFromFields(fields)
+}
+
 // parseParagraph parses one deb822 paragraph. Continuation lines are kept in
 // the value, joined by "\n" with their leading space.
 func parseParagraph(data []byte) ([]Field, error) {

@@ -45,3 +45,21 @@ func TestPolicyTarget(t *testing.T) {
 		})
 	}
 }
+
+// With KeepSymlinkTargets, targets are written as given, as dpkg-deb
+// writes those of a tree.
+func TestPlanKeepSymlinkTargets(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		spec := &Spec{KeepSymlinkTargets: keep, Entries: []Entry{{Type: Symlink, Dest: "/usr/sbin/svc", Target: "/usr/bin/svc"}}}
+		items, err := plan(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: "../bin/svc", true: "/usr/bin/svc"}[keep]
+		for _, it := range items {
+			if it.dest == "/usr/sbin/svc" && it.target != want {
+				t.Errorf("KeepSymlinkTargets %v: target %q, want %q", keep, it.target, want)
+			}
+		}
+	}
+}

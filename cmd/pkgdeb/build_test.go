@@ -105,7 +105,7 @@ func TestBuildHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help returned %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Usage: pkgdeb build", "Examples:", "SOURCE_DATE_EPOCH", "-version-from-git", "-conffile", "-symlink", "-compression", "-o string"} {
+	for _, want := range []string{"Usage: pkgdeb build", "Examples:", "SOURCE_DATE_EPOCH", "-version-from-git", "-conffile", "-symlink", "-compression", "-o string", "-root", "pkgdeb build build/ dist/"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("help does not mention %q:\n%s", want, stderr.String())
 		}
@@ -118,7 +118,10 @@ func TestBuildUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "nothing to build"},
-		{[]string{"pkgdeb.yaml"}, `unexpected argument "pkgdeb.yaml" (the spec file goes after -f)`},
+		{[]string{"pkgdeb.yaml"}, `unexpected argument "pkgdeb.yaml": give a spec with -f, or a directory with DEBIAN/control to build a tree`},
+		{[]string{"testdata", "a.deb", "b"}, `unexpected argument "b": pkgdeb build TREE [OUT]`},
+		{[]string{"testdata", "a.deb", "-o", "b.deb"}, "the output is given twice: -o b.deb and a.deb"},
+		{[]string{"--root", "testdata", "testdata"}, `unexpected argument "testdata": the tree is already given with --root`},
 		{[]string{"--nosuchflag"}, "flag provided but not defined: -nosuchflag"},
 		{[]string{"-f", serviceSpec, "--version", "1", "--version-from-git"}, "mutually exclusive"},
 		{[]string{"-f", serviceSpec, "--file", "x"}, `--file "x": want SRC:DEST`},

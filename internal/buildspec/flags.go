@@ -164,3 +164,31 @@ func (f *Flags) Apply(s *Spec) error {
 	}
 	return nil
 }
+
+// ApplyTree applies to a spec made by Tree the one package flag that makes
+// sense there, --compression. Any other package flag (or -f) is a usage
+// error: the tree's DEBIAN/control describes the package.
+func (f *Flags) ApplyTree(s *deb.Spec) error {
+	var err error
+	f.fs.Visit(func(fl *flag.Flag) {
+		_, str := f.str[fl.Name]
+		_, list := f.lists[fl.Name]
+		own := str || list || fl.Name == "f" || fl.Name == "version-from-git"
+		if err == nil && own && fl.Name != "compression" {
+			dash := "--"
+			if len(fl.Name) == 1 {
+				dash = "-"
+			}
+			err = cli.Usagef("%s%s: a tree is described by its DEBIAN/control; only --compression and -o apply to it", dash, fl.Name)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c, err := deb.ParseCompression(*f.str["compression"])
+	if err != nil {
+		return cli.Usagef("--compression: %v", err)
+	}
+	s.Compression = c
+	return nil
+}
