@@ -6,6 +6,8 @@ VERSION  ?= $(shell scripts/version 2>/dev/null || echo 0.0.0~unknown)
 BIN      := bin
 DIST     := dist
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
+# Packages that must build (and vet) on macOS, Windows and FreeBSD too.
+CROSS_VET := ./restart ./examples/hello ./cmd/pkgdeb
 
 .PHONY: all build test lint bench fuzz package deps demo e2e clean
 
@@ -42,6 +44,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
+	@# A service built on restart/ must build where its developers work.
+	for os in darwin windows freebsd; do GOOS=$$os $(GO) vet $(CROSS_VET) || exit 1; done
 
 ## bench: the timed comparisons against dpkg-deb, tableflip and plain uploads
 bench:

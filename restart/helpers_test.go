@@ -1,3 +1,5 @@
+//go:build linux
+
 package restart_test
 
 import (
@@ -21,8 +23,9 @@ import (
 // binaries are built once per package run by TestMain: linking is the
 // slowest part of these tests on a busy machine.
 type binaries struct {
-	hello  string
-	faulty map[string]string // by fault: exit, panic, hang, slow
+	hello    string
+	faulty   map[string]string // by fault: exit, panic, hang, slow
+	refusals string            // prints tableflip's refusals (testdata/refusals)
 }
 
 // bins is set once by TestMain before any test runs and only read after.
@@ -42,6 +45,11 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bins.hello, err = testenv.BuildGo(ctx, dir, "hello", "github.com/debfleet/debfleet/examples/hello", "-X main.version=v1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bins.refusals, err = testenv.BuildGo(ctx, dir, "refusals", "github.com/debfleet/debfleet/restart/testdata/refusals", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/cloudflare/tableflip"
 )
 
 // Defaults for the zero values of Options.
@@ -55,7 +55,7 @@ type Options struct {
 // binary on SIGHUP or SIGUSR2, and drains the old copy; SIGTERM and SIGINT
 // drain and exit. Only one Upgrader may exist per process.
 type Upgrader struct {
-	tf       *tableflip.Upgrader
+	hand     handoff // tableflip, or soloHandoff where it does not work
 	opts     Options
 	log      *slog.Logger
 	requests chan struct{} // capacity 1: requests made while one waits are merged
@@ -97,15 +97,22 @@ func New(opts Options) (*Upgrader, error) {
 		opts.PIDFile = abs
 	}
 	if os.Getenv(SuperviseEnv) == "1" && !isUpgrade() {
-		os.Exit(superviseSelf(opts))
+		superviseSelf(opts) // returns only where supervision is unsupported
 	}
-
-	tf, err := tableflip.New(tableflip.Options{UpgradeTimeout: opts.UpgradeTimeout})
+	h, err := newHandoff(opts.UpgradeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("restart: start upgrader: %w", err)
 	}
+	u := newUpgrader(opts, h)
+	signal.Notify(u.sigs, slices.Concat(upgradeSignals, stopSignals)...)
+	go u.handleSignals()
+	return u, nil
+}
+
+// newUpgrader starts an Upgrader over h, with opts already defaulted.
+func newUpgrader(opts Options, h handoff) *Upgrader {
 	u := &Upgrader{
-		tf:       tf,
+		hand:     h,
 		opts:     opts,
 		log:      opts.Logger.With("pid", os.Getpid()),
 		requests: make(chan struct{}, 1),
@@ -113,10 +120,11 @@ func New(opts Options) (*Upgrader, error) {
 		sigs:     make(chan os.Signal, 4),
 		loopDone: make(chan struct{}),
 	}
-	signal.Notify(u.sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
-	go u.handleSignals()
+	if _, solo := h.(*soloHandoff); solo {
+		u.log.Info("zero-downtime upgrades are not supported on this platform: serving without them", "os", runtime.GOOS)
+	}
 	go u.upgradeLoop()
-	return u, nil
+	return u
 }
 
 // isUpgrade reports whether this process was started by a previous
@@ -135,7 +143,7 @@ func isUpgrade() bool {
 // error, as for TCP.
 func (u *Upgrader) Listen(network, addr string) (net.Listener, error) {
 	if network == "unix" {
-		inherited, err := u.tf.Listener(network, addr)
+		inherited, err := u.hand.Listener(network, addr)
 		if err != nil {
 			return nil, fmt.Errorf("restart: listen %s %s: %w", network, addr, err)
 		}
@@ -144,7 +152,7 @@ func (u *Upgrader) Listen(network, addr string) (net.Listener, error) {
 		}
 		removeStaleSocket(addr)
 	}
-	ln, err := u.tf.Listen(network, addr)
+	ln, err := u.hand.Listen(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("restart: listen %s %s: %w", network, addr, err)
 	}
@@ -153,7 +161,7 @@ func (u *Upgrader) Listen(network, addr string) (net.Listener, error) {
 
 // HasParent reports whether this process is a new generation started by an
 // upgrade (as opposed to the first start).
-func (u *Upgrader) HasParent() bool { return u.tf.HasParent() }
+func (u *Upgrader) HasParent() bool { return u.hand.HasParent() }
 
 // Ready declares this process ready to serve: the PID file names it, systemd
 // is told READY=1 with MAINPID set to it, and the previous generation (if
@@ -169,12 +177,12 @@ func (u *Upgrader) Ready() error {
 		if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving", os.Getpid())); nerr != nil {
 			u.log.Warn("notify systemd", "err", nerr)
 		}
-		if err = u.tf.Ready(); err != nil {
+		if err = u.hand.Ready(); err != nil {
 			err = fmt.Errorf("restart: tell previous generation: %w", err)
 			return
 		}
 		close(u.ready)
-		u.log.Info("ready", "upgrade", u.tf.HasParent())
+		u.log.Info("ready", "upgrade", u.hand.HasParent())
 	})
 	return err
 }
@@ -182,19 +190,28 @@ func (u *Upgrader) Ready() error {
 // Upgrade asks for an upgrade, as SIGHUP does, without waiting for it.
 // Requests made while an upgrade runs are merged into one more upgrade,
 // started once the current one has ended: none is lost and two never run at
-// once. A request made before Ready waits for Ready.
-func (u *Upgrader) Upgrade() {
+// once. A request made before Ready waits for Ready, and one made while the
+// previous generation still drains waits for it to exit.
+//
+// Where sockets cannot be handed to a new process (Windows), Upgrade
+// returns an error that wraps errors.ErrUnsupported and the service keeps
+// serving; elsewhere it returns nil.
+func (u *Upgrader) Upgrade() error {
+	if _, solo := u.hand.(*soloHandoff); solo {
+		return errUnsupported
+	}
 	select {
 	case u.requests <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 // Exit returns a channel closed when this process must stop serving: after a
 // successful upgrade, or after Stop (SIGTERM, SIGINT). From then on the
 // signals above are ignored, so that nothing cuts the drain short: the
 // process is expected to exit once Serve has returned.
-func (u *Upgrader) Exit() <-chan struct{} { return u.tf.Exit() }
+func (u *Upgrader) Exit() <-chan struct{} { return u.hand.Exit() }
 
 // Stop ends upgrades and closes Exit, so that Serve drains and returns. If
 // no upgrade has succeeded, the service is stopping for good: the PID file
@@ -203,8 +220,8 @@ func (u *Upgrader) Stop() {
 	// Every caller waits for the first one: main's deferred Stop must not
 	// return (and let the process exit) before the PID file is gone.
 	u.stopOnce.Do(func() {
-		u.tf.Stop()
-		<-u.tf.Exit()
+		u.hand.Stop()
+		<-u.hand.Exit()
 		<-u.loopDone
 		if u.upgraded.Load() {
 			// The new generation serves, and owns the PID file and sockets.
@@ -228,15 +245,17 @@ func (u *Upgrader) Stop() {
 func (u *Upgrader) handleSignals() {
 	for sig := range u.sigs {
 		select {
-		case <-u.tf.Exit():
+		case <-u.hand.Exit():
 			u.log.Info("signal ignored while draining", "signal", sig.String())
 			continue
 		default:
 		}
-		switch sig {
-		case syscall.SIGHUP, syscall.SIGUSR2:
+		switch {
+		case slices.Contains(upgradeSignals, sig):
 			u.log.Info("upgrade requested", "signal", sig.String())
-			u.Upgrade()
+			if err := u.Upgrade(); err != nil {
+				u.log.Warn("upgrade refused", "signal", sig.String(), "err", err)
+			}
 		default:
 			u.log.Info("stop requested", "signal", sig.String())
 			go u.Stop()
@@ -248,7 +267,7 @@ func (u *Upgrader) handleSignals() {
 // stops.
 func (u *Upgrader) upgradeLoop() {
 	defer close(u.loopDone)
-	exit := u.tf.Exit()
+	exit := u.hand.Exit()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -262,13 +281,14 @@ func (u *Upgrader) upgradeLoop() {
 			return
 		}
 		// tableflip refuses an upgrade before Ready or while the previous
-		// generation still drains; wait instead of dropping the request.
+		// generation still drains; wait instead of dropping the request
+		// (and upgradeWhenAllowed covers tableflip noticing either late).
 		select {
 		case <-u.ready:
 		case <-exit:
 			return
 		}
-		if err := u.tf.WaitForParent(ctx); err != nil {
+		if err := u.hand.WaitForParent(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -279,7 +299,7 @@ func (u *Upgrader) upgradeLoop() {
 			u.log.Warn("notify systemd", "err", err)
 		}
 		u.log.Info("upgrade started")
-		err := u.tf.Upgrade()
+		err := upgradeWhenAllowed(ctx, u.hand, u.opts.UpgradeTimeout)
 		if err != nil {
 			u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
 			if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving; last upgrade failed: %v", os.Getpid(), err)); nerr != nil {
@@ -311,7 +331,7 @@ func (u *Upgrader) forward() {
 		err = errors.New("PID file still names this process")
 	}
 	if err == nil {
-		err = syscall.Kill(pid, syscall.SIGHUP)
+		err = signalUpgrade(pid)
 	}
 	if err != nil {
 		u.log.Error("forward upgrade request to new process", "err", err)

@@ -1,19 +1,15 @@
 package restart
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -24,9 +20,6 @@ import (
 // an upstart job, a runit run script or a supervisord program runs a
 // restart-enabled service today (see upstart/service.conf.template).
 const SuperviseEnv = "RESTART_SUPERVISE"
-
-// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
-const prSetChildSubreaper = 36
 
 // SuperviseOptions describe the service a stable-PID supervisor runs.
 type SuperviseOptions struct {
@@ -67,7 +60,8 @@ type SuperviseOptions struct {
 // os.Exit. Ending ctx stops the service as SIGTERM does.
 //
 // Supervise reaps every child of the calling process: run no other child
-// processes beside it.
+// processes beside it. It needs Linux (for the child subreaper); elsewhere
+// it returns an error that wraps errors.ErrUnsupported.
 func Supervise(ctx context.Context, opts SuperviseOptions) (int, error) {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = DefaultDrainTimeout + 5*time.Second
@@ -91,147 +85,14 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("supervise %s: %w", opts.Path, err)
 	}
-	log := opts.Logger.With("supervisor", os.Getpid())
-
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return 1, fmt.Errorf("supervise: become child subreaper: %w", errno)
-	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGUSR2,
-		syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-
-	proc, err := os.StartProcess(path, append([]string{path}, opts.Args...), &os.ProcAttr{
-		Env:   opts.Env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
-	if err != nil {
-		return 1, fmt.Errorf("supervise: start %s: %w", path, err)
-	}
-	first := proc.Pid
-	// The supervisor reaps with wait4(-1) below; os.Process must not wait.
-	_ = proc.Release()
-	log.Info("service started", "pid", first, "path", path)
-
-	s := &supervisor{opts: opts, log: log, status: 0}
-	tick := time.NewTicker(time.Second) // a safety net should SIGCHLDs merge oddly
-	defer tick.Stop()
-	var killAt <-chan time.Time
-	stop := func(sig syscall.Signal) {
-		pids := descendants(os.Getpid())
-		log.Info("stopping service", "signal", sig.String(), "pids", pids)
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, sig)
-		}
-		if killAt == nil {
-			killAt = time.After(opts.StopTimeout)
-		}
-	}
-	done := ctx.Done()
-	for {
-		select {
-		case sig := <-sigs:
-			switch sig {
-			case syscall.SIGCHLD:
-			case syscall.SIGHUP, syscall.SIGUSR2:
-				s.forwardUpgrade(sig.(syscall.Signal))
-				continue
-			default:
-				stop(sig.(syscall.Signal))
-				continue
-			}
-		case <-tick.C:
-		case <-done:
-			done = nil
-			stop(syscall.SIGTERM)
-			continue
-		case <-killAt:
-			pids := descendants(os.Getpid())
-			log.Error("service did not stop in time, killing", "timeout", opts.StopTimeout, "pids", pids)
-			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			continue
-		}
-		if s.reap() {
-			log.Info("service ended", "status", s.status)
-			return s.status, nil
-		}
-	}
-}
-
-type supervisor struct {
-	opts   SuperviseOptions
-	log    *slog.Logger
-	status int
-}
-
-// reap collects every exited child and reports whether none is left. A
-// generation that exits after an upgrade has already handed its children to
-// this process (the kernel reparents them before the parent becomes a
-// zombie), so "no child left" means the service has ended for good.
-func (s *supervisor) reap() bool {
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.ECHILD):
-			return true
-		case err != nil:
-			s.log.Error("wait for service", "err", err)
-			return false
-		case pid <= 0:
-			return false
-		}
-		switch {
-		case ws.Exited():
-			s.status = ws.ExitStatus()
-		case ws.Signaled():
-			s.status = 128 + int(ws.Signal())
-		default:
-			continue
-		}
-		s.log.Info("process exited", "pid", pid, "status", s.status)
-	}
-}
-
-// forwardUpgrade sends sig to the current generation: the PID file's if it
-// names a live process of the service, else the youngest process of the
-// service.
-func (s *supervisor) forwardUpgrade(sig syscall.Signal) {
-	self := os.Getpid()
-	pids := descendants(self)
-	target := 0
-	if s.opts.PIDFile != "" {
-		if pid, err := ReadPIDFile(s.opts.PIDFile); err == nil && slices.Contains(pids, pid) {
-			target = pid
-		}
-	}
-	if target == 0 {
-		var newest uint64
-		for _, pid := range pids {
-			if st, err := startTime(pid); err == nil && st >= newest {
-				newest, target = st, pid
-			}
-		}
-	}
-	if target == 0 {
-		s.log.Warn("upgrade signal with no service process", "signal", sig.String())
-		return
-	}
-	if err := syscall.Kill(target, sig); err != nil {
-		s.log.Error("forward upgrade signal", "signal", sig.String(), "pid", target, "err", err)
-		return
-	}
-	s.log.Info("upgrade signal forwarded", "signal", sig.String(), "pid", target)
+	return supervise(ctx, opts, path)
 }
 
 // superviseSelf runs this binary under Supervise (SuperviseEnv=1 mode) and
-// returns the status to exit with.
-func superviseSelf(opts Options) int {
+// exits with its status. Where supervision is unsupported it logs why and
+// returns, and the process serves unsupervised: a developer's machine runs
+// the same command line as a server.
+func superviseSelf(opts Options) {
 	code, err := Supervise(context.Background(), SuperviseOptions{
 		Path:        os.Args[0],
 		Args:        os.Args[1:],
@@ -239,64 +100,12 @@ func superviseSelf(opts Options) int {
 		StopTimeout: opts.DrainTimeout + 5*time.Second,
 		Logger:      opts.Logger,
 	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		opts.Logger.Warn("serving unsupervised", "err", err)
+		return
+	}
 	if err != nil {
 		opts.Logger.Error("supervise", "err", err)
 	}
-	return code
-}
-
-// descendants lists the live processes below pid, from /proc.
-func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := make(map[int][]int)
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, err := procStat(p)
-		if err != nil || len(f) < 2 || f[0] == "Z" {
-			continue // gone, or a zombie waiting to be reaped
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], p)
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		out = append(out, children[p]...)
-		queue = append(queue, children[p]...)
-	}
-	return out
-}
-
-// procStat returns the fields of /proc/PID/stat after the command name:
-// state, ppid, ... (field 3 of proc(5) onwards).
-func procStat(pid int) ([]string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
-
-// startTime returns when pid started, in clock ticks since boot.
-func startTime(pid int) (uint64, error) {
-	f, err := procStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64) // field 22, starttime
+	os.Exit(code)
 }

@@ -278,7 +278,7 @@ func startVersityGW(bin, region, prefix string) (*S3Server, error) {
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group: a Ctrl-C in the terminal goes to the test
 	// binary, which then stops the server in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", bin, err)
