@@ -35,8 +35,8 @@ type Package struct {
 	// "prerm", "postrm", "config", ...) to its content.
 	Scripts map[string][]byte
 	// MD5Mismatches are the paths (as in md5sums, e.g. "usr/bin/x") whose
-	// content does not match md5sums, plus regular files md5sums does not
-	// list. Empty means md5sums verified.
+	// content does not match md5sums, plus regular files (and hard links
+	// to them) md5sums does not list. Empty means md5sums verified.
 	MD5Mismatches []string
 }
 
@@ -48,21 +48,30 @@ type Member struct {
 
 // FileInfo is one entry of the data tarball.
 type FileInfo struct {
-	// Path is as stored, e.g. "./usr/bin/x".
-	Path  string
-	Type  EntryType
-	Mode  fs.FileMode // permission bits, setuid/setgid/sticky included
-	Uid   int
-	Gid   int
-	Uname string
-	Gname string
-	Size  int64
+	// Path is as stored, e.g. "./usr/bin/x" (directories end in "/").
+	Path string
+	Type EntryType
+	// Typeflag is the entry's tar type as dpkg reads it: '0' regular
+	// (also for '\x00'), '1' hard link, '2' symlink, '3' character device,
+	// '4' block device, '5' directory, '6' fifo. It tells Other entries
+	// apart.
+	Typeflag byte
+	Mode     fs.FileMode // permission bits, setuid/setgid/sticky included
+	Uid      int
+	Gid      int
+	Uname    string
+	Gname    string
+	Size     int64
 	// ModTime is the entry's modification time.
 	ModTime time.Time
-	// LinkTarget is the target of a symlink or hardlink.
+	// LinkTarget is the target of a symlink or hard link, as stored. A
+	// hard link always names an earlier entry (Read rejects any other).
 	LinkTarget string
-	// MD5 is the hex md5 of a regular file's content.
+	// MD5 is the hex md5 of a regular file's content, or of the content
+	// a hard link to one shares.
 	MD5 string
+	// Devmajor and Devminor are a device's numbers.
+	Devmajor, Devminor int64
 }
 
 // ErrMD5Mismatch is returned (wrapped) by Verify when a file's content does
@@ -77,6 +86,7 @@ const (
 	maxControlTotal   = 48 << 20 // decompressed control tarball
 	maxControlFile    = 32 << 20 // one file of the control tarball
 	maxDataEntries    = 250_000  // entries of the data tarball kept in Files
+	maxDataNames      = 64 << 20 // bytes of names, link targets, owners kept in Files
 	maxDebianBinary   = 64
 	maxXZDict         = 64 << 20
 	arHeaderSize      = 60
@@ -106,6 +116,14 @@ func ReadFile(path string) (*Package, error) {
 // hostile input: ar and tar sizes are checked against the file, the control
 // member and each file in it are capped, the data tarball is streamed (its
 // md5s computed on the fly) and at most 250,000 of its entries are listed.
+//
+// The data tarball is read as dpkg -i reads it, not as tar does: regular
+// files, hard links, symlinks, directories, devices and fifos, GNU long
+// names and links; PAX headers, sparse files and any other type are errors,
+// as in dpkg. A hard link must name an earlier regular file, device, fifo
+// or hard link (dpkg links to what it has already extracted), and md5sums
+// checks it against the content it shares.
+//
 // A package whose md5sums do not match is not an error: see MD5Mismatches
 // and Verify.
 func Read(r io.ReaderAt, size int64) (*Package, error) {
@@ -277,20 +295,26 @@ func (p *Package) readControl(r io.Reader, c Compression) (map[string]string, er
 	return sums, nil
 }
 
-// readData streams the data tarball, listing entries and checking md5sums.
+// readData streams the data tarball as dpkg's extractor reads it (see
+// datatar.go), listing entries, resolving hard links and checking md5sums.
 func (p *Package) readData(r io.Reader, c Compression, sums map[string]string) error {
 	zr, done, err := openCompressed(r, c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	tr := tar.NewReader(zr)
+	tr := &dpkgTarReader{r: zr}
 	buf := make([]byte, 256<<10)
 	conf := map[string]bool{}
 	for _, c := range p.Conffiles {
 		conf[strings.TrimPrefix(c, "/")] = true
 	}
+	// byName maps dpkg's name for an entry (leading "/" and "./" skipped,
+	// a directory's trailing "/" dropped) to its latest index in Files:
+	// what a later hard link may name.
+	byName := map[string]int{}
 	seen := map[string]bool{}
+	names := 0
 	h := md5.New()
 	for {
 		hdr, err := tr.Next()
@@ -303,48 +327,77 @@ func (p *Package) readData(r io.Reader, c Compression, sums map[string]string) e
 		if len(p.Files) == maxDataEntries {
 			return fmt.Errorf("more than %d entries", maxDataEntries)
 		}
-		fi := FileInfo{
-			Path: hdr.Name, Mode: fs.FileMode(hdr.Mode).Perm(),
-			Uid: hdr.Uid, Gid: hdr.Gid, Uname: hdr.Uname, Gname: hdr.Gname,
-			Size: hdr.Size, LinkTarget: hdr.Linkname, ModTime: hdr.ModTime,
+		if names += len(hdr.name) + len(hdr.linkname) + len(hdr.uname) + len(hdr.gname); names > maxDataNames {
+			return fmt.Errorf("names of the entries exceed %d bytes", maxDataNames)
 		}
-		if hdr.Mode&0o4000 != 0 {
+		if strings.Contains(hdr.name, "\n") {
+			return fmt.Errorf("newline not allowed in archive object name %q", hdr.name)
+		}
+		fi := FileInfo{
+			Path: hdr.name, Typeflag: hdr.typeflag, Mode: fs.FileMode(hdr.mode).Perm(),
+			Uid: int(hdr.uid), Gid: int(hdr.gid), Uname: hdr.uname, Gname: hdr.gname,
+			Size: hdr.size, LinkTarget: hdr.linkname, ModTime: time.Unix(hdr.mtime, 0),
+		}
+		if hdr.mode&0o4000 != 0 {
 			fi.Mode |= fs.ModeSetuid
 		}
-		if hdr.Mode&0o2000 != 0 {
+		if hdr.mode&0o2000 != 0 {
 			fi.Mode |= fs.ModeSetgid
 		}
-		if hdr.Mode&0o1000 != 0 {
+		if hdr.mode&0o1000 != 0 {
 			fi.Mode |= fs.ModeSticky
 		}
-		switch hdr.Typeflag {
-		case tar.TypeReg:
+		key := strings.TrimPrefix(path.Clean("/"+hdr.name), "/")
+		dpkgName := dpkgPath(hdr.name)
+		// checked says whether md5sums must cover the entry: regular
+		// files, and hard links to them.
+		checked := false
+		inode := len(p.Files)
+		switch hdr.typeflag {
+		case '0':
 			fi.Type = Regular
 			h.Reset()
 			n, err := io.CopyBuffer(h, tr, buf)
 			if err != nil {
-				return fmt.Errorf("%s: %w", hdr.Name, err)
+				return fmt.Errorf("%s: %w", hdr.name, err)
 			}
-			if n != hdr.Size {
-				return fmt.Errorf("%s: %d bytes, header says %d", hdr.Name, n, hdr.Size)
+			if n != hdr.size {
+				return fmt.Errorf("%s: %d bytes, header says %d", hdr.name, n, hdr.size)
 			}
 			fi.MD5 = hex.EncodeToString(h.Sum(nil))
-			key := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
+			checked = true
+		case '1':
+			fi.Type = Hardlink
+			i, err := linkTarget(p.Files, byName, dpkgName, hdr.linkname)
+			if err != nil {
+				return fmt.Errorf("hard link %s: %w", hdr.name, err)
+			}
+			fi.MD5 = p.Files[i].MD5
+			checked = p.Files[i].Type == Regular
+			inode = i
+		case '2':
+			fi.Type = Symlink
+		case '5':
+			fi.Type = Dir
+			dpkgName = strings.TrimSuffix(dpkgName, "/")
+		default: // '3', '4', '6': Next returns no other type
+			fi.Type = Other
+			fi.Devmajor, fi.Devminor = hdr.devmajor, hdr.devminor
+		}
+		if checked {
 			seen[key] = true
 			want, listed := sums[key]
 			if listed && want != fi.MD5 || !listed && !conf[key] {
 				p.MD5Mismatches = append(p.MD5Mismatches, key)
 			}
-		case tar.TypeDir:
-			fi.Type = Dir
-		case tar.TypeSymlink:
-			fi.Type = Symlink
-		case tar.TypeLink:
-			fi.Type = Hardlink
-		default:
-			fi.Type = Other
 		}
+		byName[dpkgName] = inode
 		p.Files = append(p.Files, fi)
+	}
+	// Whatever follows the end of the archive is read and dropped, as
+	// dpkg does: a corrupt compressed tail still fails.
+	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
+		return fmt.Errorf("after the end of the archive: %w", err)
 	}
 	var missing []string
 	for name := range sums {
@@ -355,6 +408,47 @@ func (p *Package) readData(r io.Reader, c Compression, sums map[string]string) e
 	sort.Strings(missing)
 	p.MD5Mismatches = append(p.MD5Mismatches, missing...)
 	return nil
+}
+
+// dpkgPath is the name dpkg files an entry or a hard link's target under
+// (path_skip_slash_dotslash): leading "/" and "./" skipped, nothing else
+// cleaned, so "usr//bin/x" and "usr/bin/x" are different names to it.
+func dpkgPath(name string) string {
+	for {
+		switch {
+		case strings.HasPrefix(name, "/"):
+			name = name[1:]
+		case strings.HasPrefix(name, "./"):
+			name = name[2:]
+		default:
+			return name
+		}
+	}
+}
+
+// linkTarget returns the index in Files of the entry whose inode a hard link
+// named name shares. dpkg makes the link with link(2) to the target it has
+// already extracted (as its .dpkg-new file), so on a system without the
+// file the target must be an earlier entry of the archive; directories
+// cannot be linked, and symlinks are only created after every other entry.
+// A link to an earlier hard link is fine: byName already maps that one to
+// the inode's first entry.
+func linkTarget(files []FileInfo, byName map[string]int, name, linkname string) (int, error) {
+	target := dpkgPath(linkname)
+	if target == name {
+		return 0, errors.New("links to itself")
+	}
+	i, ok := byName[target]
+	if !ok {
+		return 0, fmt.Errorf("target %q is not an earlier entry of the archive", linkname)
+	}
+	switch files[i].Type {
+	case Dir:
+		return 0, fmt.Errorf("target %q is a directory", linkname)
+	case Symlink:
+		return 0, fmt.Errorf("target %q is a symlink, which dpkg creates after every other entry", linkname)
+	}
+	return i, nil
 }
 
 // openCompressed opens a decompressor for r, rejecting xz streams whose
@@ -423,8 +517,8 @@ func checkXZDict(b []byte) error {
 	return nil
 }
 
-// Verify returns nil when every regular file matches md5sums and md5sums
-// lists nothing missing; otherwise an error wrapping ErrMD5Mismatch naming
+// Verify returns nil when every regular file (and hard link to one)
+// matches md5sums and md5sums lists nothing missing; otherwise an error wrapping ErrMD5Mismatch naming
 // the files (conffiles that md5sums omits, as debhelper does, are fine).
 func (p *Package) Verify() error {
 	if len(p.MD5Mismatches) == 0 {

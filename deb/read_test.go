@@ -284,8 +284,9 @@ func repeatMember(n int) []arMember {
 
 // FuzzRead feeds Read arbitrary bytes: it must return (a package or an
 // error) without panicking, and a package it returns must be consistent.
-// Seeds: testdata/fuzz/FuzzRead (valid packages of every compression and
-// corruptions of them) plus the packages added here.
+// Seeds: testdata/fuzz/FuzzRead (valid packages of every compression,
+// corruptions of them, hard links in a chain and to a later entry) plus the
+// packages added here.
 func FuzzRead(f *testing.F) {
 	for _, c := range compressions {
 		f.Add(validDeb(f, c))
@@ -326,6 +327,12 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	flipped := bytes.Clone(g)
 	flipped[len(flipped)-40] ^= 0xff
 	seeds["corrupt-data"] = flipped
+	long := "./d/" + strings.Repeat("n", 120)
+	seeds["hardlink-chain"] = handMadeDeb(t, []tarEntry{
+		{typ: tar.TypeReg, name: long, body: "a\n"}, {typ: tar.TypeLink, name: "./d/b", link: long},
+		{typ: tar.TypeLink, name: "./d/c", link: "d/b"}, {typ: tar.TypeFifo, name: "./d/p"},
+	})
+	seeds["hardlink-to-later"] = handMadeDeb(t, []tarEntry{{typ: tar.TypeLink, name: "./d/b", link: "./d/a"}, {typ: tar.TypeReg, name: "./d/a", body: "a\n"}})
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

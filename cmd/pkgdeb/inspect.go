@@ -14,8 +14,10 @@ import (
 
 const inspectHelp = `Usage: pkgdeb inspect [--json] PACKAGE.deb
 
-Show a .deb's control fields, its files (mode, owner, size, path), its
-conffiles and maintainer scripts, and check every file against md5sums.
+Show a .deb's control fields, its files as dpkg-deb -c lists them (mode,
+owner, size, path; "link to X" for a hard link, "-> X" for a symlink), its
+conffiles and maintainer scripts, and check every file against md5sums (a
+hard link against the content it shares).
 Exits non-zero when the package cannot be read or md5sums do not verify.
 
 Examples:
@@ -39,16 +41,22 @@ type inspectJSON struct {
 }
 
 type fileJSON struct {
-	Path   string `json:"path"`
-	Type   string `json:"type"`
-	Mode   string `json:"mode"` // octal, e.g. "0755"
-	Owner  string `json:"owner"`
-	Group  string `json:"group"`
-	UID    int    `json:"uid"`
-	GID    int    `json:"gid"`
-	Size   int64  `json:"size"`
+	Path string `json:"path"`
+	// Type is "file", "dir", "symlink", "hardlink", "char-device",
+	// "block-device" or "fifo".
+	Type  string `json:"type"`
+	Mode  string `json:"mode"` // octal, e.g. "0755"
+	Owner string `json:"owner"`
+	Group string `json:"group"`
+	UID   int    `json:"uid"`
+	GID   int    `json:"gid"`
+	Size  int64  `json:"size"`
+	// Target is what a symlink points to, or the earlier entry a hard
+	// link shares its content with, as stored (e.g. "./usr/bin/x").
 	Target string `json:"target,omitempty"`
+	// MD5 is a regular file's, or a hard link's shared content's.
 	MD5    string `json:"md5,omitempty"`
+	Device string `json:"device,omitempty"` // "major,minor"
 }
 
 type md5JSON struct {
@@ -109,11 +117,15 @@ func printInspectJSON(w io.Writer, name string, p *deb.Package, verr error) erro
 		out.Control[f.Name] = f.Value
 	}
 	for _, f := range p.Files {
-		out.Files = append(out.Files, fileJSON{
-			Path: f.Path, Type: f.Type.String(), Mode: fmt.Sprintf("%04o", unixMode(f.Mode)),
+		fj := fileJSON{
+			Path: f.Path, Type: typeName(f), Mode: fmt.Sprintf("%04o", unixMode(f.Mode)),
 			Owner: f.Uname, Group: f.Gname, UID: f.Uid, GID: f.Gid, Size: f.Size,
 			Target: f.LinkTarget, MD5: f.MD5,
-		})
+		}
+		if isDevice(f) {
+			fj.Device = fmt.Sprintf("%d,%d", f.Devmajor, f.Devminor)
+		}
+		out.Files = append(out.Files, fj)
 	}
 	for k, v := range p.Scripts {
 		out.Scripts[k] = string(v)
@@ -140,7 +152,7 @@ func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
 	fmt.Fprintf(&b, "\nFiles (%d):\n", len(p.Files))
 	width := 1
 	for _, f := range p.Files {
-		width = max(width, len(fmt.Sprint(f.Size)))
+		width = max(width, len(sizeColumn(f)))
 	}
 	for _, f := range p.Files {
 		owner := f.Uname
@@ -151,8 +163,11 @@ func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
 		if group == "" {
 			group = fmt.Sprint(f.Gid)
 		}
-		line := fmt.Sprintf("%s %s/%s %*d %s", modeString(f.Type, f.Mode), owner, group, width, f.Size, f.Path)
-		if f.LinkTarget != "" {
+		line := fmt.Sprintf("%s %s/%s %*s %s", modeString(f), owner, group, width, sizeColumn(f), f.Path)
+		switch f.Type {
+		case deb.Hardlink:
+			line += " link to " + f.LinkTarget
+		case deb.Symlink:
 			line += " -> " + f.LinkTarget
 		}
 		b.WriteString(line + "\n")
@@ -198,10 +213,43 @@ func unixMode(m fs.FileMode) uint32 {
 	return u
 }
 
-// modeString renders a mode as ls and tar -tv do: "drwxr-xr-x".
-func modeString(t deb.EntryType, m fs.FileMode) string {
+// isDevice says whether f is a character or block device.
+func isDevice(f deb.FileInfo) bool {
+	return f.Type == deb.Other && (f.Typeflag == '3' || f.Typeflag == '4')
+}
+
+// typeName names f's type for --json: EntryType's names, with Other told
+// apart.
+func typeName(f deb.FileInfo) string {
+	if f.Type != deb.Other {
+		return f.Type.String()
+	}
+	switch f.Typeflag {
+	case '3':
+		return "char-device"
+	case '4':
+		return "block-device"
+	case '6':
+		return "fifo"
+	}
+	return f.Type.String()
+}
+
+// sizeColumn is what tar -tv prints for f's size: "major,minor" for a
+// device.
+func sizeColumn(f deb.FileInfo) string {
+	if isDevice(f) {
+		return fmt.Sprintf("%d,%d", f.Devmajor, f.Devminor)
+	}
+	return fmt.Sprint(f.Size)
+}
+
+// modeString renders a mode as tar -tv (and so dpkg-deb -c) does:
+// "drwxr-xr-x", "h" for a hard link.
+func modeString(f deb.FileInfo) string {
+	m := f.Mode
 	b := []byte("----------")
-	switch t {
+	switch f.Type {
 	case deb.Dir:
 		b[0] = 'd'
 	case deb.Symlink:
@@ -209,7 +257,10 @@ func modeString(t deb.EntryType, m fs.FileMode) string {
 	case deb.Hardlink:
 		b[0] = 'h'
 	case deb.Other:
-		b[0] = '?'
+		b[0] = map[byte]byte{'3': 'c', '4': 'b', '6': 'p'}[f.Typeflag]
+		if b[0] == 0 {
+			b[0] = '?'
+		}
 	}
 	const rwx = "rwxrwxrwx"
 	for i := 0; i < 9; i++ {
