@@ -489,6 +489,8 @@ func errorKind(err error) string {
 		kind string
 	}{
 		{release.ErrUnreachable, "unreachable"},
+		// Before access-denied, which it also matches.
+		{release.ErrNoCredentials, "no-credentials"},
 		{release.ErrAccessDenied, "access-denied"},
 		{release.ErrNotFound, "not-found"},
 		{release.ErrChecksumMismatch, "checksum-mismatch"},

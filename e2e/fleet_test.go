@@ -133,7 +133,9 @@ func setUp(t *testing.T, agentDeb string) *fleet {
 			t.Fatal(err)
 		}
 	}
-	f.creds = []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}
+	// Static credentials only: an agent that lost them must fail, not
+	// ask the instance metadata service of whatever machine runs the test.
+	f.creds = []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "AWS_EC2_METADATA_DISABLED=true"}
 	f.endpoint, f.region = srv.Endpoint, srv.Region
 	return f
 }

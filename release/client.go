@@ -83,7 +83,7 @@ type Client struct {
 }
 
 // New returns a Client. It resolves configuration and credentials lazily:
-// a missing credential shows up as ErrAccessDenied on the first request.
+// missing credentials show up as ErrNoCredentials on the first request.
 func New(ctx context.Context, o Options) (*Client, error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -139,6 +139,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = markedCredentials{cfg.Credentials}
 	}
 	c := &Client{log: o.Logger, partSize: o.PartSize}
 	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {

@@ -47,14 +47,16 @@
 //
 // Errors. Failures that retrying cannot fix are reported with an *Error that
 // wraps one of the sentinel errors below; tell them apart with errors.Is:
-// ErrNotFound (no such bucket, key or version), ErrAccessDenied (wrong or
-// missing credentials, or a policy forbids it), ErrNotVersioned (the bucket
-// does not keep versions, so rollback would be impossible),
-// ErrPreconditionFailed (the channel changed between our check and our
-// write, or a conditional request did not match), ErrUnreachable (no
-// network path to the endpoint after all attempts). Context cancellation
-// is returned as the context's error. No error or log line contains a
-// credential: errors carry S3's error code and message only.
+// ErrNotFound (no such bucket, key or version), ErrAccessDenied (wrong
+// credentials, or a policy forbids it), ErrNoCredentials (the SDK's chain
+// found none, so nothing was sent; the error says how to provide them, and
+// it matches ErrAccessDenied too), ErrNotVersioned (the bucket does not
+// keep versions, so rollback would be impossible), ErrPreconditionFailed
+// (the channel changed between our check and our write, or a conditional
+// request did not match), ErrUnreachable (no network path to the endpoint
+// after all attempts). Context cancellation is returned as the context's
+// error. No error or log line contains a credential: errors carry S3's
+// error code and message only, or the credential chain's.
 //
 // Rollout policy. A release's Policy (waves, wave interval, max-updating,
 // halt-after) is stored in its Manifest (Policy.Apply, PolicyOf), so it is

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -26,7 +27,49 @@ var (
 	// ErrNoManifest: the object version carries no (valid) release manifest,
 	// so it was not written by Publish.
 	ErrNoManifest = errors.New("no release manifest")
+	// ErrNoCredentials: the SDK's credential chain found nothing (no
+	// environment variables, shared config or credentials file, SSO, web
+	// identity, container or instance role), so no request was sent. The
+	// error says how to provide credentials and what the last source
+	// tried answered. It matches ErrAccessDenied too: without credentials
+	// nothing is allowed.
+	ErrNoCredentials error = noCredentials{}
 )
+
+// noCredentials is ErrNoCredentials's type, which also matches
+// ErrAccessDenied so that callers stopping on a denial stop on it.
+type noCredentials struct{}
+
+func (noCredentials) Error() string        { return "no AWS credentials found" }
+func (noCredentials) Is(target error) bool { return target == ErrAccessDenied }
+
+// credentialsError is a failure of the credential chain, marked by
+// markedCredentials. The SDK reports one only as text ("get identity:
+// ..."), carrying the HTTP error of the last source it tried: without the
+// mark, the instance metadata service answering 403 or 404 on a machine
+// that is not an EC2 instance read as S3 denying access or finding nothing.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// markedCredentials is the client's credential provider: the resolved one,
+// with its failures marked as credentialsError.
+type markedCredentials struct{ aws.CredentialsProvider }
+
+func (p markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := p.CredentialsProvider.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil {
+		return creds, &credentialsError{err: err}
+	}
+	return creds, err
+}
+
+// IsCredentialsProvider lets the SDK see through the wrapper (it skips
+// signing for aws.AnonymousCredentials).
+func (p markedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(p.CredentialsProvider, target)
+}
 
 // Error is a failed S3 operation on a release channel.
 type Error struct {
@@ -87,6 +130,7 @@ func (c *Client) opError(op, target string, err error) error {
 	// connection and must be classified the same, or callers that log
 	// once per kind of failure see it flip between kinds.
 	var sendErr *smithyhttp.RequestSendError
+	var credErr *credentialsError
 	status := 0
 	if errors.As(err, &respErr) {
 		status = respErr.HTTPStatusCode()
@@ -98,6 +142,12 @@ func (c *Client) opError(op, target string, err error) error {
 			e.Detail = "interrupted"
 		}
 		return e
+	case errors.As(err, &credErr):
+		// Before the status cases: a status here is the metadata
+		// service's, and no request reached S3.
+		e.Kind = ErrNoCredentials
+		e.Detail = "provide them with AWS_PROFILE (a profile in the shared config or credentials file), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or an instance role; last attempt: " +
+			strings.TrimPrefix(credErr.err.Error(), "failed to refresh cached credentials, ")
 	case errors.As(err, &apiErr):
 		code := apiErr.ErrorCode()
 		e.Detail = code
@@ -124,12 +174,6 @@ func (c *Client) opError(op, target string, err error) error {
 		if errors.As(err, &maxErr) {
 			e.Detail += fmt.Sprintf(" (gave up after %d attempts)", maxErr.Attempt)
 		}
-	case strings.Contains(err.Error(), "get identity: "):
-		// The SDK has no error type for "no credentials in the chain";
-		// its message is the only mark.
-		e.Kind = ErrAccessDenied
-		_, cause, _ := strings.Cut(err.Error(), "get identity: ")
-		e.Detail = "no usable AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an instance role): " + cause
 	default:
 		e.Detail = err.Error()
 	}

@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"os"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 func TestPublishFaults(t *testing.T) {
@@ -208,24 +211,50 @@ func TestHeadIfNoneMatch(t *testing.T) {
 	}
 }
 
+// TestNoCredentials: with no credentials anywhere the SDK's chain looks
+// last at the EC2 instance metadata service. Whatever that answers (a 403
+// or 404 from a server that is not EC2's, or nothing when disabled), the
+// error says that no credentials were found and how to provide them, and
+// is not S3 denying access.
 func TestNoCredentials(t *testing.T) {
 	srv := s3env.Server(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
-	c, err := New(context.Background(), Options{Endpoint: srv.Endpoint, Region: srv.Region})
-	if err != nil {
-		t.Fatal(err)
+	bucket := srv.Bucket(t, true)
+	imds := func(status int) string {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, http.StatusText(status), status)
+		}))
+		t.Cleanup(ts.Close)
+		return ts.URL
 	}
-	_, err = c.History(testCtx(t), Address{Bucket: srv.Bucket(t, true), Key: "x.deb"}, 0)
-	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "no usable AWS credentials") {
-		t.Errorf("got %v", err)
+	tests := []struct {
+		name string
+		imds string // the instance metadata endpoint; "" disables it
+		want string // in the error besides the advice: what was tried last
+	}{
+		{"instance metadata disabled", "", "AWS_EC2_METADATA_DISABLED"},
+		{"instance metadata answers 403", imds(http.StatusForbidden), "403"},
+		{"instance metadata answers 404", imds(http.StatusNotFound), "404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			testenv.NoCredentials(t, tt.imds)
+			c, err := New(context.Background(), Options{Endpoint: srv.Endpoint, Region: srv.Region})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.History(testCtx(t), Address{Bucket: bucket, Key: "x.deb"}, 0)
+			if !errors.Is(err, ErrNoCredentials) || !errors.Is(err, ErrAccessDenied) {
+				t.Fatalf("got %v, want ErrNoCredentials, which is also ErrAccessDenied", err)
+			}
+			msg := err.Error()
+			for _, w := range []string{"no AWS credentials found", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "instance role", tt.want} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "access denied") || strings.Contains(msg, "HTTP status") {
+				t.Errorf("%q reads as S3's answer", msg)
+			}
+		})
 	}
 }

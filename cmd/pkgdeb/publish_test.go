@@ -8,6 +8,8 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,6 +272,19 @@ func TestS3Faults(t *testing.T) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "definitely-wrong-secret")
 		code, _, errs := relRun(t, "history", dst)
 		if code != 1 || !strings.Contains(errs, "access denied") || strings.Contains(errs, "definitely-wrong-secret") || strings.Contains(errs, srv.AccessKey) {
+			t.Errorf("exit %d: %s", code, errs)
+		}
+	})
+	t.Run("no credentials, instance metadata answers 403", func(t *testing.T) {
+		// What a laptop or a CI runner outside EC2 sees: the SDK's last
+		// resort answers 403, which once read as S3 denying access.
+		imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+		}))
+		defer imds.Close()
+		testenv.NoCredentials(t, imds.URL)
+		code, _, errs := relRun(t, "history", dst)
+		if code != 1 || !strings.Contains(errs, "no AWS credentials found") || !strings.Contains(errs, "AWS_PROFILE") || strings.Contains(errs, "access denied") {
 			t.Errorf("exit %d: %s", code, errs)
 		}
 	})
