@@ -26,6 +26,7 @@ type binaries struct {
 	hello    string
 	faulty   map[string]string // by fault: exit, panic, hang, slow
 	refusals string            // prints tableflip's refusals (testdata/refusals)
+	zombie   string            // a process with a zombie main thread and a child (testdata/zombieleader)
 }
 
 // bins is set once by TestMain before any test runs and only read after.
@@ -50,6 +51,11 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	bins.refusals, err = testenv.BuildGo(ctx, dir, "refusals", "github.com/debfleet/debfleet/restart/testdata/refusals", "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bins.zombie, err = testenv.BuildGo(ctx, dir, "zombieleader", "github.com/debfleet/debfleet/restart/testdata/zombieleader", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -161,30 +161,43 @@ func (s *supervisor) forwardUpgrade(sig syscall.Signal) {
 }
 
 // descendants lists the live processes below pid, from /proc.
+//
+// A process whose /proc stat says zombie is left out of the list but not
+// out of the walk: while a multi-threaded process (every Go program) exits,
+// its main thread is a zombie before its other threads are gone, and its
+// children stay its children until the last thread has exited. Skipping
+// such a generation would hide the new generation it started, which then
+// misses upgrade and stop signals.
 func descendants(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	children := make(map[int][]int)
+	zombie := make(map[int]bool)
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		f, err := procStat(p)
-		if err != nil || len(f) < 2 || f[0] == "Z" {
-			continue // gone, or a zombie waiting to be reaped
+		if err != nil || len(f) < 2 {
+			continue // gone
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		children[ppid] = append(children[ppid], p)
+		zombie[p] = f[0] == "Z"
 	}
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		out = append(out, children[p]...)
+		for _, c := range children[p] {
+			if !zombie[c] {
+				out = append(out, c)
+			}
+		}
 		queue = append(queue, children[p]...)
 	}
 	return out

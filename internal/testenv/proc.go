@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,30 +117,37 @@ func WaitFor(ctx context.Context, what string, cond func() bool) error {
 // Children returns the PIDs of the live (not zombie) processes whose parent
 // is pid, from /proc.
 func Children(pid int) []int {
-	return procTree()[pid]
+	tree, zombie := procTree()
+	return slices.DeleteFunc(tree[pid], func(p int) bool { return zombie[p] })
 }
 
 // Descendants returns the live processes below pid, parents before their
-// children: the order in which to stop a tree so that nothing respawns.
+// children: the order in which to stop a tree so that nothing respawns. The
+// walk goes through zombies without listing them: an exiting Go process's
+// main thread is a zombie while its children are still its own.
 func Descendants(pid int) []int {
-	tree := procTree()
+	tree, zombie := procTree()
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		out = append(out, tree[p]...)
+		for _, c := range tree[p] {
+			if !zombie[c] {
+				out = append(out, c)
+			}
+		}
 		queue = append(queue, tree[p]...)
 	}
 	return out
 }
 
-// procTree maps each PID to its live children.
-func procTree() map[int][]int {
-	tree := map[int][]int{}
+// procTree maps each PID to its children, and tells which are zombies.
+func procTree() (map[int][]int, map[int]bool) {
+	tree, zombie := map[int][]int{}, map[int]bool{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return tree
+		return tree, zombie
 	}
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
@@ -157,11 +165,12 @@ func procTree() map[int][]int {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 || f[0] == "Z" {
+		if len(f) < 2 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		tree[ppid] = append(tree[ppid], p)
+		zombie[p] = f[0] == "Z"
 	}
-	return tree
+	return tree, zombie
 }

@@ -1,0 +1,4 @@
+package restart
+
+// Descendants is descendants, for the external tests.
+var Descendants = descendants
