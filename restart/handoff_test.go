@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 // racyHandoff reproduces, on demand, the moment after WaitForParent has
@@ -61,27 +61,9 @@ func (f *racyHandoff) Upgrade() error {
 	return errors.New(parentRunning)
 }
 
-// syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testUpgrader(t *testing.T, h handoff, upgradeTimeout time.Duration) (*Upgrader, *syncBuffer) {
+func testUpgrader(t *testing.T, h handoff, upgradeTimeout time.Duration) (*Upgrader, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	u := newUpgrader(Options{
 		UpgradeTimeout: upgradeTimeout,
 		DrainTimeout:   time.Second,
