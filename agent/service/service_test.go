@@ -39,6 +39,11 @@ func TestRestart(t *testing.T) {
 		want       string            // the version asked for
 		wantErr    error             // ErrUnhealthy, or nil
 		wantErrMsg string            // a substring of the error
+		// judgeNew: the failure is the new generation's, so the test
+		// starts it and waits for its PID before the health wait (Wait)
+		// begins; otherwise a start slower than Timeout on a busy machine
+		// would fail for another reason ("still names the old process").
+		judgeNew bool
 	}{
 		{name: "signal, healthy, new version", next: map[string]string{"version": "2.0"}, want: "2.0"},
 		{name: "version without epoch and revision", next: map[string]string{"version": "2.0"}, want: "1:2.0-1"},
@@ -47,11 +52,11 @@ func TestRestart(t *testing.T) {
 		{name: "signal ignored", next: map[string]string{"version": "2.0", "hup": "ignore"}, want: "2.0",
 			wantErr: ErrUnhealthy, wantErrMsg: "still names the old process"},
 		{name: "new process answers 503", next: map[string]string{"version": "2.0", "health": "fail"}, want: "2.0",
-			wantErr: ErrUnhealthy, wantErrMsg: "503"},
+			wantErr: ErrUnhealthy, wantErrMsg: "503", judgeNew: true},
 		{name: "new process reports the old version", next: map[string]string{"version": "1.0"}, want: "2.0",
-			wantErr: ErrUnhealthy, wantErrMsg: `answers version "1.0", want "2.0"`},
+			wantErr: ErrUnhealthy, wantErrMsg: `answers version "1.0", want "2.0"`, judgeNew: true},
 		{name: "new process dies after writing its pid", next: map[string]string{"version": "2.0", "hup": "die"}, want: "2.0",
-			wantErr: ErrUnhealthy, wantErrMsg: "is not running"},
+			wantErr: ErrUnhealthy, wantErrMsg: "is not running", judgeNew: true},
 		{name: "reload command fails", reloadCmd: "echo no such unit >&2; exit 3", want: "2.0",
 			wantErrMsg: "no such unit"},
 	}
@@ -62,11 +67,17 @@ func TestRestart(t *testing.T) {
 			for name, content := range tt.next {
 				svc.write(t, name, content)
 			}
+			// A healthy service ends the wait as soon as it proves so:
+			// Timeout is only a bound there. A failure waits it out.
+			timeout := 30 * time.Second
+			if tt.wantErr != nil {
+				timeout = 2 * time.Second
+			}
 			in := Input{
 				PIDFile:   svc.pidFile(),
 				ReloadCmd: strings.ReplaceAll(tt.reloadCmd, "{dir}", svc.dir),
 				HealthURL: svc.url("/healthz"),
-				Timeout:   2 * time.Second,
+				Timeout:   timeout,
 				Poll:      20 * time.Millisecond,
 				Logger:    slog.New(slog.DiscardHandler),
 			}
@@ -78,7 +89,16 @@ func TestRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			oldPID := svc.pid(t)
-			pid, err := s.Restart(t.Context(), tt.want)
+			var pid int
+			if tt.judgeNew {
+				if err := syscall.Kill(oldPID, syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+				svc.waitNewPID(t, oldPID)
+				pid, err = s.Wait(t.Context(), oldPID, tt.want)
+			} else {
+				pid, err = s.Restart(t.Context(), tt.want)
+			}
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Restart: err = %v, want %v", err, tt.wantErr)
 			}
@@ -378,6 +398,21 @@ func startServiceIn(t *testing.T, dir, version string) *testService {
 		}
 		if time.Now().After(deadline) {
 			panic("test service did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitNewPID waits until the PID file names a process other than old.
+func (s *testService) waitNewPID(t *testing.T, old int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if pid, err := ReadPID(s.pidFile()); err == nil && pid != old {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new generation within 30s of SIGHUP to %d", old)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
