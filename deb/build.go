@@ -53,6 +53,10 @@ func Build(ctx context.Context, w io.Writer, spec *Spec) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", ctl.Package, err)
 	}
+	ctlFiles, err := spec.ControlFiles.list()
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", ctl.Package, err)
+	}
 	mtime := spec.ModTime
 	if mtime.IsZero() || mtime.Before(time.Unix(0, 0)) {
 		mtime = time.Unix(0, 0)
@@ -84,7 +88,7 @@ func Build(ctx context.Context, w io.Writer, spec *Spec) (*Result, error) {
 		return nil, fmt.Errorf("build %s: data tarball: %w", ctl.Package, err)
 	}
 
-	control, err := controlTarball(&ctl, entries, sums, scripts, comp, spec.Level, mtime)
+	control, err := controlTarball(&ctl, entries, sums, scripts, ctlFiles, comp, spec.Level, mtime)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: control tarball: %w", ctl.Package, err)
 	}
@@ -211,6 +215,7 @@ type item struct {
 	body     []byte
 	target   string
 	conffile bool
+	linked   bool // a hard link names it
 }
 
 // plan validates the entries, adds generated files and every parent
@@ -253,6 +258,14 @@ func plan(spec *Spec) ([]item, error) {
 			if it.mode == 0 {
 				it.mode = 0o755
 			}
+		case Hardlink:
+			if e.Conffile {
+				return nil, fmt.Errorf("%s: a hard link cannot be a conffile: %s", dest, conffileLinkAdvice)
+			}
+			if it.target, err = cleanDest(e.Target); err != nil {
+				return nil, fmt.Errorf("%s: hard link target: %w", dest, err)
+			}
+			it.conffile = strings.HasPrefix(dest, "/etc/") && !e.NoConffile
 		case Symlink:
 			if e.Target == "" {
 				return nil, fmt.Errorf("%s: symlink without a target", dest)
@@ -303,6 +316,9 @@ func plan(spec *Spec) ([]item, error) {
 			}
 		}
 	}
+	if err := checkHardlinks(items, byDest); err != nil {
+		return nil, err
+	}
 	out := make([]item, 0, len(items))
 	for _, it := range items {
 		switch {
@@ -317,6 +333,40 @@ func plan(spec *Spec) ([]item, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].dest < out[j].dest })
 	return out, nil
+}
+
+// conffileLinkAdvice says why a conffile cannot share its inode and what to
+// do instead.
+const conffileLinkAdvice = "dpkg installs and upgrades a conffile on its own (keeping the installed one when it is unchanged or edited), " +
+	"so the other name would lose the link on upgrade or change with the administrator's edits; make the names separate copies"
+
+// checkHardlinks checks that each hard link names a regular file that comes
+// before it in the archive, and that no conffile shares an inode. It sets
+// each link's mode to its target's.
+func checkHardlinks(items []*item, byDest map[string]*item) error {
+	for _, it := range items {
+		if it.typ != Hardlink {
+			continue
+		}
+		t, ok := byDest[it.target]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: hard link to %s, which is not an entry of the package: add it as a regular file", it.dest, it.target)
+		case t.typ != Regular:
+			return fmt.Errorf("%s: hard link to %s, a %v: a hard link must name a regular file", it.dest, it.target, t.typ)
+		case t.dest >= it.dest:
+			return fmt.Errorf("%s: hard link to %s, which sorts after it: dpkg links to what it has already unpacked, so make %s the file and %s the link", it.dest, it.target, it.dest, it.target)
+		case it.conffile:
+			return fmt.Errorf("%s: a hard link under /etc is a conffile (set NoConffile to keep it from being one): %s", it.dest, conffileLinkAdvice)
+		case t.conffile:
+			return fmt.Errorf("%s: hard link to the conffile %s: %s", it.dest, it.target, conffileLinkAdvice)
+		case it.mode != 0 && it.mode != t.mode:
+			return fmt.Errorf("%s: mode %v differs from its target's %v: a hard link shares its target's mode (leave Mode zero)", it.dest, it.mode, t.mode)
+		}
+		it.mode = t.mode
+		t.linked = true
+	}
+	return nil
 }
 
 // normMode keeps the permission bits and setuid, setgid and sticky, given
@@ -385,7 +435,8 @@ type fileSum struct {
 // writeData streams the data tarball through the compressor into w, and
 // returns the md5sums lines and the Installed-Size in KiB (deb-substvars(5):
 // regular files and symlinks count their size rounded up to KiB, every other
-// object 1 KiB).
+// object 1 KiB). A hard link adds nothing: dpkg-gencontrol counts an inode
+// once. md5sums lists it under its own name, as dh_md5sums does.
 func writeData(ctx context.Context, w io.Writer, items []item, comp Compression, level int, mtime time.Time) ([]fileSum, int64, error) {
 	zw, err := compressor(w, comp, level)
 	if err != nil {
@@ -395,6 +446,7 @@ func writeData(ctx context.Context, w io.Writer, items []item, comp Compression,
 	tw := tar.NewWriter(zw)
 	buf := make([]byte, copyBuffer)
 	var sums []fileSum
+	sumOf := map[string]string{} // dest -> md5, for later hard links
 	var kib int64
 	h := md5.New()
 	th := newTeeHash(tw, h)
@@ -412,6 +464,10 @@ func writeData(ctx context.Context, w io.Writer, items []item, comp Compression,
 			hdr.Typeflag = tar.TypeSymlink
 			hdr.Linkname = it.target
 			kib += (int64(len(it.target)) + 1023) / 1024
+		case Hardlink:
+			hdr.Typeflag = tar.TypeLink
+			hdr.Linkname = "." + it.target
+			sums = append(sums, fileSum{path: it.dest[1:], sum: sumOf[it.target]})
 		case Regular:
 			h.Reset()
 			size, err := writeFile(ctx, tw, th, hdr, it, buf)
@@ -419,7 +475,11 @@ func writeData(ctx context.Context, w io.Writer, items []item, comp Compression,
 				return nil, 0, fmt.Errorf("%s: %w", it.dest, err)
 			}
 			kib += (size + 1023) / 1024
-			sums = append(sums, fileSum{path: it.dest[1:], sum: hex.EncodeToString(h.Sum(nil))})
+			sum := hex.EncodeToString(h.Sum(nil))
+			sums = append(sums, fileSum{path: it.dest[1:], sum: sum})
+			if it.linked {
+				sumOf[it.dest] = sum
+			}
 			continue
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -529,28 +589,9 @@ func (t *teeHash) Write(p []byte) (int, error) {
 // close stops the hashing goroutine.
 func (t *teeHash) close() { close(t.in) }
 
-// list returns the scripts that are set, in control tarball order, checking
-// each starts with "#!".
-func (s Scripts) list() ([]Field, error) {
-	var out []Field
-	for _, sc := range []struct {
-		name string
-		body []byte
-	}{{"postinst", s.Postinst}, {"postrm", s.Postrm}, {"preinst", s.Preinst}, {"prerm", s.Prerm}} {
-		if sc.body == nil {
-			continue
-		}
-		if !bytes.HasPrefix(sc.body, []byte("#!")) {
-			return nil, fmt.Errorf("%s: a maintainer script must start with \"#!\" (e.g. #!/bin/sh)", sc.name)
-		}
-		out = append(out, Field{Name: sc.name, Value: string(sc.body)})
-	}
-	return out, nil
-}
-
 // controlTarball builds the compressed control tarball in memory: it holds
-// only metadata (control, md5sums, conffiles, scripts).
-func controlTarball(ctl *Control, items []item, sums []fileSum, scripts []Field, comp Compression, level int, mtime time.Time) ([]byte, error) {
+// only metadata (control, md5sums, conffiles, scripts and data files).
+func controlTarball(ctl *Control, items []item, sums []fileSum, scripts, data []Field, comp Compression, level int, mtime time.Time) ([]byte, error) {
 	type file struct {
 		name string
 		mode fs.FileMode
@@ -577,6 +618,9 @@ func controlTarball(ctl *Control, items []item, sums []fileSum, scripts []Field,
 	}
 	for _, s := range scripts {
 		files = append(files, file{s.Name, 0o755, []byte(s.Value)})
+	}
+	for _, d := range data {
+		files = append(files, file{d.Name, 0o644, []byte(d.Value)})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
 

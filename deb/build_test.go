@@ -315,7 +315,18 @@ func TestBuildRejectsBadEntries(t *testing.T) {
 		{"symlink no target", []deb.Entry{{Type: deb.Symlink, Dest: "/usr/bin/x"}}, deb.Scripts{}, "/usr/bin/x: symlink without a target"},
 		{"source and body", []deb.Entry{{Dest: "/x", Source: "/etc/hostname", Body: []byte("x")}}, deb.Scripts{}, "/x: set Source or Body, not both"},
 		{"dir with body", []deb.Entry{{Type: deb.Dir, Dest: "/x", Body: []byte("x")}}, deb.Scripts{}, "/x: only regular files have a Source, a Body or are conffiles"},
-		{"bad type", []deb.Entry{{Type: deb.Hardlink, Dest: "/x"}}, deb.Scripts{}, "/x: unsupported entry type hardlink"},
+		{"bad type", []deb.Entry{{Type: deb.Other, Dest: "/x"}}, deb.Scripts{}, "/x: unsupported entry type other"},
+		{"hardlink to nothing", []deb.Entry{{Type: deb.Hardlink, Dest: "/x", Target: "/a"}}, deb.Scripts{}, "/x: hard link to /a, which is not an entry of the package"},
+		{"hardlink to a later file", []deb.Entry{{Type: deb.Hardlink, Dest: "/a", Target: "/b"}, {Dest: "/b"}}, deb.Scripts{}, "/a: hard link to /b, which sorts after it: dpkg links to what it has already unpacked, so make /a the file and /b the link"},
+		{"hardlink to a dir", []deb.Entry{{Type: deb.Hardlink, Dest: "/x", Target: "/usr"}, {Type: deb.Dir, Dest: "/usr"}}, deb.Scripts{}, "/x: hard link to /usr, a dir: a hard link must name a regular file"},
+		{"hardlink to a hardlink", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/b", Target: "/a"}, {Type: deb.Hardlink, Dest: "/c", Target: "/b"}}, deb.Scripts{}, "/c: hard link to /b, a hardlink"},
+		{"hardlink relative", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/b", Target: "a"}}, deb.Scripts{}, `/b: hard link target: destination "a" is relative`},
+		{"hardlink to a conffile", []deb.Entry{{Dest: "/etc/a"}, {Type: deb.Hardlink, Dest: "/usr/a", Target: "/etc/a"}}, deb.Scripts{}, "/usr/a: hard link to the conffile /etc/a: dpkg installs and upgrades a conffile on its own"},
+		{"hardlink under /etc", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/etc/a", Target: "/a"}}, deb.Scripts{}, "/etc/a: a hard link under /etc is a conffile (set NoConffile to keep it from being one)"},
+		{"hardlink conffile", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/b", Target: "/a", Conffile: true}}, deb.Scripts{}, "/b: a hard link cannot be a conffile"},
+		{"hardlink mode", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/b", Target: "/a", Mode: 0o755}}, deb.Scripts{}, "/b: mode -rwxr-xr-x differs from its target's -rw-r--r--"},
+		{"hardlink body", []deb.Entry{{Dest: "/a"}, {Type: deb.Hardlink, Dest: "/b", Target: "/a", Body: []byte("x")}}, deb.Scripts{}, "/b: only regular files have a Source, a Body or are conffiles"},
+		{"config without shebang", nil, deb.Scripts{Config: []byte("db_input\n")}, `config: a maintainer script must start with "#!"`},
 		{"root as file", []deb.Entry{{Dest: "/"}}, deb.Scripts{}, "/: the root can only be a directory"},
 		{"missing source", []deb.Entry{{Dest: "/x", Source: missing}}, deb.Scripts{}, "no such file or directory"},
 		{"source is a dir", []deb.Entry{{Dest: "/x", Source: t.TempDir()}}, deb.Scripts{}, "is not a regular file"},
@@ -343,6 +354,27 @@ func TestBuildRejectsBadEntries(t *testing.T) {
 			t.Fatalf("Build error = %v", err)
 		}
 	})
+}
+
+func TestBuildRejectsBadTriggers(t *testing.T) {
+	tests := []struct {
+		name, triggers, want string
+	}{
+		{"no name", "interest\n", `triggers line 1: "interest": want a directive and a trigger name`},
+		{"unknown directive", "# comment\n\nwatch /usr/share/x\n", `triggers line 3: unknown directive "watch"`},
+		{"bad name", "activate-noawait a\x7fb\n", `triggers line 1: trigger name "a\x7fb": only printable ASCII`},
+		{"two names", "interest a b\n", `triggers line 1: trigger name "a b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := testSpec()
+			spec.ControlFiles.Triggers = []byte(tt.triggers)
+			_, err := deb.Build(t.Context(), discard{}, spec)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "build hello: ") {
+				t.Fatalf("Build error = %v, want one naming the package and containing %q", err, tt.want)
+			}
+		})
+	}
 }
 
 func TestBuildCanceled(t *testing.T) {

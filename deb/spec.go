@@ -113,8 +113,8 @@ func (c *Control) Filename() string {
 // EntryType is the kind of an Entry or of a FileInfo.
 type EntryType int
 
-// Kinds of entries. Build accepts Regular, Dir and Symlink; Read also reports
-// the others when it meets them.
+// Kinds of entries. Build accepts Regular, Dir, Symlink and Hardlink; Read
+// also reports Other when it meets one.
 const (
 	Regular EntryType = iota
 	Dir
@@ -151,7 +151,8 @@ type Entry struct {
 	Body []byte
 	// Mode holds the permission bits and setuid, setgid and sticky (as
 	// fs.ModeSetuid etc. or as Unix bits, 0o4755); zero means 0644 for
-	// files, 0755 for directories. Symlinks are always 0777.
+	// files, 0755 for directories. Symlinks are always 0777; a Hardlink
+	// has its Target's mode (zero or that mode).
 	Mode fs.FileMode
 	// Target is, for Symlink, what the link points to: absolute, or
 	// relative to the link's directory. Build writes it as Debian Policy
@@ -160,6 +161,12 @@ type Entry struct {
 	// is written ../bin/x), absolute between two (/usr/lib/x -> ../../etc/x
 	// is written /etc/x). "." and ".." are resolved lexically, as dh_link
 	// does. Spec.KeepSymlinkTargets turns this off.
+	//
+	// For Hardlink, Target is the Dest of the Regular entry whose file the
+	// link names too, e.g. /usr/bin/x for Dest /usr/bin/y. The archive
+	// holds entries in byte order of their paths and dpkg links to what it
+	// has already unpacked, so Target must sort before Dest. Neither may
+	// be a conffile.
 	Target string
 	// NoConffile keeps a file under /etc from being a conffile.
 	NoConffile bool
@@ -167,19 +174,40 @@ type Entry struct {
 	Conffile bool
 }
 
-// Scripts are the maintainer scripts. Each one set must start with "#!";
-// they are installed with mode 0755.
+// Scripts are the maintainer scripts, and the debconf config script. Each
+// one set must start with "#!"; they are installed with mode 0755.
 type Scripts struct {
 	Preinst, Postinst, Prerm, Postrm []byte
+	// Config is the debconf config script (debconf-devel(7)), which needs
+	// Templates in ControlFiles.
+	Config []byte
+}
+
+// ControlFiles are the data files of the control member that dpkg and
+// the tools around it read, beside control, md5sums and conffiles (which
+// Build writes). Each one set is installed with mode 0644.
+type ControlFiles struct {
+	// Templates are the debconf templates (debconf-devel(7)).
+	Templates []byte
+	// Triggers declares the triggers the package is interested in or
+	// activates (deb-triggers(5)). Build checks its syntax, as dpkg does
+	// when it unpacks the package.
+	Triggers []byte
+	// Shlibs and Symbols describe the shared libraries the package holds
+	// (deb-shlibs(5), deb-symbols(5)), for dpkg-shlibdeps.
+	Shlibs, Symbols []byte
 }
 
 // Spec is everything Build needs.
 type Spec struct {
 	Control Control
-	// Entries are the package's files, directories and symlinks. Parent
-	// directories are added automatically (mode 0755).
+	// Entries are the package's files, directories, symlinks and hard
+	// links. Parent directories are added automatically (mode 0755).
 	Entries []Entry
 	Scripts Scripts
+	// ControlFiles are the control member's other files: debconf
+	// templates, triggers, shlibs, symbols.
+	ControlFiles ControlFiles
 	// Copyright, when set, is installed as /usr/share/doc/<pkg>/copyright.
 	Copyright []byte
 	// Changelog, when set, is installed as
