@@ -16,25 +16,28 @@ import (
 )
 
 // Tree returns the deb.Spec of a package tree laid out as dpkg-deb --build
-// takes it: DEBIAN/control (and conffiles, maintainer scripts) beside the
-// files as they will be installed (usr/, etc/, ...). The result installs as
-// the package dpkg-deb --build --root-owner-group makes of the same tree:
+// takes it: DEBIAN/control (and conffiles, maintainer scripts, ...) beside
+// the files as they will be installed (usr/, etc/, ...). The result installs
+// as the package dpkg-deb --build --root-owner-group makes of the same tree:
 //
 //   - DEBIAN/control is validated as Build validates any control; its
 //     Installed-Size is replaced by the one computed from the tree.
 //   - DEBIAN/md5sums is ignored: Build computes the md5sums from the files.
 //   - Conffiles are the files DEBIAN/conffiles lists plus, as with any spec,
 //     the regular files under /etc.
-//   - DEBIAN/preinst, postinst, prerm and postrm are the maintainer scripts
-//     (installed 0755). A DEBIAN/config, templates, triggers, shlibs or
-//     symbols file is refused: deb.Build cannot carry them.
+//   - DEBIAN/preinst, postinst, prerm, postrm and config are scripts
+//     (installed 0755); DEBIAN/templates, triggers, shlibs and symbols are
+//     data (installed 0644).
 //   - Modes are the tree's, the root directory's included, setuid and setgid
 //     bits too; owners are root:root and mtimes ModTime's clamp whatever the
 //     disk says.
 //   - Symlinks are kept exactly as they are (Spec.KeepSymlinkTargets), as
 //     dpkg-deb keeps them.
-//   - Hard links become separate copies of the file (dpkg-deb stores them as
-//     links): each counts in Installed-Size.
+//   - Hard links (regular files sharing a device and inode) stay hard
+//     links: the name first in byte order is the file, the others link to
+//     it, and the content counts once in Installed-Size. A conffile cannot
+//     be one of them (see deb.Entry). On systems without inode numbers
+//     (Windows) they are copies.
 //
 // Devices, fifos and sockets are refused. Errors name the file in the tree
 // and say what to change.
@@ -44,7 +47,7 @@ func Tree(ctx context.Context, dir string, env Env) (*deb.Spec, error) {
 	if spec.Control, err = treeControl(dir); err != nil {
 		return nil, err
 	}
-	conffiles, err := treeDEBIAN(dir, &spec.Scripts)
+	conffiles, err := treeDEBIAN(dir, &spec.Scripts, &spec.ControlFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -98,19 +101,16 @@ func prefixEach(name string, err error) error {
 	return errors.Join(errs...)
 }
 
-// unsupportedControlFiles are control files dpkg knows that deb.Build
-// cannot carry.
-var unsupportedControlFiles = map[string]bool{"config": true, "templates": true, "triggers": true, "shlibs": true, "symbols": true}
-
-// treeDEBIAN reads the maintainer scripts into scripts and returns the
-// conffiles DIR/DEBIAN/conffiles lists.
-func treeDEBIAN(dir string, scripts *deb.Scripts) (map[string]bool, error) {
+// treeDEBIAN reads the scripts into scripts and the data files into files,
+// and returns the conffiles DIR/DEBIAN/conffiles lists.
+func treeDEBIAN(dir string, scripts *deb.Scripts, files *deb.ControlFiles) (map[string]bool, error) {
 	ctlDir := filepath.Join(dir, "DEBIAN")
 	list, err := os.ReadDir(ctlDir)
 	if err != nil {
 		return nil, fmt.Errorf("read control files: %w", err)
 	}
-	dst := map[string]*[]byte{"preinst": &scripts.Preinst, "postinst": &scripts.Postinst, "prerm": &scripts.Prerm, "postrm": &scripts.Postrm}
+	script := map[string]*[]byte{"preinst": &scripts.Preinst, "postinst": &scripts.Postinst, "prerm": &scripts.Prerm, "postrm": &scripts.Postrm, "config": &scripts.Config}
+	data := map[string]*[]byte{"templates": &files.Templates, "triggers": &files.Triggers, "shlibs": &files.Shlibs, "symbols": &files.Symbols}
 	conffiles := map[string]bool{}
 	for _, e := range list {
 		name := filepath.Join(ctlDir, e.Name())
@@ -120,14 +120,16 @@ func treeDEBIAN(dir string, scripts *deb.Scripts) (map[string]bool, error) {
 			if conffiles, err = readConffiles(name); err != nil {
 				return nil, err
 			}
-		case dst[e.Name()] != nil:
-			if *dst[e.Name()], err = readScript(name); err != nil {
+		case script[e.Name()] != nil:
+			if *script[e.Name()], err = readScript(name); err != nil {
 				return nil, err
 			}
-		case unsupportedControlFiles[e.Name()]:
-			return nil, fmt.Errorf("%s: pkgdeb cannot put a %s file in a package yet: build this tree with dpkg-deb --build", name, e.Name())
+		case data[e.Name()] != nil:
+			if *data[e.Name()], err = readSmall(name); err != nil {
+				return nil, fmt.Errorf("read control file: %w", err)
+			}
 		default:
-			return nil, fmt.Errorf("%s: not a control file pkgdeb knows (control, conffiles, md5sums, preinst, postinst, prerm, postrm): move it out of DEBIAN/", name)
+			return nil, fmt.Errorf("%s: not a control file pkgdeb knows (control, conffiles, md5sums, preinst, postinst, prerm, postrm, config, templates, triggers, shlibs, symbols): move it out of DEBIAN/", name)
 		}
 	}
 	return conffiles, nil
@@ -170,10 +172,11 @@ func readConffiles(name string) (map[string]bool, error) {
 }
 
 // treeEntries walks dir, DEBIAN/ left out, into entries with the tree's
-// modes and symlinks. conffiles are marked, and each must be a regular
-// file of the tree.
+// modes, symlinks and hard links. conffiles are marked, and each must be a
+// regular file of the tree.
 func treeEntries(dir string, conffiles map[string]bool) ([]deb.Entry, error) {
 	var out []deb.Entry
+	names := map[fileID][]int{} // regular files with several names: indexes in out
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -185,7 +188,11 @@ func treeEntries(dir string, conffiles map[string]bool) ([]deb.Entry, error) {
 		if rel == "DEBIAN" {
 			return fs.SkipDir
 		}
-		e, err := treeEntry(p, path.Join("/", filepath.ToSlash(rel)), d)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e, err := treeEntry(p, path.Join("/", filepath.ToSlash(rel)), info)
 		if err != nil {
 			return err
 		}
@@ -195,6 +202,9 @@ func treeEntries(dir string, conffiles map[string]bool) ([]deb.Entry, error) {
 			}
 			e.Conffile = true
 			delete(conffiles, e.Dest)
+		}
+		if id, ok := inode(info); ok && e.Type == deb.Regular {
+			names[id] = append(names[id], len(out))
 		}
 		out = append(out, e)
 		return nil
@@ -210,15 +220,44 @@ func treeEntries(dir string, conffiles map[string]bool) ([]deb.Entry, error) {
 		sort.Strings(missing)
 		return nil, fmt.Errorf("%s: lists %s, which is not a file of the tree (no %s)", filepath.Join(dir, "DEBIAN", "conffiles"), strings.Join(missing, ", "), filepath.Join(dir, filepath.FromSlash(missing[0])))
 	}
+	for _, idx := range names {
+		if err := linkNames(out, idx); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
-// treeEntry is the entry for the file p of the tree, installed as dest.
-func treeEntry(p, dest string, d fs.DirEntry) (deb.Entry, error) {
-	info, err := d.Info()
-	if err != nil {
-		return deb.Entry{}, err
+// fileID is a file's device and inode numbers: what its names share.
+type fileID struct{ dev, ino uint64 }
+
+// linkNames turns the entries at idx, names of one file, into the file
+// (the name first in byte order, which deb.Build writes first) and hard
+// links to it. A conffile among them is refused.
+func linkNames(entries []deb.Entry, idx []int) error {
+	if len(idx) < 2 {
+		return nil
 	}
+	sort.Slice(idx, func(i, j int) bool { return entries[idx[i]].Dest < entries[idx[j]].Dest })
+	file := entries[idx[0]]
+	for _, i := range idx {
+		if e := entries[i]; e.Conffile || strings.HasPrefix(e.Dest, "/etc/") {
+			other := entries[idx[1]].Source
+			if i != idx[0] {
+				other = file.Source
+			}
+			return fmt.Errorf("%s: a conffile that is a hard link to %s: dpkg installs and upgrades a conffile on its own, "+
+				"so the link would break on upgrade; make the names separate copies (cp, not ln)", e.Source, other)
+		}
+	}
+	for _, i := range idx[1:] {
+		entries[i] = deb.Entry{Type: deb.Hardlink, Dest: entries[i].Dest, Target: file.Dest}
+	}
+	return nil
+}
+
+// treeEntry is the entry for the file p of the tree, installed as dest.
+func treeEntry(p, dest string, info fs.FileInfo) (deb.Entry, error) {
 	mode := info.Mode()
 	keep := mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
 	switch {
