@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -33,6 +34,7 @@ var treeFiles = []struct {
 	{"usr/bin/treepkg", "#!/bin/sh\necho treepkg\n", 0o755},
 	{"usr/lib/treepkg/helper", "#!/bin/sh\nexit 0\n", fs.ModeSetuid | 0o755},
 	{"usr/lib/treepkg/secret", "token\n", 0o600},
+	{"usr/share/treepkg/greeting", "hello\n", 0o644},
 	{"usr/share/doc/treepkg/copyright", "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n" +
 		"Upstream-Name: treepkg\n\nFiles: *\nCopyright: 2025 Debfleet Tests <tests@example.com>\nLicense: Expat\n" +
 		" Permission is hereby granted, free of charge, to any person obtaining a copy\n of this software.\n", 0o644},
@@ -56,9 +58,25 @@ const treeControl = "Package: treepkg\nVersion: 1.0-1\nArchitecture: all\nMainta
 	"Installed-Size: %d\nSection: admin\nPriority: optional\nDescription: tree built like dpkg-deb does\n" +
 	" The test package of pkgdeb's tree mode.\n .\n It is built by pkgdeb and by dpkg-deb.\n"
 
+// treeControlFiles are the control files beside control, conffiles,
+// md5sums and postinst that a tree may hold, in the variant of the tree
+// that has them. lintian wants debconf and shared libraries to go with
+// them, and warns about hard links across directories (which that variant
+// has too), so it is not linted.
+var treeControlFiles = map[string]string{
+	"config":    "#!/bin/sh\nset -e\n",
+	"templates": "Template: treepkg/listen\nType: string\nDefault: 127.0.0.1:8080\nDescription: Address to listen on:\n",
+	"triggers":  "# Reload when plugins come or go.\ninterest-noawait /usr/lib/treepkg/plugins\n",
+	"shlibs":    "libtreepkg 1 treepkg (>= 1.0)\n",
+	"symbols":   "libtreepkg.so.1 treepkg #MINVER#\n treepkg_hello@Base 1.0\n",
+}
+
 // makeTree lays out a dpkg-deb tree as a Makefile would, DEBIAN/md5sums and
-// Installed-Size included (dpkg-deb computes neither), and returns it.
-func makeTree(t *testing.T) string {
+// Installed-Size included (dpkg-deb computes neither), and returns it. The
+// tree has a file with two names in one directory (hardLinks); with
+// controlFiles DEBIAN/ has treeControlFiles too, and another file a second
+// name in another directory.
+func makeTree(t *testing.T, controlFiles bool) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "build")
 	put := func(p string, body []byte, mode fs.FileMode) {
@@ -82,6 +100,20 @@ func makeTree(t *testing.T) string {
 	}
 	put("DEBIAN/conffiles", []byte("/etc/treepkg/treepkg.conf\n"), 0o644)
 	put("DEBIAN/postinst", []byte("#!/bin/sh\nset -e\ntouch \"$DPKG_ROOT/tmp/treepkg-configured\"\n"), 0o755)
+	if controlFiles {
+		for name, body := range treeControlFiles {
+			mode := fs.FileMode(0o644)
+			if strings.HasPrefix(body, "#!") {
+				mode = 0o755
+			}
+			put("DEBIAN/"+name, []byte(body), mode)
+		}
+	}
+	for name, file := range hardLinks(controlFiles) {
+		if err := os.Link(filepath.Join(dir, file), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "var/lib/treepkg"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +133,24 @@ func makeTree(t *testing.T) string {
 	return dir
 }
 
+// hardLinks maps the second names makeTree gives files to those files.
+func hardLinks(controlFiles bool) map[string]string {
+	links := map[string]string{"usr/share/treepkg/hello": "usr/share/treepkg/greeting"}
+	if controlFiles {
+		links["usr/lib/treepkg/treepkg"] = "usr/bin/treepkg"
+	}
+	return links
+}
+
 // treeSums computes, independently of pkgdeb, the Installed-Size of
-// deb-substvars(5) (files and symlinks their size in KiB rounded up, every
-// directory 1) and the md5sums dh_md5sums would write.
+// deb-substvars(5) as dpkg-gencontrol does (files and symlinks their size
+// in KiB rounded up, an inode with several names once, every directory 1)
+// and the md5sums dh_md5sums would write (every name of a file).
 func treeSums(t *testing.T, dir string) (int64, string) {
 	t.Helper()
 	var kib int64
 	var sums []string
+	counted := map[[2]uint64]bool{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.Name() == "DEBIAN" {
 			if err == nil {
@@ -129,7 +172,11 @@ func treeSums(t *testing.T, dir string) (int64, string) {
 			}
 			rel, _ := filepath.Rel(dir, p)
 			sums = append(sums, fmt.Sprintf("%s  %x\n", rel, md5.Sum(b)))
-			kib += (fi.Size() + 1023) / 1024
+			st := fi.Sys().(*syscall.Stat_t)
+			if id := [2]uint64{uint64(st.Dev), uint64(st.Ino)}; !counted[id] {
+				kib += (fi.Size() + 1023) / 1024
+				counted[id] = true
+			}
 		default:
 			kib += (fi.Size() + 1023) / 1024
 		}
@@ -160,39 +207,85 @@ func gzip9n(t *testing.T, s string) []byte {
 
 // TestBuildTreeLikeDpkgDeb builds one tree with pkgdeb and with
 // dpkg-deb --root-owner-group --build: the file lists (modes, owners, sizes,
-// dates, symlinks) and the control fields are the same, the two install
-// into identical trees and dpkg databases, and lintian is clean.
+// dates, symlinks, hard links), the control fields and the other control
+// files are the same, the two install into identical trees (hard links
+// included) and dpkg databases, and lintian is clean.
 func TestBuildTreeLikeDpkgDeb(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", fixedEpoch)
-	tree := makeTree(t)
-	out := t.TempDir()
-	ours, _ := build(t, tree, out+"/")
-	if filepath.Base(ours) != "treepkg_1.0-1_all.deb" {
-		t.Errorf("pkgdeb build TREE DIR/ wrote %s", ours)
-	}
-	again, _ := build(t, "--root", tree, "-o", filepath.Join(out, "again.deb"))
-	if a, b := readFile(t, ours), readFile(t, again); !bytes.Equal(a, b) {
-		t.Error("pkgdeb build TREE and pkgdeb build --root TREE differ")
-	}
-	ref := filepath.Join(out, "ref.deb")
-	dpkgDeb(t, "--root-owner-group", "--build", tree, ref)
+	for _, controlFiles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("control files %v", controlFiles), func(t *testing.T) {
+			tree := makeTree(t, controlFiles)
+			out := t.TempDir()
+			ours, _ := build(t, tree, out+"/")
+			if filepath.Base(ours) != "treepkg_1.0-1_all.deb" {
+				t.Errorf("pkgdeb build TREE DIR/ wrote %s", ours)
+			}
+			again, _ := build(t, "--root", tree, "-o", filepath.Join(out, "again.deb"))
+			if a, b := readFile(t, ours), readFile(t, again); !bytes.Equal(a, b) {
+				t.Error("pkgdeb build TREE and pkgdeb build --root TREE differ")
+			}
+			ref := filepath.Join(out, "ref.deb")
+			dpkgDeb(t, "--root-owner-group", "--build", tree, ref)
 
-	if a, b := sortedLines(dpkgDeb(t, "--contents", ours)), sortedLines(dpkgDeb(t, "--contents", ref)); !reflect.DeepEqual(a, b) {
-		t.Errorf("dpkg-deb --contents differ:\npkgdeb:\n%s\ndpkg-deb:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			contents := dpkgDeb(t, "--contents", ours)
+			if a, b := sortedLines(contents), sortedLines(dpkgDeb(t, "--contents", ref)); !reflect.DeepEqual(a, b) {
+				t.Errorf("dpkg-deb --contents differ:\npkgdeb:\n%s\ndpkg-deb:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+			for name, file := range hardLinks(controlFiles) {
+				if !strings.Contains(contents, " ./"+name+" link to ./"+file+"\n") {
+					t.Errorf("dpkg-deb --contents does not show %s as a hard link to %s:\n%s", name, file, contents)
+				}
+			}
+			if a, b := controlFields(t, dpkgDeb(t, "--field", ours)), controlFields(t, dpkgDeb(t, "--field", ref)); !reflect.DeepEqual(a, b) {
+				t.Errorf("control fields differ:\npkgdeb:   %q\ndpkg-deb: %q", a, b)
+			}
+			if a, b := controlMembers(t, ours), controlMembers(t, ref); !reflect.DeepEqual(a, b) {
+				t.Errorf("control members differ:\npkgdeb:\n%s\ndpkg-deb:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+			oursRoot, refRoot := installed(t, ours), installed(t, ref)
+			if len(oursRoot) != len(refRoot) {
+				t.Errorf("installed trees differ:\npkgdeb:\n%s\ndpkg-deb:\n%s", strings.Join(oursRoot, "\n"), strings.Join(refRoot, "\n"))
+			}
+			for i := range min(len(oursRoot), len(refRoot)) {
+				if oursRoot[i] != refRoot[i] {
+					t.Errorf("installed trees differ:\npkgdeb:   %s\ndpkg-deb: %s", oursRoot[i], refRoot[i])
+				}
+			}
+			for name, file := range hardLinks(controlFiles) {
+				if !slices.Contains(oursRoot, "hard links: "+file+" "+name) {
+					t.Errorf("%s and %s are not one file once installed:\n%s", file, name, strings.Join(oursRoot, "\n"))
+				}
+			}
+			if !controlFiles {
+				lintianClean(t, ours, ref)
+			}
+		})
 	}
-	if a, b := controlFields(t, dpkgDeb(t, "--field", ours)), controlFields(t, dpkgDeb(t, "--field", ref)); !reflect.DeepEqual(a, b) {
-		t.Errorf("control fields differ:\npkgdeb:   %q\ndpkg-deb: %q", a, b)
+}
+
+// controlMembers extracts the control member of deb (dpkg-deb --control)
+// and describes each file but control (whose fields are compared on their
+// own): name, mode and content.
+func controlMembers(t *testing.T, deb string) []string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "DEBIAN")
+	dpkgDeb(t, "--control", deb, dir)
+	list, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	oursRoot, refRoot := installed(t, ours), installed(t, ref)
-	if len(oursRoot) != len(refRoot) {
-		t.Errorf("installed trees differ:\npkgdeb:\n%s\ndpkg-deb:\n%s", strings.Join(oursRoot, "\n"), strings.Join(refRoot, "\n"))
-	}
-	for i := range min(len(oursRoot), len(refRoot)) {
-		if oursRoot[i] != refRoot[i] {
-			t.Errorf("installed trees differ:\npkgdeb:   %s\ndpkg-deb: %s", oursRoot[i], refRoot[i])
+	var out []string
+	for _, e := range list {
+		if e.Name() == "control" {
+			continue
 		}
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s %v %q", e.Name(), info.Mode(), readFile(t, filepath.Join(dir, e.Name()))))
 	}
-	lintianClean(t, ours, ref)
+	return out
 }
 
 func readFile(t *testing.T, p string) []byte {
@@ -242,6 +335,7 @@ func installed(t *testing.T, deb string) []string {
 		t.Fatalf("dpkg -i %s: %v\n%s", deb, err, out)
 	}
 	var desc []string
+	names := map[uint64][]string{} // inode -> names of regular files
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -251,11 +345,22 @@ func installed(t *testing.T, deb string) []string {
 			return fs.SkipDir
 		}
 		desc = append(desc, describe(t, rel, p))
+		if st, ok := statOf(t, p); ok && d.Type().IsRegular() {
+			names[st.Ino] = append(names[st.Ino], rel)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var links []string
+	for _, n := range names {
+		if len(n) > 1 {
+			links = append(links, "hard links: "+strings.Join(n, " "))
+		}
+	}
+	sort.Strings(links)
+	desc = append(desc, links...)
 	if _, err := os.Stat(filepath.Join(root, "tmp/treepkg-configured")); err != nil {
 		t.Errorf("postinst did not run: %v", err)
 	}
@@ -264,9 +369,19 @@ func installed(t *testing.T, deb string) []string {
 		t.Fatalf("dpkg --status: %v\n%s", err, status)
 	}
 	desc = append(desc, "status: "+status)
-	for _, f := range []string{"list", "md5sums", "conffiles", "postinst"} {
-		desc = append(desc, f+": "+string(readFile(t, filepath.Join(root, "var/lib/dpkg/info/treepkg."+f))))
+	for _, f := range []string{"list", "md5sums", "conffiles", "postinst", "config", "templates", "triggers", "shlibs", "symbols"} {
+		b, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/treepkg."+f))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		desc = append(desc, f+": "+string(b))
 	}
+	// The file triggers dpkg registered (none without DEBIAN/triggers).
+	b, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/triggers/File"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	desc = append(desc, "triggers/File: "+string(b))
 	return desc
 }
 
@@ -279,7 +394,7 @@ func describe(t *testing.T, rel, p string) string {
 	}
 	line := fmt.Sprintf("%s %v", rel, fi.Mode())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		line += fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
+		line += fmt.Sprintf(" %d:%d links %d", st.Uid, st.Gid, st.Nlink)
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
@@ -293,6 +408,17 @@ func describe(t *testing.T, rel, p string) string {
 		line += fmt.Sprintf(" %d %s %d", fi.Size(), hex.EncodeToString(sum[:8]), fi.ModTime().Unix())
 	}
 	return line
+}
+
+// statOf is the Stat_t of p (not following symlinks).
+func statOf(t *testing.T, p string) (*syscall.Stat_t, bool) {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
 }
 
 // Tree mode errors name the file of the tree and what to change; package
@@ -315,7 +441,7 @@ func TestBuildTreeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tree := makeTree(t)
+			tree := makeTree(t, false)
 			var stdout, stderr bytes.Buffer
 			err := runBuild(t.Context(), append(tt.args(tree), "-o", t.TempDir()+"/"), &stdout, &stderr)
 			var ue *cli.UsageError
