@@ -26,12 +26,13 @@ directory, paths in flags to the current directory.
 
 Tree mode (--root TREE, or TREE as the first argument) builds a directory laid
 out for dpkg-deb --build: TREE/DEBIAN/control (and conffiles, preinst,
-postinst, prerm, postrm) beside the files as installed (TREE/usr/...). The
+postinst, prerm, postrm, config, templates, triggers, shlibs, symbols)
+beside the files as installed (TREE/usr/...). The
 package installs as dpkg-deb --build --root-owner-group TREE would make it:
 the tree's modes and symlinks are kept as they are, owners are root:root.
 Installed-Size and md5sums are computed (a DEBIAN/md5sums is ignored); files
-DEBIAN/conffiles lists, and those under /etc, are conffiles; hard links become
-copies. Unlike dpkg-deb, which writes TREE.deb, the default output is
+DEBIAN/conffiles lists, and those under /etc, are conffiles; hard links stay
+hard links (a conffile cannot be one). Unlike dpkg-deb, which writes TREE.deb, the default output is
 NAME_VERSION_ARCH.deb here; an OUT that is a directory gets that name inside.
 
 The output is reproducible: owners are root:root, entries are sorted, and
