@@ -20,6 +20,7 @@ import (
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // helloBins maps a version to an examples/hello binary built with it, set
@@ -131,7 +132,7 @@ func (h *host) startService(t *testing.T) {
 	}
 	go cmd.Wait() // reap the first generation when it hands over
 	t.Cleanup(func() {
-		if pid, err := service.ReadPID(h.pidFile); err == nil {
+		if pid, err := restart.ReadPIDFile(h.pidFile); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		cmd.Process.Kill()
@@ -141,7 +142,7 @@ func (h *host) startService(t *testing.T) {
 	if err := testenv.WaitHTTP(ctx, "http://"+h.addr+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.WaitFor(ctx, "hello pid file", func() bool { _, err := service.ReadPID(h.pidFile); return err == nil }); err != nil {
+	if err := testenv.WaitFor(ctx, "hello pid file", func() bool { _, err := restart.ReadPIDFile(h.pidFile); return err == nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -307,7 +308,7 @@ func TestKillMidInstall(t *testing.T) {
 	}
 	// A power cut: the agent, dpkg and the maintainer script die at once.
 	// dpkg runs in its own process group, so kill the whole tree.
-	for _, pid := range append([]int{cmd.Process.Pid}, testenv.Descendants(cmd.Process.Pid)...) {
+	for _, pid := range append([]int{cmd.Process.Pid}, restart.Descendants(cmd.Process.Pid)...) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	cmd.Wait()

@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,10 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 // racyHandoff reproduces, on demand, the moment after WaitForParent has
@@ -61,9 +61,29 @@ func (f *racyHandoff) Upgrade() error {
 	return errors.New(parentRunning)
 }
 
-func testUpgrader(t *testing.T, h handoff, upgradeTimeout time.Duration) (*Upgrader, *testenv.SyncBuffer) {
+// syncBuffer collects an Upgrader's log while the test reads it. It is
+// not testenv.SyncBuffer because testenv uses restart's process helpers, so
+// the tests inside package restart cannot import it (an import cycle).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func testUpgrader(t *testing.T, h handoff, upgradeTimeout time.Duration) (*Upgrader, *syncBuffer) {
 	t.Helper()
-	logs := &testenv.SyncBuffer{}
+	logs := &syncBuffer{}
 	u := newUpgrader(Options{
 		UpgradeTimeout: upgradeTimeout,
 		DrainTimeout:   time.Second,

@@ -231,7 +231,7 @@ func (s *service) waitGone(pids []int, d time.Duration) {
 	defer cancel()
 	err := testenv.WaitFor(ctx, "processes to exit", func() bool {
 		for _, p := range pids {
-			if testenv.Alive(p) {
+			if restart.Alive(p) {
 				return false
 			}
 		}
@@ -240,7 +240,7 @@ func (s *service) waitGone(pids []int, d time.Duration) {
 	if err != nil {
 		var alive []int
 		for _, p := range pids {
-			if testenv.Alive(p) {
+			if restart.Alive(p) {
 				alive = append(alive, p)
 			}
 		}
@@ -252,16 +252,16 @@ func (s *service) waitGone(pids []int, d time.Duration) {
 func (s *service) cleanup() {
 	pids := append(s.pids(), s.cmd.Process.Pid)
 	for _, p := range pids {
-		if testenv.Alive(p) {
+		if restart.Alive(p) {
 			_ = syscall.Kill(p, syscall.SIGTERM)
 		}
 	}
 	deadline := time.Now().Add(testDrainTimeout + 2*time.Second)
 	for _, p := range pids {
-		for testenv.Alive(p) && time.Now().Before(deadline) {
+		for restart.Alive(p) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if testenv.Alive(p) {
+		if restart.Alive(p) {
 			s.t.Errorf("process %d still alive at cleanup, killing it", p)
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}

@@ -4,7 +4,9 @@ package restart
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,7 +103,7 @@ func TestPIDFile(t *testing.T) {
 		content string
 		ok      bool
 	}{
-		{"123\n", true}, {"123", true}, {"", false}, {"-1\n", false}, {"12a\n", false},
+		{"123\n", true}, {"123", true}, {"  77 ", true}, {"", false}, {"0\n", false}, {"-1\n", false}, {"12a\n", false},
 	} {
 		if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
@@ -109,6 +111,9 @@ func TestPIDFile(t *testing.T) {
 		if _, err := ReadPIDFile(path); (err == nil) != tc.ok {
 			t.Errorf("ReadPIDFile(%q) error %v, want ok=%v", tc.content, err, tc.ok)
 		}
+	}
+	if _, err := ReadPIDFile(filepath.Join(dir, "missing.pid")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadPIDFile of a missing file: %v, want fs.ErrNotExist", err)
 	}
 	if err := writePIDFile(path, 42); err != nil {
 		t.Fatal(err)

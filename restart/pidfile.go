@@ -36,8 +36,11 @@ func writePIDFile(path string, pid int) error {
 	return nil
 }
 
-// ReadPIDFile returns the PID written in path by a process using this
-// package.
+// ReadPIDFile returns the PID written in path, by a process using this
+// package or by any other: a positive decimal number, surrounding
+// whitespace ignored. An error reading the file is wrapped, so
+// errors.Is(err, fs.ErrNotExist) tells a missing file; any other content is
+// an error. The PID is not checked against running processes (see Alive).
 func ReadPIDFile(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -45,6 +48,9 @@ func ReadPIDFile(path string) (int, error) {
 	}
 	pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
 	if err != nil || pid <= 0 {
+		if len(b) > 40 {
+			b = append(b[:40:40], "..."...)
+		}
 		return 0, fmt.Errorf("read PID file %s: not a PID: %q", path, b)
 	}
 	return pid, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 const upgrades = 20
@@ -119,14 +120,14 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 			if got := s.pid(); got != old {
 				t.Errorf("PID file names %d after a failed upgrade, want %d", got, old)
 			}
-			if !testenv.Alive(old) {
+			if !restart.Alive(old) {
 				t.Fatalf("old process %d died", old)
 			}
 			s.install(bins.hello)
 			newPID := s.upgrade(old)
 			checkLoad(t, stopLoad(), 50)
 			s.waitGone([]int{old}, testDrainTimeout+5*time.Second)
-			if !testenv.Alive(newPID) {
+			if !restart.Alive(newPID) {
 				t.Errorf("new process %d is not running", newPID)
 			}
 		})

@@ -3,7 +3,6 @@
 package restart
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,21 +10,16 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
-
-// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
-const prSetChildSubreaper = 36
 
 // supervise is Supervise once opts are complete and path resolved.
 func supervise(ctx context.Context, opts SuperviseOptions, path string) (int, error) {
 	log := opts.Logger.With("supervisor", os.Getpid())
 
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return 1, fmt.Errorf("supervise: become child subreaper: %w", errno)
+	if err := BecomeSubreaper(); err != nil {
+		return 1, fmt.Errorf("supervise: %w", err)
 	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGUSR2,
@@ -50,7 +44,7 @@ func supervise(ctx context.Context, opts SuperviseOptions, path string) (int, er
 	defer tick.Stop()
 	var killAt <-chan time.Time
 	stop := func(sig syscall.Signal) {
-		pids := descendants(os.Getpid())
+		pids := Descendants(os.Getpid())
 		log.Info("stopping service", "signal", sig.String(), "pids", pids)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, sig)
@@ -78,7 +72,7 @@ func supervise(ctx context.Context, opts SuperviseOptions, path string) (int, er
 			stop(syscall.SIGTERM)
 			continue
 		case <-killAt:
-			pids := descendants(os.Getpid())
+			pids := Descendants(os.Getpid())
 			log.Error("service did not stop in time, killing", "timeout", opts.StopTimeout, "pids", pids)
 			for _, pid := range pids {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -134,7 +128,7 @@ func (s *supervisor) reap() bool {
 // service.
 func (s *supervisor) forwardUpgrade(sig syscall.Signal) {
 	self := os.Getpid()
-	pids := descendants(self)
+	pids := Descendants(self)
 	target := 0
 	if s.opts.PIDFile != "" {
 		if pid, err := ReadPIDFile(s.opts.PIDFile); err == nil && slices.Contains(pids, pid) {
@@ -144,8 +138,8 @@ func (s *supervisor) forwardUpgrade(sig syscall.Signal) {
 	if target == 0 {
 		var newest uint64
 		for _, pid := range pids {
-			if st, err := startTime(pid); err == nil && st >= newest {
-				newest, target = st, pid
+			if st, err := ReadProcStat(pid); err == nil && st.StartTime >= newest {
+				newest, target = st.StartTime, pid
 			}
 		}
 	}
@@ -158,73 +152,4 @@ func (s *supervisor) forwardUpgrade(sig syscall.Signal) {
 		return
 	}
 	s.log.Info("upgrade signal forwarded", "signal", sig.String(), "pid", target)
-}
-
-// descendants lists the live processes below pid, from /proc.
-//
-// A process whose /proc stat says zombie is left out of the list but not
-// out of the walk: while a multi-threaded process (every Go program) exits,
-// its main thread is a zombie before its other threads are gone, and its
-// children stay its children until the last thread has exited. Skipping
-// such a generation would hide the new generation it started, which then
-// misses upgrade and stop signals.
-func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := make(map[int][]int)
-	zombie := make(map[int]bool)
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, err := procStat(p)
-		if err != nil || len(f) < 2 {
-			continue // gone
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], p)
-		zombie[p] = f[0] == "Z"
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			if !zombie[c] {
-				out = append(out, c)
-			}
-		}
-		queue = append(queue, children[p]...)
-	}
-	return out
-}
-
-// procStat returns the fields of /proc/PID/stat after the command name:
-// state, ppid, ... (field 3 of proc(5) onwards).
-func procStat(pid int) ([]string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
-
-// startTime returns when pid started, in clock ticks since boot.
-func startTime(pid int) (uint64, error) {
-	f, err := procStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64) // field 22, starttime
 }

@@ -23,12 +23,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/debfleet/debfleet/restart"
 )
 
 // ErrNotRunning is returned by Restart when it is to signal the service
@@ -147,7 +147,7 @@ func (s *Service) Restart(ctx context.Context, version string) (int, error) {
 	start := time.Now()
 	oldPID := 0
 	if s.in.PIDFile != "" {
-		if pid, err := ReadPID(s.in.PIDFile); err == nil && alive(pid) {
+		if pid, err := restart.ReadPIDFile(s.in.PIDFile); err == nil && restart.Alive(pid) {
 			oldPID = pid
 		}
 	}
@@ -243,13 +243,13 @@ func (s *Service) check(ctx context.Context, oldPID int, version string) (int, e
 	pid := 0
 	if s.in.PIDFile != "" {
 		var err error
-		pid, err = ReadPID(s.in.PIDFile)
+		pid, err = restart.ReadPIDFile(s.in.PIDFile)
 		switch {
 		case err != nil:
 			return 0, err
 		case pid == oldPID:
 			return 0, fmt.Errorf("pid file %s still names the old process %d", s.in.PIDFile, pid)
-		case !alive(pid):
+		case !restart.Alive(pid):
 			return 0, fmt.Errorf("pid %d from %s is not running", pid, s.in.PIDFile)
 		}
 	}
@@ -314,20 +314,6 @@ func (s *Service) splay() time.Duration {
 	return time.Duration(rand.Int64N(int64(s.in.Splay)))
 }
 
-// ReadPID reads a PID file: a positive decimal number, optionally followed
-// by a newline.
-func ReadPID(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read pid file: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("read pid file %s: not a pid: %q", path, truncate(string(b), 40))
-	}
-	return pid, nil
-}
-
 // VersionMatches reports whether body, as served by a version URL, names
 // version. Surrounding whitespace is ignored, and a service may report the
 // Debian version without its epoch ("1:2.0-1" as "2.0-1") or without its
@@ -352,24 +338,6 @@ func VersionMatches(body, version string) bool {
 		return true
 	}
 	return false
-}
-
-// alive reports whether a process with this PID exists and is not a
-// zombie (a service that crashed right after writing its PID file is one
-// until its parent reaps it). EPERM means it exists but belongs to someone
-// else, which still counts.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true // no procfs: trust kill
-	}
-	// The state follows the parenthesised command name, which may itself
-	// contain spaces and parentheses.
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func truncate(s string, n int) string {

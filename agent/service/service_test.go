@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/restart"
 )
 
 // The tests run a real service: this test binary in server mode (see
@@ -322,34 +324,6 @@ func TestVersionMatches(t *testing.T) {
 	}
 }
 
-func TestReadPID(t *testing.T) {
-	tests := []struct {
-		content string
-		want    int
-		wantErr bool
-	}{
-		{"123\n", 123, false},
-		{"  77 ", 77, false},
-		{"", 0, true},
-		{"0\n", 0, true},
-		{"-5", 0, true},
-		{"12abc", 0, true},
-	}
-	for _, tt := range tests {
-		p := filepath.Join(t.TempDir(), "pid")
-		if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, err := ReadPID(p)
-		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("ReadPID(%q) = %d, %v; want %d, err %v", tt.content, got, err, tt.want, tt.wantErr)
-		}
-	}
-	if _, err := ReadPID(filepath.Join(t.TempDir(), "missing")); err == nil {
-		t.Error("ReadPID of a missing file succeeded")
-	}
-}
-
 // testService is a running server-mode copy of this test binary.
 type testService struct {
 	dir  string
@@ -386,14 +360,14 @@ func startServiceIn(t *testing.T, dir, version string) *testService {
 	go cmd.Wait() // reap the first generation; later ones are orphans
 	t.Cleanup(func() {
 		// Stop whichever generation is current, and the first one.
-		if pid, err := ReadPID(s.pidFile()); err == nil {
+		if pid, err := restart.ReadPIDFile(s.pidFile()); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		cmd.Process.Kill()
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if pid, err := ReadPID(s.pidFile()); err == nil && pid == cmd.Process.Pid {
+		if pid, err := restart.ReadPIDFile(s.pidFile()); err == nil && pid == cmd.Process.Pid {
 			return s
 		}
 		if time.Now().After(deadline) {
@@ -408,7 +382,7 @@ func (s *testService) waitNewPID(t *testing.T, old int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if pid, err := ReadPID(s.pidFile()); err == nil && pid != old {
+		if pid, err := restart.ReadPIDFile(s.pidFile()); err == nil && pid != old {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -430,7 +404,7 @@ func (s *testService) write(t *testing.T, name, content string) {
 
 func (s *testService) pid(t *testing.T) int {
 	t.Helper()
-	pid, err := ReadPID(s.pidFile())
+	pid, err := restart.ReadPIDFile(s.pidFile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +474,7 @@ func serve(dir string) {
 		}
 		// Hand over once the new generation has written its PID (or died).
 		for range 500 {
-			if pid, err := ReadPID(pidFile); err == nil && pid == cmd.Process.Pid {
+			if pid, err := restart.ReadPIDFile(pidFile); err == nil && pid == cmd.Process.Pid {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

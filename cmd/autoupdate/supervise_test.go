@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // TestSupervise runs hello (which does not supervise itself here) under
@@ -47,7 +48,7 @@ func TestSupervise(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	supervisor := cmd.Process.Pid
 	t.Cleanup(func() {
-		for _, pid := range append(testenv.Descendants(supervisor), supervisor) {
+		for _, pid := range append(restart.Descendants(supervisor), supervisor) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -107,7 +108,7 @@ func TestSupervise(t *testing.T) {
 		t.Errorf("stop took %s, want about the 2 s drain timeout", d)
 	}
 	for _, pid := range pids {
-		if testenv.Alive(pid) {
+		if restart.Alive(pid) {
 			t.Errorf("generation %d still alive after stop", pid)
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat; it is
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
+	"github.com/debfleet/debfleet/restart"
+)
 
 // agentProc is one running autoupdate process with its own state
 // directory, dpkg sandbox root and log.
@@ -92,42 +89,17 @@ type cpuTimes struct {
 	children time.Duration
 }
 
-func ticks(s string) (time.Duration, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(n) * time.Second / clockTicks, nil
-}
-
 // readCPU reads the CPU time of pid and of its waited-for children.
 func readCPU(pid int) (cpuTimes, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := restart.ReadProcStat(pid)
 	if err != nil {
 		return cpuTimes{}, err
-	}
-	// The command name (field 2) may hold spaces; the fields after it
-	// start past its closing parenthesis, at field 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return cpuTimes{}, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return cpuTimes{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
-	}
-	var t [4]time.Duration // utime, stime, cutime, cstime
-	for k := range t {
-		// utime is field 14 of the whole line, f[11] here.
-		if t[k], err = ticks(f[11+k]); err != nil {
-			return cpuTimes{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-		}
 	}
 	ns, err := threadsOnCPU(pid)
 	if err != nil {
 		return cpuTimes{}, err
 	}
-	return cpuTimes{self: ns, ticks: t[0] + t[1], children: t[2] + t[3]}, nil
+	return cpuTimes{self: ns, ticks: st.UserTime + st.SystemTime, children: st.ChildUserTime + st.ChildSystemTime}, nil
 }
 
 // threadsOnCPU sums /proc/PID/task/*/schedstat: the process's own

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // MakeDpkgRoot creates an empty dpkg sandbox root at dir, as
@@ -27,36 +27,24 @@ func MakeDpkgRoot(dir string) error {
 	return nil
 }
 
-// BecomeSubreaper makes the calling process adopt its orphaned
-// descendants. A service restarted by restart/ is started by the process
-// it replaces, which then exits; as a subreaper the demo still finds (and
-// stops, and reaps) every generation, since they stay its descendants.
-func BecomeSubreaper() error {
-	const prSetChildSubreaper = 36 // linux/prctl.h
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", errno)
-	}
-	return nil
-}
-
 // Stop sends SIGTERM to pid, waits up to grace for it to end, then sends
 // SIGKILL. It reports whether SIGKILL was needed. A zombie counts as
 // ended; callers that are its parent reap it (Reap).
 func Stop(pid int, grace time.Duration) (killed bool) {
-	if pid <= 0 || !testenv.Alive(pid) {
+	if pid <= 0 || !restart.Alive(pid) {
 		return false
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if !testenv.Alive(pid) {
+		if !restart.Alive(pid) {
 			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	for range 100 {
-		if !testenv.Alive(pid) {
+		if !restart.Alive(pid) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/debfleet/debfleet/restart"
 )
 
 // BuildGo builds the Go package pkg (an import path of this module, or a
@@ -70,17 +69,6 @@ func WaitHTTP(ctx context.Context, url string) error {
 	}
 }
 
-// Alive reports whether pid is a running process: not gone, and not a
-// zombie waiting to be reaped (kill(pid, 0) succeeds on those).
-func Alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || !strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z")
-}
-
 // SyncBuffer is an io.Writer safe for concurrent use, to collect a child
 // process's output while a test reads it.
 type SyncBuffer struct {
@@ -115,62 +103,11 @@ func WaitFor(ctx context.Context, what string, cond func() bool) error {
 }
 
 // Children returns the PIDs of the live (not zombie) processes whose parent
-// is pid, from /proc.
+// is pid, from /proc (restart.Descendants, which walks through zombies, and
+// keeps the first generation).
 func Children(pid int) []int {
-	tree, zombie := procTree()
-	return slices.DeleteFunc(tree[pid], func(p int) bool { return zombie[p] })
-}
-
-// Descendants returns the live processes below pid, parents before their
-// children: the order in which to stop a tree so that nothing respawns. The
-// walk goes through zombies without listing them: an exiting Go process's
-// main thread is a zombie while its children are still its own.
-func Descendants(pid int) []int {
-	tree, zombie := procTree()
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range tree[p] {
-			if !zombie[c] {
-				out = append(out, c)
-			}
-		}
-		queue = append(queue, tree[p]...)
-	}
-	return out
-}
-
-// procTree maps each PID to its children, and tells which are zombies.
-func procTree() (map[int][]int, map[int]bool) {
-	tree, zombie := map[int][]int{}, map[int]bool{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return tree, zombie
-	}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces; the
-		// fields after it are state, then the parent's PID.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		tree[ppid] = append(tree[ppid], p)
-		zombie[p] = f[0] == "Z"
-	}
-	return tree, zombie
+	return slices.DeleteFunc(restart.Descendants(pid), func(p int) bool {
+		st, err := restart.ReadProcStat(p)
+		return err != nil || st.PPID != pid
+	})
 }

@@ -157,7 +157,7 @@ func naiveRestart(p *process) error {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return err
 	}
-	for testenv.Alive(pid) {
+	for restart.Alive(pid) {
 		time.Sleep(time.Millisecond)
 	}
 	return p.start()
@@ -210,7 +210,7 @@ func measure(ctx context.Context, c config, t target, bin, dir string, keepAlive
 		signals = append(signals, sent)
 		deadline := time.Now().Add(c.every)
 		for time.Now().Before(deadline) {
-			if pid, err := restart.ReadPIDFile(p.pidFile); err == nil && pid != old && testenv.Alive(pid) {
+			if pid, err := restart.ReadPIDFile(p.pidFile); err == nil && pid != old && restart.Alive(pid) {
 				res.ready = append(res.ready, time.Since(sent))
 				break
 			}
@@ -242,7 +242,7 @@ func stopAll(p *process) {
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(10 * time.Second)
-	for testenv.Alive(pid) && time.Now().Before(deadline) {
+	for restart.Alive(pid) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)

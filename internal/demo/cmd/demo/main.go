@@ -34,6 +34,7 @@ import (
 	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/restart"
 )
 
 func main() {
@@ -167,7 +168,7 @@ func (d *driver) run(ctx context.Context) error {
 	if d.work, err = os.MkdirTemp("", "debfleet-demo-"); err != nil {
 		return err
 	}
-	if err := demo.BecomeSubreaper(); err != nil {
+	if err := restart.BecomeSubreaper(); err != nil {
 		return err
 	}
 	s := d.s
@@ -503,7 +504,7 @@ func (d *driver) cleanup() {
 	// second, so they stop together.
 	var wg sync.WaitGroup
 	for _, h := range d.hosts {
-		if pid := readPID(h.pidFile); pid > 0 && testenv.Alive(pid) {
+		if pid := readPID(h.pidFile); pid > 0 && restart.Alive(pid) {
 			d.stopped++
 			wg.Add(1)
 			go func() {
@@ -553,12 +554,9 @@ func (d *driver) summary() {
 	w.Flush()
 }
 
+// readPID returns the PID in path, or 0 when there is none (yet).
 func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, _ := restart.ReadPIDFile(path)
 	return pid
 }
 

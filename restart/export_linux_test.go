@@ -1,4 +1,0 @@
-package restart
-
-// Descendants is descendants, for the external tests.
-var Descendants = descendants
