@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -298,7 +299,7 @@ func TestAgentEndToEnd(t *testing.T) {
 func TestAgentChannelDown(t *testing.T) {
 	ch := newChannel(t)
 	h := newHost(t)
-	addr, err := testenv.FreeAddr()
+	addr, err := realparts.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestAgentChannelDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs testenv.SyncBuffer
+	var logs realparts.SyncBuffer
 	a, err := New(Config{
 		Channel: ch.addr, Client: down, Package: "hello", Host: "web-2", Report: true,
 		Interval: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond,
@@ -362,9 +363,9 @@ func TestUpgradeUnderLoad(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			loadDone := make(chan *testenv.LoadResult, 1)
+			loadDone := make(chan *realparts.LoadResult, 1)
 			go func() {
-				loadDone <- testenv.Load(ctx, testenv.LoadOptions{Addr: h.addr, Workers: 4, KeepAlive: keepAlive, Duration: time.Minute})
+				loadDone <- realparts.Load(ctx, realparts.LoadOptions{Addr: h.addr, Workers: 4, KeepAlive: keepAlive, Duration: time.Minute})
 			}()
 			time.Sleep(200 * time.Millisecond)
 			for i, p := range []pub{v2, v1, v2} {

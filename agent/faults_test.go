@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -111,7 +112,7 @@ func TestAgentFaults(t *testing.T) {
 			// Published straight to the server, not through the fault.
 			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 
-			var logs testenv.SyncBuffer
+			var logs realparts.SyncBuffer
 			a, err := New(Config{
 				Channel: ch.addr, Client: client, Package: "hello", Host: "web-3", Report: true,
 				Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
@@ -125,7 +126,7 @@ func TestAgentFaults(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- a.Run(ctx) }()
 
-			if err := testenv.WaitFor(ctx, "failures", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.metrics.checkFailures >= 5 }); err != nil {
+			if err := realparts.WaitFor(ctx, "failures", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.metrics.checkFailures >= 5 }); err != nil {
 				t.Fatal(err)
 			}
 			if got := h.dpkgVersion(t); got != " " {
@@ -136,7 +137,7 @@ func TestAgentFaults(t *testing.T) {
 				t.Errorf("files left from failed downloads: %q", debs)
 			}
 			proxy.fault.Store("")
-			if err := testenv.WaitFor(ctx, "install after the fault", func() bool {
+			if err := realparts.WaitFor(ctx, "install after the fault", func() bool {
 				st := ch.tryStatus(t, "web-3")
 				return st != nil && st.State == "ok" && st.Version == "1.0"
 			}); err != nil {
@@ -238,14 +239,14 @@ func TestHeartbeat(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	var first *Status
-	if err := testenv.WaitFor(ctx, "the release installed", func() bool {
+	if err := realparts.WaitFor(ctx, "the release installed", func() bool {
 		first = ch.tryStatus(t, "web-5")
 		return first != nil && first.State == "ok"
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var later *Status
-	if err := testenv.WaitFor(ctx, "a heartbeat", func() bool {
+	if err := realparts.WaitFor(ctx, "a heartbeat", func() bool {
 		later = ch.tryStatus(t, "web-5")
 		return later.Time.After(first.Time)
 	}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/restart"
 )
@@ -43,7 +44,7 @@ func buildHello(t *testing.T, versions ...string) helloBins {
 	dir := t.TempDir()
 	bins := helloBins{}
 	for _, v := range versions {
-		p, err := testenv.BuildGo(t.Context(), dir, "hello-"+v, "github.com/debfleet/debfleet/examples/hello", "-X main.version="+v)
+		p, err := realparts.BuildGo(t.Context(), dir, "hello-"+v, "github.com/debfleet/debfleet/examples/hello", "-X main.version="+v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +65,7 @@ func newHost(t testing.TB) *host {
 	t.Helper()
 	h := &host{root: testenv.DpkgRoot(t), stateDir: t.TempDir()}
 	h.pidFile = filepath.Join(t.TempDir(), "hello.pid")
-	addr, err := testenv.FreeAddr()
+	addr, err := realparts.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +140,10 @@ func (h *host) startService(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := testenv.WaitHTTP(ctx, "http://"+h.addr+"/healthz"); err != nil {
+	if err := realparts.WaitHTTP(ctx, "http://"+h.addr+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.WaitFor(ctx, "hello pid file", func() bool { _, err := restart.ReadPIDFile(h.pidFile); return err == nil }); err != nil {
+	if err := realparts.WaitFor(ctx, "hello pid file", func() bool { _, err := restart.ReadPIDFile(h.pidFile); return err == nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -302,7 +303,7 @@ func TestKillMidInstall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "postinst to start", func() bool { _, err := os.Stat(started); return err == nil }); err != nil {
+	if err := realparts.WaitFor(ctx, "postinst to start", func() bool { _, err := os.Stat(started); return err == nil }); err != nil {
 		cmd.Process.Kill()
 		t.Fatal(err)
 	}

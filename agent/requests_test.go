@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -279,7 +280,7 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	const n = 5
 	ch := newChannel(t)
 	hosts := newFleet(t, "iam", n)
-	var logs testenv.SyncBuffer
+	var logs realparts.SyncBuffer
 	r := failUnderHaltAfter(t, ch, ch.through(t, denyHaltRecords{&http.Client{}}), hosts, &logs)
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -53,7 +54,7 @@ func TestResumeRetakesSlot(t *testing.T) {
 	go func() { started <- a.start(t.Context()) }()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "the resumed postinst", func() bool {
+	if err := realparts.WaitFor(ctx, "the resumed postinst", func() bool {
 		_, err := os.Stat(filepath.Join(h.root, "tmp/in-postinst"))
 		return err == nil
 	}); err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -101,7 +102,7 @@ func installAll(t testing.TB, ch *channel, hosts []*fleetHost) {
 // waitHaltedOrRolledBack waits until every host reports the release halted
 // or rolled back, then a second more, so a host that would still try it
 // (wrongly) has done so before the caller counts.
-func waitHaltedOrRolledBack(t *testing.T, ch *channel, hosts []*fleetHost, logs *testenv.SyncBuffer) {
+func waitHaltedOrRolledBack(t *testing.T, ch *channel, hosts []*fleetHost, logs *realparts.SyncBuffer) {
 	t.Helper()
 	settled := func() bool {
 		for _, h := range hosts {
@@ -114,7 +115,7 @@ func waitHaltedOrRolledBack(t *testing.T, ch *channel, hosts []*fleetHost, logs 
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
+	if err := realparts.WaitFor(ctx, "every host halted or rolled back", settled); err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 	time.Sleep(time.Second)
@@ -303,7 +304,7 @@ func TestStagedRollout(t *testing.T) {
 			ch.publish(t, manifest(t, v1, time.Now()))
 			installAll(t, ch, hosts)
 			r := ch.staged(t, v2, policy)
-			var logs testenv.SyncBuffer
+			var logs realparts.SyncBuffer
 			stop := runAgents(t, ch, hosts, 0, &logs)
 
 			want := make([][]string, len(policy.Waves))
@@ -325,7 +326,7 @@ func TestStagedRollout(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			if err := testenv.WaitFor(ctx, "every host on 2.0", func() bool { return len(ch.onVersion(t, hosts, "2.0")) == n }); err != nil {
+			if err := realparts.WaitFor(ctx, "every host on 2.0", func() bool { return len(ch.onVersion(t, hosts, "2.0")) == n }); err != nil {
 				t.Fatalf("%v: %v\n%s", err, ch.onVersion(t, hosts, "2.0"), logs.String())
 			}
 			stop()
@@ -370,7 +371,7 @@ func TestStagedRollout(t *testing.T) {
 // postinst fails, with --max-updating 2 --halt-after 2, and runs the hosts'
 // agents (their requests going to agents' client) until every host has
 // rolled it back or reports it halted. It returns 2.0's rollout.
-func failUnderHaltAfter(t *testing.T, ch, agents *channel, hosts []*fleetHost, logs *testenv.SyncBuffer) *release.Rollout {
+func failUnderHaltAfter(t *testing.T, ch, agents *channel, hosts []*fleetHost, logs *realparts.SyncBuffer) *release.Rollout {
 	t.Helper()
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 	installAll(t, ch, hosts)
@@ -390,7 +391,7 @@ func TestHaltAfterFailures(t *testing.T) {
 	const n = 8
 	ch := newChannel(t)
 	hosts := newFleet(t, "app", n)
-	var logs testenv.SyncBuffer
+	var logs realparts.SyncBuffer
 	r := failUnderHaltAfter(t, ch, ch, hosts, &logs)
 
 	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
@@ -440,7 +441,7 @@ func TestHaltAfterFailures(t *testing.T) {
 	}
 
 	// pkgdeb status, the real binary, as an operator runs it.
-	bin, err := testenv.BuildGo(t.Context(), t.TempDir(), "pkgdeb", "github.com/debfleet/debfleet/cmd/pkgdeb", "")
+	bin, err := realparts.BuildGo(t.Context(), t.TempDir(), "pkgdeb", "github.com/debfleet/debfleet/cmd/pkgdeb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +512,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: slow}),
 		release.Policy{Waves: []float64{100}, MaxUpdating: 1})
 
-	var victimLog testenv.SyncBuffer
+	var victimLog realparts.SyncBuffer
 	cmd := exec.Command(os.Args[0], "-test.run=^TestAgentProcessHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), rolloutHelperEnv+"="+victim.name, "HELPER_ENDPOINT="+ch.srv.Endpoint,
 		"HELPER_AK="+ch.srv.AccessKey, "HELPER_SK="+ch.srv.SecretKey, "HELPER_BUCKET="+ch.addr.Bucket, "HELPER_KEY="+ch.addr.Key,
@@ -538,7 +539,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "the victim installing", func() bool {
+	if err := realparts.WaitFor(ctx, "the victim installing", func() bool {
 		st := ch.tryStatus(t, victim.name)
 		return st != nil && st.State == StateInstalling
 	}); err != nil {
@@ -546,7 +547,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 	}
 
 	hosts := newFleet(t, "db", 4)
-	var logs testenv.SyncBuffer
+	var logs realparts.SyncBuffer
 	stop := runAgents(t, ch, hosts, ttl, &logs)
 	time.Sleep(time.Second) // they find the slot taken
 	if got := ch.onVersion(t, hosts, "2.0"); len(got) != 0 {
@@ -561,7 +562,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 
 	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "the other hosts on 2.0", func() bool { return len(ch.onVersion(t, hosts, "2.0")) == len(hosts) }); err != nil {
+	if err := realparts.WaitFor(ctx, "the other hosts on 2.0", func() bool { return len(ch.onVersion(t, hosts, "2.0")) == len(hosts) }); err != nil {
 		t.Fatalf("%v: %v\n%s", err, ch.onVersion(t, hosts, "2.0"), logs.String())
 	}
 	stop()

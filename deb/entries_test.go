@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func dpkgDebRun(t testing.TB, args ...string) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(testenv.DpkgEnv(), "LC_ALL=C", "TZ=UTC")
+	cmd.Env = append(realparts.DpkgEnv(), "LC_ALL=C", "TZ=UTC")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -58,7 +59,7 @@ func runTool(t testing.TB, bin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = testenv.DpkgEnv()
+	cmd.Env = realparts.DpkgEnv()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

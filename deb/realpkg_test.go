@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 )
 
 // realPackages are small Debian packages (about 5 MB together) between them
@@ -65,7 +65,7 @@ func TestReadRealDebianPackages(t *testing.T) {
 func dpkgDebInfo(t *testing.T, path, name string) string {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), lookTool(t, "dpkg-deb"), "-I", path, name)
-	cmd.Env = testenv.DpkgEnv()
+	cmd.Env = realparts.DpkgEnv()
 	out, err := cmd.Output()
 	if err != nil {
 		return "" // dpkg-deb -I fails on a member the package lacks

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/demo"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -106,7 +107,7 @@ func setUp(t *testing.T, agentDeb string) *fleet {
 	f.ctx, stop = signal.NotifyContext(t.Context(), os.Interrupt, syscall.SIGTERM)
 	t.Cleanup(stop)
 	f.channel = release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
-	f.env = append(testenv.DpkgEnv(), srv.Env()...)
+	f.env = append(realparts.DpkgEnv(), srv.Env()...)
 	f.env = append(f.env, "SOURCE_DATE_EPOCH="+strconv.FormatInt(time.Now().Unix(), 10))
 	if f.rel, err = release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()}); err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func setUp(t *testing.T, agentDeb string) *fleet {
 func (f *fleet) addServer(root, name string) {
 	t := f.t
 	c := boot(t, root, name, filepath.Join(f.work, "shared"))
-	addr, err := testenv.FreeAddr()
+	addr, err := realparts.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func (f *fleet) stopAndStart() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
-		err := testenv.WaitFor(ctx, s.name+"'s new main PID after systemctl reload", func() bool {
+		err := realparts.WaitFor(ctx, s.name+"'s new main PID after systemctl reload", func() bool {
 			got := s.show(t, "hello", "MainPID")["MainPID"]
 			return got != strconv.Itoa(pid) && got != "0"
 		})
@@ -307,7 +308,7 @@ func (f *fleet) rollbackChannel() {
 	var st fleetStatus
 	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
-	err := testenv.WaitFor(ctx, "pkgdeb status to report convergence", func() bool {
+	err := realparts.WaitFor(ctx, "pkgdeb status to report convergence", func() bool {
 		st = f.status()
 		return st.Converged
 	})
@@ -443,7 +444,7 @@ func (f *fleet) addrs() []string {
 }
 
 // checkLoad fails the test for any failed request.
-func (f *fleet) checkLoad(results []*testenv.LoadResult, phase string) {
+func (f *fleet) checkLoad(results []*realparts.LoadResult, phase string) {
 	var n int64
 	for i, r := range results {
 		n += r.Requests

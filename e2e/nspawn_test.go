@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 )
 
 // container is one booted systemd-nspawn container: systemd as PID 1 on a
@@ -26,7 +26,7 @@ type container struct {
 	nspawn *exec.Cmd
 	done   chan struct{}
 	leader int // the container's PID 1, as the host sees it
-	log    *testenv.SyncBuffer
+	log    *realparts.SyncBuffer
 	// cgroups are the container's own cgroup directories, one per
 	// hierarchy, when the test made them (see boot).
 	cgroups []string
@@ -58,7 +58,7 @@ func unpackRoot(t *testing.T, tarball, dir string) string {
 // removed, when the test ends, whatever happened.
 func boot(t *testing.T, root, name, shared string) *container {
 	t.Helper()
-	c := &container{name: name, done: make(chan struct{}), log: &testenv.SyncBuffer{}}
+	c := &container{name: name, done: make(chan struct{}), log: &realparts.SyncBuffer{}}
 	args := []string{"systemd-nspawn", "--boot", "--quiet",
 		"--directory", root, "--volatile=overlay",
 		"--machine", name,
@@ -95,7 +95,7 @@ func boot(t *testing.T, root, name, shared string) *container {
 
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	err := testenv.WaitFor(ctx, name+"'s PID 1", func() bool {
+	err := realparts.WaitFor(ctx, name+"'s PID 1", func() bool {
 		select {
 		case <-c.done:
 			return true
@@ -103,7 +103,7 @@ func boot(t *testing.T, root, name, shared string) *container {
 		}
 		// nspawn forks helpers before the container's init; PID 1 is the
 		// child that runs systemd.
-		for _, pid := range testenv.Children(c.nspawn.Process.Pid) {
+		for _, pid := range realparts.Children(c.nspawn.Process.Pid) {
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
 				c.leader = pid
 				return true

@@ -62,8 +62,9 @@ func (f *racyHandoff) Upgrade() error {
 }
 
 // syncBuffer collects an Upgrader's log while the test reads it. It is
-// not testenv.SyncBuffer because testenv uses restart's process helpers, so
-// the tests inside package restart cannot import it (an import cycle).
+// not realparts.SyncBuffer because realparts uses restart's process
+// helpers, so the tests inside package restart cannot import it (an import
+// cycle).
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -45,24 +45,24 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bins.hello, err = testenv.BuildGo(ctx, dir, "hello", "github.com/debfleet/debfleet/examples/hello", "-X main.version=v1")
+	bins.hello, err = realparts.BuildGo(ctx, dir, "hello", "github.com/debfleet/debfleet/examples/hello", "-X main.version=v1")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	bins.refusals, err = testenv.BuildGo(ctx, dir, "refusals", "github.com/debfleet/debfleet/restart/testdata/refusals", "")
+	bins.refusals, err = realparts.BuildGo(ctx, dir, "refusals", "github.com/debfleet/debfleet/restart/testdata/refusals", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	bins.zombie, err = testenv.BuildGo(ctx, dir, "zombieleader", "github.com/debfleet/debfleet/restart/testdata/zombieleader", "")
+	bins.zombie, err = realparts.BuildGo(ctx, dir, "zombieleader", "github.com/debfleet/debfleet/restart/testdata/zombieleader", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	bins.faulty = make(map[string]string)
 	for _, f := range []string{"exit", "panic", "hang", "slow"} {
-		bins.faulty[f], err = testenv.BuildGo(ctx, dir, "faulty-"+f, "github.com/debfleet/debfleet/restart/testdata/faulty", "-X main.fault="+f)
+		bins.faulty[f], err = realparts.BuildGo(ctx, dir, "faulty-"+f, "github.com/debfleet/debfleet/restart/testdata/faulty", "-X main.fault="+f)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -79,7 +79,7 @@ type service struct {
 	bin     string
 	addr    string
 	pidFile string
-	log     *testenv.SyncBuffer
+	log     *realparts.SyncBuffer
 	cmd     *exec.Cmd
 	exited  chan error // the first process's (or supervisor's) exit
 }
@@ -98,11 +98,11 @@ type startOptions struct {
 func startService(t *testing.T, o startOptions) *service {
 	t.Helper()
 	dir := t.TempDir()
-	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "hello"), pidFile: filepath.Join(dir, "hello.pid"), log: &testenv.SyncBuffer{}, exited: make(chan error, 1)}
+	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "hello"), pidFile: filepath.Join(dir, "hello.pid"), log: &realparts.SyncBuffer{}, exited: make(chan error, 1)}
 	s.install(bins.hello)
 	listen := o.listen
 	if listen == "" {
-		addr, err := testenv.FreeAddr()
+		addr, err := realparts.FreeAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func startService(t *testing.T, o startOptions) *service {
 	t.Cleanup(s.cleanup)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "PID file", func() bool { _, err := restart.ReadPIDFile(s.pidFile); return err == nil }); err != nil {
+	if err := realparts.WaitFor(ctx, "PID file", func() bool { _, err := restart.ReadPIDFile(s.pidFile); return err == nil }); err != nil {
 		t.Fatalf("%v\n%s", err, s.log)
 	}
 	return s
@@ -184,7 +184,7 @@ func (s *service) waitNewPID(old int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var pid int
-	err := testenv.WaitFor(ctx, "a new PID", func() bool {
+	err := realparts.WaitFor(ctx, "a new PID", func() bool {
 		p, err := restart.ReadPIDFile(s.pidFile)
 		pid = p
 		return err == nil && p != old
@@ -205,7 +205,7 @@ func (s *service) waitLog(re string, n int) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, re, func() bool { return s.count(re) >= n }); err != nil {
+	if err := realparts.WaitFor(ctx, re, func() bool { return s.count(re) >= n }); err != nil {
 		s.t.Fatalf("%v\n%s", err, s.log)
 	}
 }
@@ -229,7 +229,7 @@ func (s *service) waitGone(pids []int, d time.Duration) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	err := testenv.WaitFor(ctx, "processes to exit", func() bool {
+	err := realparts.WaitFor(ctx, "processes to exit", func() bool {
 		for _, p := range pids {
 			if restart.Alive(p) {
 				return false
@@ -271,26 +271,26 @@ func (s *service) cleanup() {
 	}
 }
 
-// startLoad runs testenv.Load against the service until the returned
+// startLoad runs realparts.Load against the service until the returned
 // function is called, which returns the result.
-func startLoad(s *service, keepAlive bool) func() *testenv.LoadResult {
+func startLoad(s *service, keepAlive bool) func() *realparts.LoadResult {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan *testenv.LoadResult, 1)
+	done := make(chan *realparts.LoadResult, 1)
 	go func() {
-		done <- testenv.Load(ctx, testenv.LoadOptions{
+		done <- realparts.Load(ctx, realparts.LoadOptions{
 			Addr: s.addr, Workers: 4, KeepAlive: keepAlive,
 			Duration: 90 * time.Second, MaxRequests: 2_000_000,
 		})
 	}()
 	time.Sleep(100 * time.Millisecond)
-	return func() *testenv.LoadResult {
+	return func() *realparts.LoadResult {
 		time.Sleep(100 * time.Millisecond) // let the last generation serve too
 		cancel()
 		return <-done
 	}
 }
 
-func checkLoad(t *testing.T, r *testenv.LoadResult, min int64) {
+func checkLoad(t *testing.T, r *realparts.LoadResult, min int64) {
 	t.Helper()
 	t.Logf("load: %d requests, %d failures", r.Requests, r.Failures)
 	if r.Failures != 0 {

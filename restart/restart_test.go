@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -173,10 +173,10 @@ func TestUnixSocket(t *testing.T) {
 	s := startService(t, startOptions{listen: "unix:" + sock})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	done := make(chan *testenv.LoadResult, 1)
+	done := make(chan *realparts.LoadResult, 1)
 	loadCtx, stop := context.WithCancel(ctx)
 	go func() {
-		done <- testenv.Load(loadCtx, testenv.LoadOptions{Network: "unix", Addr: sock, Workers: 2, KeepAlive: true, Duration: 30 * time.Second})
+		done <- realparts.Load(loadCtx, realparts.LoadOptions{Network: "unix", Addr: sock, Workers: 2, KeepAlive: true, Duration: 30 * time.Second})
 	}()
 	pids := []int{s.pid()}
 	for range 3 {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -26,7 +27,7 @@ import (
 func BenchmarkDaemonIdle(b *testing.B) {
 	const checks = 30
 	srv := s3env.Server(b)
-	bin, err := testenv.BuildGo(b.Context(), b.TempDir(), "autoupdate", ".", "")
+	bin, err := realparts.BuildGo(b.Context(), b.TempDir(), "autoupdate", ".", "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		cmd := exec.Command(bin, "--source", source, "--package", "hello", "--state-dir", b.TempDir(), "--dpkg-root", root,
 			"--host", "bench", "--endpoint", proxy.URL, "--interval", "1s", "--jitter", "0", "--env-file", os.DevNull)
 		cmd.Env = append(os.Environ(), srv.Env()...)
-		var stderr testenv.SyncBuffer
+		var stderr realparts.SyncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -150,7 +151,7 @@ func TestOnceRefusesUnsigned(t *testing.T) {
 // with SIGTERM, as systemd does: it must exit 0 promptly.
 func TestDaemonStopsOnSignal(t *testing.T) {
 	srv := s3env.Server(t)
-	bin, err := testenv.BuildGo(t.Context(), t.TempDir(), "autoupdate", ".", "")
+	bin, err := realparts.BuildGo(t.Context(), t.TempDir(), "autoupdate", ".", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestDaemonStopsOnSignal(t *testing.T) {
 	cmd := exec.Command(bin, "--source", source, "--package", "hello", "--state-dir", t.TempDir(), "--dpkg-root", root,
 		"--host", "web-1", "--endpoint", srv.Endpoint, "--interval", "100ms", "--env-file", os.DevNull)
 	cmd.Env = append(os.Environ(), srv.Env()...)
-	var stderr testenv.SyncBuffer
+	var stderr realparts.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestDaemonStopsOnSignal(t *testing.T) {
 	defer cmd.Process.Kill()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	if err := testenv.WaitFor(ctx, "the daemon to install 1.0", func() bool {
+	if err := realparts.WaitFor(ctx, "the daemon to install 1.0", func() bool {
 		return strings.Contains(stderr.String(), "release installed")
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())

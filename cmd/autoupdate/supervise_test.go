@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -24,22 +24,22 @@ import (
 // within its drain timeout, with status 0.
 func TestSupervise(t *testing.T) {
 	dir := t.TempDir()
-	au, err := testenv.BuildGo(t.Context(), dir, "autoupdate", ".", "")
+	au, err := realparts.BuildGo(t.Context(), dir, "autoupdate", ".", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello, err := testenv.BuildGo(t.Context(), dir, "hello", "../../examples/hello", "")
+	hello, err := realparts.BuildGo(t.Context(), dir, "hello", "../../examples/hello", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := testenv.FreeAddr()
+	addr, err := realparts.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(dir, "hello.pid")
 	cmd := exec.Command(au, "supervise", "--pidfile", pidFile, "--stop-timeout", "10s", "--",
 		hello, "--listen", addr, "--pidfile", pidFile, "--drain-timeout", "2s")
-	var logs testenv.SyncBuffer
+	var logs realparts.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestSupervise(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := testenv.WaitHTTP(ctx, "http://"+addr+"/"); err != nil {
+	if err := realparts.WaitHTTP(ctx, "http://"+addr+"/"); err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 	readPID := func() int {
@@ -66,9 +66,9 @@ func TestSupervise(t *testing.T) {
 		t.Fatalf("PID file names %d, want the service, not the supervisor %d", pid, supervisor)
 	}
 
-	load := make(chan *testenv.LoadResult, 1)
+	load := make(chan *realparts.LoadResult, 1)
 	go func() {
-		load <- testenv.Load(ctx, testenv.LoadOptions{Addr: addr, Workers: 8, KeepAlive: true, Duration: 4 * time.Second})
+		load <- realparts.Load(ctx, realparts.LoadOptions{Addr: addr, Workers: 8, KeepAlive: true, Duration: 4 * time.Second})
 	}()
 	pids := []int{readPID()}
 	for range 3 {
@@ -77,7 +77,7 @@ func TestSupervise(t *testing.T) {
 		if err := syscall.Kill(supervisor, syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		if err := testenv.WaitFor(ctx, "a new generation", func() bool { p := readPID(); return p != 0 && p != old }); err != nil {
+		if err := realparts.WaitFor(ctx, "a new generation", func() bool { p := readPID(); return p != 0 && p != old }); err != nil {
 			t.Fatalf("%v\n%s", err, logs.String())
 		}
 		pids = append(pids, readPID())

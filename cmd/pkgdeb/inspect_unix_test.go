@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -44,12 +45,12 @@ func TestInspectHardLinksLikeDpkgDeb(t *testing.T) {
 	mustDo(t, os.WriteFile(filepath.Join(root, "DEBIAN/md5sums"), []byte(sum+"  usr/bin/a\n"+sum+"  usr/bin/b\n"), 0o644))
 	path := filepath.Join(t.TempDir(), "hl.deb")
 	cmd := exec.Command(dpkgDeb, "--root-owner-group", "--build", root, path)
-	cmd.Env = testenv.DpkgEnv()
+	cmd.Env = realparts.DpkgEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb --build: %v\n%s", err, out)
 	}
 	cmd = exec.Command(dpkgDeb, "-c", path)
-	cmd.Env = append(testenv.DpkgEnv(), "LC_ALL=C")
+	cmd.Env = append(realparts.DpkgEnv(), "LC_ALL=C")
 	contents, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("dpkg-deb -c: %v", err)

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -32,7 +32,7 @@ type bench struct {
 	progress io.Writer
 	pids     pidFile
 
-	srv      *testenv.S3Server
+	srv      *realparts.S3Server
 	proxy    *countingProxy
 	proxyURL string
 	httpSrv  *http.Server
@@ -53,11 +53,11 @@ func setup(ctx context.Context, o options, progress io.Writer) (b *bench, err er
 			b.close()
 		}
 	}()
-	if b.srv, err = testenv.StartS3(); err != nil {
+	if b.srv, err = realparts.StartS3(); err != nil {
 		return nil, fmt.Errorf("start versitygw: %w", err)
 	}
 	if b.srv.External {
-		return nil, fmt.Errorf("%s is set: this benchmark measures a local versitygw", testenv.EnvS3Endpoint)
+		return nil, fmt.Errorf("%s is set: this benchmark measures a local versitygw", realparts.EnvS3Endpoint)
 	}
 	if err := b.pids.add(b.srv.PID()); err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func (b *bench) publish(ctx context.Context, version string, policy release.Poli
 // directories dpkg wants.
 func (b *bench) agentEnv() []string {
 	var env []string
-	for _, kv := range testenv.DpkgEnv() {
+	for _, kv := range realparts.DpkgEnv() {
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "AUTOUPDATE_") {
 			continue
 		}
@@ -176,7 +176,7 @@ func (b *bench) startAgent(ctx context.Context, host string, env []string) (*age
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	root, err := dpkgRoot(ctx, dir)
+	root, err := dpkgRoot(dir)
 	if err != nil {
 		return nil, err
 	}

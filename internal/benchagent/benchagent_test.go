@@ -100,7 +100,7 @@ func TestProcReaders(t *testing.T) {
 // failure inside one as an error rather than a crash.
 func TestTestenvHelpers(t *testing.T) {
 	dir := t.TempDir()
-	root, err := dpkgRoot(t.Context(), dir)
+	root, err := dpkgRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

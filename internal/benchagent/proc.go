@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -209,4 +211,21 @@ func (p pidFile) add(pid int) error {
 		err = cerr
 	}
 	return err
+}
+
+// dpkgRoot makes an empty dpkg sandbox root under dir.
+func dpkgRoot(dir string) (string, error) {
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		return "", fmt.Errorf("cannot run: dpkg not installed: %w", err)
+	}
+	root, err := os.MkdirTemp(dir, "root-")
+	if err != nil {
+		return "", fmt.Errorf("make dpkg root: %w", err)
+	}
+	return root, realparts.MakeDpkgRoot(root)
+}
+
+// agentDeb builds the benchmark's tiny package (one shell script) in dir.
+func agentDeb(ctx context.Context, dir, pkg, version string) (string, error) {
+	return realparts.BuildAgentDeb(ctx, dir, realparts.AgentDeb{Package: pkg, Version: version})
 }

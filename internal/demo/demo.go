@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -169,24 +169,24 @@ func Describe(fs *release.FleetStatus) string {
 	return strings.Join(parts, "; ")
 }
 
-// Load drives bounded HTTP load (testenv.Load) at several addresses at
+// Load drives bounded HTTP load (realparts.Load) at several addresses at
 // once, until Stop.
 type Load struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	results []*testenv.LoadResult
+	results []*realparts.LoadResult
 }
 
 // StartLoad starts workers keep-alive clients per address, each run
 // bounded by limit (and 10 million requests) in case Stop is never called.
 func StartLoad(ctx context.Context, addrs []string, workers int, limit time.Duration) *Load {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &Load{cancel: cancel, results: make([]*testenv.LoadResult, len(addrs))}
+	l := &Load{cancel: cancel, results: make([]*realparts.LoadResult, len(addrs))}
 	for i, addr := range addrs {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.results[i] = testenv.Load(ctx, testenv.LoadOptions{
+			l.results[i] = realparts.Load(ctx, realparts.LoadOptions{
 				Addr: addr, Workers: workers, KeepAlive: true, Duration: limit,
 				MaxRequests: 10_000_000, Timeout: 10 * time.Second,
 			})
@@ -197,14 +197,14 @@ func StartLoad(ctx context.Context, addrs []string, workers int, limit time.Dura
 
 // Stop ends the load, waits for the requests in flight and returns one
 // result per address, in the order given to StartLoad.
-func (l *Load) Stop() []*testenv.LoadResult {
+func (l *Load) Stop() []*realparts.LoadResult {
 	l.cancel()
 	l.wg.Wait()
 	return l.results
 }
 
 // Errors renders a load result's failures on one line ("" when none).
-func Errors(r *testenv.LoadResult) string {
+func Errors(r *realparts.LoadResult) string {
 	var parts []string
 	for msg, n := range r.Errors {
 		parts = append(parts, fmt.Sprintf("%dx %s", n, msg))

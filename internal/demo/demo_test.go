@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
 
 func TestMakeDpkgRootIsUsableByDpkg(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
-	if err := MakeDpkgRoot(root); err != nil {
+	if err := realparts.MakeDpkgRoot(root); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := testenv.Dpkg(t, root, "--audit"); err != nil {
@@ -33,7 +34,7 @@ func TestMakeDpkgRootIsUsableByDpkg(t *testing.T) {
 }
 
 func TestBuildBrokenHello(t *testing.T) {
-	pkgdeb, err := testenv.BuildGo(t.Context(), t.TempDir(), "pkgdeb", "github.com/debfleet/debfleet/cmd/pkgdeb", "")
+	pkgdeb, err := realparts.BuildGo(t.Context(), t.TempDir(), "pkgdeb", "github.com/debfleet/debfleet/cmd/pkgdeb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +91,14 @@ func TestChildrenAndStop(t *testing.T) {
 			t.Cleanup(func() { cmd.Process.Kill(); <-done })
 			pid := cmd.Process.Pid
 			time.Sleep(100 * time.Millisecond) // let the trap be set
-			if kids := testenv.Children(os.Getpid()); !slices.Contains(kids, pid) {
+			if kids := realparts.Children(os.Getpid()); !slices.Contains(kids, pid) {
 				t.Fatalf("Children(self) = %v, want it to include %d", kids, pid)
 			}
 			if killed := Stop(pid, 300*time.Millisecond); killed != tt.wantKilled {
 				t.Errorf("Stop reported killed=%v, want %v", killed, tt.wantKilled)
 			}
 			<-done
-			if slices.Contains(testenv.Children(os.Getpid()), pid) {
+			if slices.Contains(realparts.Children(os.Getpid()), pid) {
 				t.Errorf("%d still listed after Stop", pid)
 			}
 		})

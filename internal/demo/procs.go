@@ -1,31 +1,11 @@
 package demo
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/debfleet/debfleet/restart"
 )
-
-// MakeDpkgRoot creates an empty dpkg sandbox root at dir, as
-// testenv.DpkgRoot does for tests: the admin directory and var/log for
-// dpkg --root=dir --log=dir/var/log/dpkg.log.
-func MakeDpkgRoot(dir string) error {
-	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/log", "etc", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("dpkg root %s: %w", dir, err)
-		}
-	}
-	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
-			return fmt.Errorf("dpkg root %s: %w", dir, err)
-		}
-	}
-	return nil
-}
 
 // Stop sends SIGTERM to pid, waits up to grace for it to end, then sends
 // SIGKILL. It reports whether SIGKILL was needed. A zombie counts as

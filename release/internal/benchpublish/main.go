@@ -37,7 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/debfleet/debfleet/deb"
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -121,7 +121,7 @@ func prepare(ctx context.Context, path string, size int64) error {
 }
 
 func measure(ctx context.Context, mode, path string, partSize int64, concurrency int) error {
-	srv, err := testenv.StartS3()
+	srv, err := realparts.StartS3()
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -99,7 +99,7 @@ Flags:
 		if !slices.Contains(c.targets, t.name) {
 			continue
 		}
-		bin, err := testenv.BuildGo(ctx, dir, t.name, t.pkg, "")
+		bin, err := realparts.BuildGo(ctx, dir, t.name, t.pkg, "")
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ Flags:
 				return fmt.Errorf("%s %s: %w", t.name, mode, err)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", t.name, mode, len(r.ready), r.load.Requests, r.load.Failures,
-				ms(testenv.Percentile(r.load.Samples, 50, nil)), ms(r.p99Without), ms(r.p99During), ms(median(r.ready)), ms(slices.Max(append(r.ready, 0))))
+				ms(realparts.Percentile(r.load.Samples, 50, nil)), ms(r.p99Without), ms(r.p99During), ms(median(r.ready)), ms(slices.Max(append(r.ready, 0))))
 			if len(r.load.Errors) > 0 {
 				fmt.Fprintf(stderr, "%s %s failures: %v\n", t.name, mode, r.load.Errors)
 			}
@@ -119,7 +119,7 @@ Flags:
 }
 
 type result struct {
-	load                  *testenv.LoadResult
+	load                  *realparts.LoadResult
 	ready                 []time.Duration
 	p99During, p99Without time.Duration
 }
@@ -164,7 +164,7 @@ func naiveRestart(p *process) error {
 }
 
 func measure(ctx context.Context, c config, t target, bin, dir string, keepAlive bool, stderr io.Writer) (*result, error) {
-	addr, err := testenv.FreeAddr()
+	addr, err := realparts.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -181,13 +181,13 @@ func measure(ctx context.Context, c config, t target, bin, dir string, keepAlive
 	defer stopAll(p)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := testenv.WaitHTTP(wctx, "http://"+addr+"/"); err != nil {
+	if err := realparts.WaitHTTP(wctx, "http://"+addr+"/"); err != nil {
 		return nil, err
 	}
 
-	loadDone := make(chan *testenv.LoadResult, 1)
+	loadDone := make(chan *realparts.LoadResult, 1)
 	go func() {
-		loadDone <- testenv.Load(ctx, testenv.LoadOptions{Addr: addr, Workers: c.workers, KeepAlive: keepAlive, Duration: c.duration, Timeout: 10 * time.Second, MaxRequests: 4_000_000})
+		loadDone <- realparts.Load(ctx, realparts.LoadOptions{Addr: addr, Workers: c.workers, KeepAlive: keepAlive, Duration: c.duration, Timeout: 10 * time.Second, MaxRequests: 4_000_000})
 	}()
 	res := &result{}
 	var signals []time.Time
@@ -218,7 +218,7 @@ func measure(ctx context.Context, c config, t target, bin, dir string, keepAlive
 		}
 	}
 	res.load = <-loadDone
-	during := func(s testenv.Sample) bool {
+	during := func(s realparts.Sample) bool {
 		for _, sig := range signals {
 			if s.Start.Before(sig.Add(c.window)) && s.Start.Add(s.Latency).After(sig) {
 				return true
@@ -226,8 +226,8 @@ func measure(ctx context.Context, c config, t target, bin, dir string, keepAlive
 		}
 		return false
 	}
-	res.p99During = testenv.Percentile(res.load.Samples, 99, during)
-	res.p99Without = testenv.Percentile(res.load.Samples, 99, func(s testenv.Sample) bool { return !during(s) })
+	res.p99During = realparts.Percentile(res.load.Samples, 99, during)
+	res.p99Without = realparts.Percentile(res.load.Samples, 99, func(s realparts.Sample) bool { return !during(s) })
 	if len(res.ready) < len(signals) {
 		fmt.Fprintf(stderr, "%s: %d of %d restarts did not finish within %s\n", t.name, len(signals)-len(res.ready), len(signals), c.every)
 	}

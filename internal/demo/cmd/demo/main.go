@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/demo"
-	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 	"github.com/debfleet/debfleet/restart"
 )
@@ -142,7 +142,7 @@ type driver struct {
 	work    string
 	repo    string
 	env     []string
-	srv     *testenv.S3Server
+	srv     *realparts.S3Server
 	rel     *release.Client
 	channel release.Address
 	hosts   []*host
@@ -175,8 +175,8 @@ func (d *driver) run(ctx context.Context) error {
 	s.say("debfleet demo: %d servers follow one release channel in a local S3 server; work dir %s", d.o.hosts, d.work)
 
 	// The S3 server and the channel.
-	os.Setenv(testenv.EnvS3BucketPrefix, "debfleet-demo-")
-	if d.srv, err = testenv.StartS3(); err != nil {
+	os.Setenv(realparts.EnvS3BucketPrefix, "debfleet-demo-")
+	if d.srv, err = realparts.StartS3(); err != nil {
 		return fmt.Errorf("start versitygw: %w", err)
 	}
 	bucket, err := d.srv.CreateBucket(ctx, true)
@@ -189,7 +189,7 @@ func (d *driver) run(ctx context.Context) error {
 	// Everything below finds the server through the AWS SDK's standard
 	// variables (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...), as it would
 	// find AWS.
-	d.env = append(testenv.DpkgEnv(), d.srv.Env()...)
+	d.env = append(realparts.DpkgEnv(), d.srv.Env()...)
 	d.env = append(d.env, "SOURCE_DATE_EPOCH="+strconv.FormatInt(time.Now().Unix(), 10))
 	if d.rel, err = release.New(ctx, release.Options{Endpoint: d.srv.Endpoint, Region: d.srv.Region, Credentials: d.srv.Credentials()}); err != nil {
 		return err
@@ -321,10 +321,10 @@ func (d *driver) startAgents(ctx context.Context) error {
 		h := &host{name: fmt.Sprintf("host-%d", i+1)}
 		h.dir = filepath.Join(d.work, h.name)
 		h.root, h.stateDir, h.pidFile = filepath.Join(h.dir, "root"), filepath.Join(h.dir, "state"), filepath.Join(h.dir, "hello.pid")
-		if err := demo.MakeDpkgRoot(h.root); err != nil {
+		if err := realparts.MakeDpkgRoot(h.root); err != nil {
 			return err
 		}
-		addr, err := testenv.FreeAddr()
+		addr, err := realparts.FreeAddr()
 		if err != nil {
 			return err
 		}
@@ -380,7 +380,7 @@ func (d *driver) startHello(ctx context.Context, h *host) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := testenv.WaitHTTP(wctx, "http://"+h.addr+"/healthz"); err != nil {
+	if err := realparts.WaitHTTP(wctx, "http://"+h.addr+"/healthz"); err != nil {
 		return fmt.Errorf("%s: hello did not start: %w (see %s/hello.log)", h.name, err, h.dir)
 	}
 	h.oldPID = h.hello.Process.Pid
@@ -465,7 +465,7 @@ func (d *driver) addrs() []string {
 
 // account adds a phase's load results to each host and prints them; it
 // returns the number of failed requests.
-func (d *driver) account(results []*testenv.LoadResult, phase string) int64 {
+func (d *driver) account(results []*realparts.LoadResult, phase string) int64 {
 	var req, fail int64
 	for i, r := range results {
 		h := d.hosts[i]
@@ -521,7 +521,7 @@ func (d *driver) cleanup() {
 		}
 	}
 	// Anything else still running that the demo started or adopted.
-	for _, pid := range testenv.Children(os.Getpid()) {
+	for _, pid := range realparts.Children(os.Getpid()) {
 		if d.srv != nil && pid == d.srv.PID() {
 			continue
 		}
@@ -535,7 +535,7 @@ func (d *driver) cleanup() {
 		d.stopped++
 	}
 	demo.Reap()
-	if left := testenv.Children(os.Getpid()); len(left) > 0 {
+	if left := realparts.Children(os.Getpid()); len(left) > 0 {
 		d.s.say("WARNING: processes still running: %v", left)
 	}
 	d.s.say("stopped %d processes (agents, hello services, versitygw)", d.stopped)
