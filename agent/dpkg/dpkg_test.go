@@ -257,29 +257,44 @@ func holdLock(t *testing.T, path string) func() {
 func TestRunNotInterrupted(t *testing.T) {
 	slow := "#!/bin/sh\necho $$ > \"$DPKG_ROOT/tmp/postinst.pid\"\nsleep 1\n"
 	tests := []struct {
-		name       string
-		postinst   string
-		cancel     time.Duration // cancel the caller's context after this
+		name     string
+		postinst string
+		// cancelMidRun: the caller's context ends once the postinst runs.
+		cancelMidRun bool
+		// timeout must end while the postinst sleeps: dpkg reaches it in
+		// well under a second even on a busy machine, and the test lasts
+		// as long as the timeout.
 		timeout    time.Duration
 		wantErr    string
 		wantStatus Status
 	}{
-		{"context ends mid-run", slow, 200 * time.Millisecond, time.Minute, "then stopping", Status{Version: "1.0", State: "installed"}},
-		{"timeout kills the run", "#!/bin/sh\necho $$ > \"$DPKG_ROOT/tmp/postinst.pid\"\nsleep 60\n", time.Hour, 500 * time.Millisecond, "killed after", Status{Version: "1.0", State: "half-configured"}},
+		{"context ends mid-run", slow, true, time.Minute, "then stopping", Status{Version: "1.0", State: "installed"}},
+		{"timeout kills the run", "#!/bin/sh\necho $$ > \"$DPKG_ROOT/tmp/postinst.pid\"\nsleep 60\n", false, 5 * time.Second, "killed after", Status{Version: "1.0", State: "half-configured"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := testenv.DpkgRoot(t)
 			d := &Dpkg{Root: root, Timeout: tt.timeout}
 			deb := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Postinst: tt.postinst})
-			ctx, cancel := context.WithTimeout(t.Context(), tt.cancel)
+			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
+			if tt.cancelMidRun {
+				go func() {
+					pidFile := filepath.Join(root, "tmp/postinst.pid")
+					for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+						if _, err := os.Stat(pidFile); err == nil {
+							break
+						}
+					}
+					cancel()
+				}()
+			}
 			start := time.Now()
 			err := d.Install(ctx, deb)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Install: %v, want %q", err, tt.wantErr)
 			}
-			if el := time.Since(start); el > 10*time.Second {
+			if el := time.Since(start); el > tt.timeout+10*time.Second {
 				t.Errorf("Install took %s", el)
 			}
 			if got, _ := d.Query(t.Context(), "hello"); got != tt.wantStatus {
