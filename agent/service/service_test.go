@@ -442,6 +442,10 @@ func serve(dir string) {
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, version) })
 	go http.Serve(ln, mux)
 
+	// Before the PID file names this process: a SIGHUP sent as soon as
+	// it does must find the handler, not the default action (exit).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM)
 	pidFile := filepath.Join(dir, "pid")
 	tmp := pidFile + ".tmp"
 	os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
@@ -452,8 +456,6 @@ func serve(dir string) {
 		syscall.Exit(1)
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM)
 	for s := range sig {
 		if s == syscall.SIGTERM {
 			os.Exit(0)
