@@ -26,8 +26,11 @@ const DefaultMaxBackoff = 5 * time.Minute
 type Config struct {
 	// Channel is the release channel to follow.
 	Channel release.Address
-	// Client reads the channel and writes status objects.
-	Client *release.Client
+	// Releases reads the channel.
+	Releases Releases
+	// Fleet reads and writes the records shared with the channel's other
+	// hosts: status objects, update slots, failures and halts.
+	Fleet Fleet
 	// Package is the package name the channel must contain; any other is
 	// refused.
 	Package string
@@ -86,8 +89,10 @@ type Agent struct {
 // New checks cfg and returns an Agent. Call Run or Once.
 func New(cfg Config) (*Agent, error) {
 	switch {
-	case cfg.Client == nil:
-		return nil, errors.New("agent: no release client")
+	case cfg.Releases == nil:
+		return nil, errors.New("agent: no release channel client")
+	case cfg.Fleet == nil:
+		return nil, errors.New("agent: no fleet records client")
 	case cfg.Installer == nil || cfg.Installer.Dir == nil || cfg.Installer.Dpkg == nil:
 		return nil, errors.New("agent: no installer")
 	case cfg.Package == "":
@@ -224,7 +229,7 @@ func idleState(s *state.State) string {
 // verification or installation is reported, not returned.
 func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 	start := a.cfg.Now()
-	obj, modified, err := a.cfg.Client.HeadIfNoneMatch(ctx, a.cfg.Channel, a.s.ETag)
+	obj, modified, err := a.cfg.Releases.HeadIfNoneMatch(ctx, a.cfg.Channel, a.s.ETag)
 	a.noteCheck(start, err)
 	if err != nil {
 		return "", err
@@ -352,7 +357,7 @@ func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Relea
 	if err != nil {
 		return nil, err
 	}
-	got, err := a.cfg.Client.Fetch(ctx, a.cfg.Channel, obj.VersionID, f)
+	got, err := a.cfg.Releases.Fetch(ctx, a.cfg.Channel, obj.VersionID, f)
 	if err == nil && (got.Manifest == nil || got.Manifest.SHA256 != m.SHA256) {
 		err = &refusalError{fmt.Errorf("version %s changed its manifest between HEAD and GET", obj.VersionID)}
 	}
@@ -447,7 +452,7 @@ func (a *Agent) report(ctx context.Context) {
 	st := a.status
 	st.Time = a.cfg.Now().UTC()
 	a.mu.Unlock()
-	err := a.cfg.Client.PutStatus(ctx, a.cfg.Channel, &st)
+	err := a.cfg.Fleet.PutStatus(ctx, a.cfg.Channel, &st)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
@@ -123,7 +124,7 @@ func newAgent(t *testing.T, h *host, ch *channel, keys []release.PublicKey, logs
 		logs = io.Discard
 	}
 	a, err := New(Config{
-		Channel: ch.addr, Client: ch.client, Package: "hello", PublicKeys: keys,
+		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", PublicKeys: keys,
 		Host: "web-1", Report: true, Interval: 50 * time.Millisecond,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -311,7 +312,7 @@ func TestAgentChannelDown(t *testing.T) {
 	}
 	var logs realparts.SyncBuffer
 	a, err := New(Config{
-		Channel: ch.addr, Client: down, Package: "hello", Host: "web-2", Report: true,
+		Channel: ch.addr, Releases: down, Fleet: fleetOf(down), Package: "hello", Host: "web-2", Report: true,
 		Interval: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -390,3 +391,10 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// fleet is the fleet client over the channel's client.
+func (ch *channel) fleet() *fleet.Client { return fleetOf(ch.client) }
+
+// fleetOf is the fleet client over c's records, as the agent's command
+// wires it.
+func fleetOf(c *release.Client) *fleet.Client { return fleet.New(c.Records(), nil) }

@@ -37,7 +37,7 @@ func BenchmarkIdleCheck(b *testing.B) {
 	h.inst.Service = nil
 	p := manifest(b, testenv.BuildAgentDeb(b, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now())
 	ch.publish(b, p)
-	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: "bench", Interval: time.Second,
+	a, err := New(Config{Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "bench", Interval: time.Second,
 		Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

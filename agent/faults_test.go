@@ -114,7 +114,7 @@ func TestAgentFaults(t *testing.T) {
 
 			var logs realparts.SyncBuffer
 			a, err := New(Config{
-				Channel: ch.addr, Client: client, Package: "hello", Host: "web-3", Report: true,
+				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true,
 				Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 				Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			})
@@ -200,7 +200,7 @@ func TestReleaseReplacedDuringDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: "web-4", Interval: time.Second,
+	a, err := New(Config{Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-4", Interval: time.Second,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestHeartbeat(t *testing.T) {
 	h := newHost(t)
 	h.inst.Service = nil
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
-	a, err := New(Config{Channel: ch.addr, Client: ch.client, Package: "hello", Host: "web-5", Report: true,
+	a, err := New(Config{Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: "web-5", Report: true,
 		Interval: 20 * time.Millisecond, Heartbeat: 300 * time.Millisecond, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
 )
@@ -35,10 +34,10 @@ type Installer struct {
 	// kept there.
 	Dir *state.Dir
 	// Dpkg installs the packages.
-	Dpkg *dpkg.Dpkg
+	Dpkg Packages
 	// Service restarts the service and checks its health after each
 	// install. nil installs without restarting anything.
-	Service *service.Service
+	Service Service
 	// Logger receives one line per install, rollback and recovery; default
 	// slog.Default().
 	Logger *slog.Logger

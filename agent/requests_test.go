@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
@@ -113,7 +114,7 @@ func TestDefaultPolicyRequests(t *testing.T) {
 			}
 			ch := &channel{srv: srv, client: pubClient, addr: release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}}
 			h := newFleetHost(t, "web-1")
-			a, err := New(Config{Channel: ch.addr, Client: client, Package: "hello", Host: h.name, Report: true,
+			a, err := New(Config{Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: h.name, Report: true,
 				Interval: time.Second, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
@@ -123,7 +124,7 @@ func TestDefaultPolicyRequests(t *testing.T) {
 			}
 			for _, v := range []string{v1, v2} {
 				p := manifest(t, v, time.Now())
-				if err := release.DefaultPolicy().Apply(p.m); err != nil {
+				if err := fleet.DefaultPolicy().Apply(p.m); err != nil {
 					t.Fatal(err)
 				}
 				res := ch.publish(t, p)
@@ -158,7 +159,7 @@ func TestCappedPolicyRequests(t *testing.T) {
 	ch := newChannel(t)
 	doer := &recordingDoer{wrapped: &http.Client{}}
 	a := startedAgent(t, ch.through(t, doer), newFleetHost(t, "web-1"))
-	ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), release.Policy{Waves: []float64{100}, MaxUpdating: 2})
+	ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), fleet.Policy{Waves: []float64{100}, MaxUpdating: 2})
 	doer.take()
 	if out, err := a.Check(t.Context()); out != OK || err != nil {
 		t.Fatalf("install: %q, %v", out, err)
@@ -190,12 +191,12 @@ func (d beforeDoer) Do(r *http.Request) (*http.Response, error) {
 // halt-after, the second look is the halt record alone.
 func TestHaltWhileTakingSlot(t *testing.T) {
 	ch := newChannel(t)
-	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), release.Policy{Waves: []float64{100}, MaxUpdating: 2})
+	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), fleet.Policy{Waves: []float64{100}, MaxUpdating: 2})
 	var once sync.Once
 	doer := beforeDoer{wrapped: &http.Client{}, before: func(req *http.Request) {
 		if req.Method == http.MethodPut && requestKind(req) == "lease" {
 			once.Do(func() {
-				if _, _, err := ch.client.Halt(req.Context(), ch.addr, r.SHA256, "1.0", "ops", "bad canary"); err != nil {
+				if _, _, err := ch.fleet().Halt(req.Context(), ch.addr, r.SHA256, "1.0", "ops", "bad canary"); err != nil {
 					t.Errorf("halt: %v", err)
 				}
 			})
@@ -213,7 +214,7 @@ func TestHaltWhileTakingSlot(t *testing.T) {
 	if st.Version != "" {
 		t.Errorf("%s installed %q despite the halt", h.name, st.Version)
 	}
-	leases, err := ch.client.ReadLeases(t.Context(), ch.addr, 2)
+	leases, err := ch.fleet().ReadLeases(t.Context(), ch.addr, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,14 +284,14 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	var logs realparts.SyncBuffer
 	r := failUnderHaltAfter(t, ch, ch.through(t, denyHaltRecords{&http.Client{}}), hosts, &logs)
 
-	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
+	failures, err := ch.fleet().ReadFailures(t.Context(), ch.addr, r.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(failures) != 2 {
 		t.Errorf("%d failure records, want 2: %+v", len(failures), failures)
 	}
-	if rec, err := ch.client.ReadHalt(t.Context(), ch.addr, r.SHA256); err != nil || rec != nil {
+	if rec, err := ch.fleet().ReadHalt(t.Context(), ch.addr, r.SHA256); err != nil || rec != nil {
 		t.Errorf("halt record %+v, %v; want none (agents may not write it)", rec, err)
 	}
 	halted := 0

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
-	"github.com/debfleet/debfleet/release"
 )
 
 // interrupted leaves h as an agent killed in the middle of installing the
@@ -43,7 +43,7 @@ func TestResumeRetakesSlot(t *testing.T) {
 
 	// The dead agent's slot, long expired.
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
-	if _, err := ch.client.AcquireLease(t.Context(), ch.addr, release.LeaseRequest{
+	if _, err := ch.fleet().AcquireLease(t.Context(), ch.addr, fleet.LeaseRequest{
 		Slots: 1, Holder: h.name, Version: rel.Version, SHA256: rel.SHA256, TTL: time.Minute, Now: past,
 	}); err != nil {
 		t.Fatal(err)
@@ -60,14 +60,14 @@ func TestResumeRetakesSlot(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	other := release.LeaseRequest{Slots: 1, Holder: "web-2", Version: rel.Version, SHA256: rel.SHA256, TTL: time.Minute}
-	if l, err := ch.client.AcquireLease(t.Context(), ch.addr, other); !errors.Is(err, release.ErrNoLease) {
+	other := fleet.LeaseRequest{Slots: 1, Holder: "web-2", Version: rel.Version, SHA256: rel.SHA256, TTL: time.Minute}
+	if l, err := ch.fleet().AcquireLease(t.Context(), ch.addr, other); !errors.Is(err, fleet.ErrNoLease) {
 		t.Errorf("another host could take an update slot while %s resumed its install (err %v)", h.name, err)
 		if l != nil {
 			l.Release(t.Context())
 		}
 	}
-	leases, err := ch.client.ReadLeases(t.Context(), ch.addr, 1)
+	leases, err := ch.fleet().ReadLeases(t.Context(), ch.addr, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestResumeRetakesSlot(t *testing.T) {
 	if st := ch.status(t, h.name); st.State != string(OK) || st.Version != "2.0" {
 		t.Errorf("after the resumed install: %s %q, want ok 2.0", st.State, st.Version)
 	}
-	if _, err := ch.client.AcquireLease(t.Context(), ch.addr, other); err != nil {
+	if _, err := ch.fleet().AcquireLease(t.Context(), ch.addr, other); err != nil {
 		t.Errorf("the slot was not given back after the resumed install: %v", err)
 	}
 }
@@ -103,14 +103,14 @@ func TestResumeCountsFailure(t *testing.T) {
 	if st := ch.status(t, h.name); st.State == string(OK) {
 		t.Fatalf("the broken release was installed: %+v", st)
 	}
-	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, rel.SHA256)
+	failures, err := ch.fleet().ReadFailures(t.Context(), ch.addr, rel.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(failures) != 1 || failures[0].Host != h.name {
 		t.Errorf("failure records %+v, want one for %s", failures, h.name)
 	}
-	rec, err := ch.client.ReadHalt(t.Context(), ch.addr, rel.SHA256)
+	rec, err := ch.fleet().ReadHalt(t.Context(), ch.addr, rel.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}

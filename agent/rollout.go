@@ -3,11 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -19,9 +18,9 @@ const DefaultLeaseTTL = time.Minute
 const (
 	// StateWaiting: the release's wave does not cover this host yet, or
 	// every update slot is taken.
-	StateWaiting = release.StateWaiting
+	StateWaiting = fleet.StateWaiting
 	// StateHalted: the release is halted.
-	StateHalted = release.StateHalted
+	StateHalted = fleet.StateHalted
 )
 
 // deferred is Check's internal outcome for a release left for later
@@ -31,22 +30,22 @@ const deferred Outcome = "deferred"
 
 // admission is a release the host may install now.
 type admission struct {
-	rollout *release.Rollout
+	rollout *fleet.Rollout
 	// slots is the number of update slots the policy has (0: none).
 	slots int
 	// lease is the update slot held, nil when the policy needs none.
-	lease *release.Lease
+	lease *fleet.Lease
 	stop  func() error // stops renewing lease
 }
 
 // admit applies the release's rollout policy before anything is
-// downloaded: the wave must cover this host, the release must not be
-// halted, and, when the policy caps the hosts updating at once (or halts
-// after failures), the host must take an update slot. With the slot held
-// it checks once more, counting failures and the other hosts trying the
-// release, so that no more than HaltAfter hosts ever fail it. It returns
-// nil when the host must wait; the status then says why, and is rewritten
-// only when that changes.
+// downloaded, through fleet's decisions in their order: the wave must
+// cover this host, the release must not be halted, and, when the policy
+// caps the hosts updating at once (or halts after failures), the host
+// must take an update slot and, with it held, pass MayTry, so that no
+// more than HaltAfter hosts ever fail it. It returns nil when the host
+// must wait; the status then says why, and is rewritten only when that
+// changes.
 //
 // A release without a policy (or with the default one) is admitted at
 // once, with no request. Otherwise, requests per check: none while the
@@ -56,7 +55,7 @@ type admission struct {
 // LIST of the failures and one GET per slot.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
 	m := obj.Manifest
-	r, err := release.RolloutOf(m)
+	r, err := fleet.RolloutOf(m)
 	if err != nil {
 		return nil, &refusalError{err}
 	}
@@ -65,52 +64,36 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 		// and no permission beyond reading the release.
 		return &admission{rollout: r}, nil
 	}
-	host := a.cfg.Host
-	now := a.cfg.Now()
-	w := r.WaveAt(now)
-	hr := &release.HostRollout{Wave: w.Index + 1, Waves: w.Waves, Percent: w.Percent, Place: math.Round(r.Place(host)*100) / 100}
-	if r.Staged() {
-		hr.CoveredAt = r.CoveredAt(host).UTC()
-	}
+	host, now := a.cfg.Host, a.cfg.Now()
 	target := &state.Release{Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID}
-	if !r.Covers(host, now) {
-		hr.Waiting = fmt.Sprintf("%s does not cover this host (at %.1f%%) until %s", w, r.Place(host), hr.CoveredAt.Format(time.RFC3339))
-		a.hold(ctx, StateWaiting, target, hr)
+	hold := func(d fleet.Decision) (*admission, error) {
+		a.hold(ctx, d, target, r.Position(host, now))
 		return nil, nil
 	}
-	ch := a.cfg.Channel
-	rec, err := a.cfg.Client.ReadHalt(ctx, ch, m.SHA256)
+	if d := r.Reach(host, now); d.Verdict != fleet.Adopt {
+		return hold(d)
+	}
+	rec, err := a.cfg.Fleet.ReadHalt(ctx, a.cfg.Channel, m.SHA256)
 	if err != nil {
 		return nil, err
 	}
-	if rec != nil && rec.Halted {
-		hr.Halted = rec.Describe()
-		a.hold(ctx, StateHalted, target, hr)
-		return nil, nil
+	if d := fleet.Halted(rec); d.Verdict != fleet.Adopt {
+		return hold(d)
 	}
-	slots := r.MaxUpdating
-	if r.HaltAfter > 0 && (slots == 0 || r.HaltAfter < slots) {
-		// More hosts trying at once than may fail would let more than
-		// HaltAfter fail before anyone sees the halt.
-		slots = r.HaltAfter
-	}
+	slots := r.Slots()
 	if slots == 0 {
 		return &admission{rollout: r}, nil
 	}
-	lease, err := a.cfg.Client.AcquireLease(ctx, ch, release.LeaseRequest{
-		Slots: slots, Holder: host, Version: m.Version, SHA256: m.SHA256, TTL: a.cfg.LeaseTTL, Now: a.cfg.Now,
-	})
-	if errors.Is(err, release.ErrNoLease) {
-		hr.Waiting = fmt.Sprintf("no free update slot of %d (%s)", slots, policyLimits(r))
-		a.hold(ctx, StateWaiting, target, hr)
-		return nil, nil
+	lease, err := a.takeSlot(ctx, slots, m.Version, m.SHA256)
+	if errors.Is(err, fleet.ErrNoLease) {
+		return hold(r.NoSlot())
 	}
 	if err != nil {
 		return nil, err
 	}
 	ad := &admission{rollout: r, slots: slots, lease: lease}
-	why, halted, err := a.mayTry(ctx, r, lease, slots)
-	if err == nil && why == "" {
+	d, err := a.mayTry(ctx, r, lease, slots)
+	if err == nil && d.Verdict == fleet.Adopt {
 		ad.stop = lease.Keep(context.WithoutCancel(ctx), a.cfg.LeaseTTL/3)
 		return ad, nil
 	}
@@ -118,75 +101,50 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	if err != nil {
 		return nil, err
 	}
-	if halted {
-		hr.Halted = why
-		a.hold(ctx, StateHalted, target, hr)
-	} else {
-		hr.Waiting = why
-		a.hold(ctx, StateWaiting, target, hr)
-	}
-	return nil, nil
+	return hold(d)
 }
 
-// mayTry is the check made with an update slot held: the release is not
-// halted (failures counted, not only the halt record), and the failures
-// so far plus the other hosts trying it now plus this one stay within
-// HaltAfter. Those hosts wrote their failure or their lease before this
-// host read them, so two hosts cannot both miss each other. It returns
-// why not ("" when the host may go ahead) and whether that is a halt.
-func (a *Agent) mayTry(ctx context.Context, r *release.Rollout, lease *release.Lease, slots int) (why string, halted bool, err error) {
+// takeSlot takes one of slots update slots for installing version.
+func (a *Agent) takeSlot(ctx context.Context, slots int, version, sha string) (*fleet.Lease, error) {
+	return a.cfg.Fleet.AcquireLease(ctx, a.cfg.Channel, fleet.LeaseRequest{
+		Slots: slots, Holder: a.cfg.Host, Version: version, SHA256: sha, TTL: a.cfg.LeaseTTL, Now: a.cfg.Now,
+	})
+}
+
+// mayTry reads what fleet.Rollout.MayTry needs with an update slot held
+// and decides. Without HaltAfter failures do not count, so there is no
+// listing: only a halt (pkgdeb halt) that landed while this host took its
+// slot.
+func (a *Agent) mayTry(ctx context.Context, r *fleet.Rollout, lease *fleet.Lease, slots int) (fleet.Decision, error) {
 	if r.HaltAfter == 0 {
-		// Failures do not count, so no listing: only a halt (pkgdeb
-		// halt) that landed while this host took its slot.
-		rec, err := a.cfg.Client.ReadHalt(ctx, a.cfg.Channel, r.SHA256)
-		if err != nil || rec == nil || !rec.Halted {
-			return "", false, err
-		}
-		return rec.Describe(), true, nil
+		rec, err := a.cfg.Fleet.ReadHalt(ctx, a.cfg.Channel, r.SHA256)
+		return fleet.Halted(rec), err
 	}
-	st, err := a.cfg.Client.ReadRolloutState(ctx, a.cfg.Channel, r.SHA256, r.HaltAfter)
+	st, err := a.cfg.Fleet.ReadRolloutState(ctx, a.cfg.Channel, r.SHA256, r.HaltAfter)
 	if err != nil {
-		return "", false, err
+		return fleet.Decision{}, err
 	}
 	if st.Halted {
-		return st.Reason, true, nil
+		return fleet.Decision{Verdict: fleet.Halt, Reason: st.Reason}, nil
 	}
-	failed := len(st.FailedHosts)
-	if st.Record != nil {
-		failed -= st.Record.Forgiven
-	}
-	leases, err := a.cfg.Client.ReadLeases(ctx, a.cfg.Channel, slots)
+	leases, err := a.cfg.Fleet.ReadLeases(ctx, a.cfg.Channel, slots)
 	if err != nil {
-		return "", false, err
+		return fleet.Decision{}, err
 	}
-	now := a.cfg.Now()
-	trying := 0
-	for _, l := range leases {
-		if l.Slot != lease.Slot() && l.Record.Held(now) && l.Record.SHA256 == r.SHA256 {
-			trying++
-		}
-	}
-	if failed+trying+1 > r.HaltAfter {
-		return fmt.Sprintf("%d hosts failed this release and %d are trying it; halt-after %d: waiting for them", failed, trying, r.HaltAfter), false, nil
-	}
-	return "", false, nil
+	return r.MayTry(st, leases, lease.Slot(), a.cfg.Now()), nil
 }
 
-func policyLimits(r *release.Rollout) string {
-	switch {
-	case r.MaxUpdating > 0 && r.HaltAfter > 0:
-		return fmt.Sprintf("max-updating %d, halt-after %d", r.MaxUpdating, r.HaltAfter)
-	case r.MaxUpdating > 0:
-		return fmt.Sprintf("max-updating %d", r.MaxUpdating)
-	default:
-		return fmt.Sprintf("halt-after %d", r.HaltAfter)
+// hold reports that the host leaves target for later as d says (waiting
+// or halted), at its place hr in the rollout. Nothing is written or logged
+// when the host already reported the same: a waiting host polls every
+// interval.
+func (a *Agent) hold(ctx context.Context, d fleet.Decision, target *state.Release, hr *fleet.HostRollout) {
+	st := string(d.Verdict)
+	if d.Verdict == fleet.Halt {
+		hr.Halted = d.Reason
+	} else {
+		hr.Waiting = d.Reason
 	}
-}
-
-// hold reports that the host leaves target for later, in state st (waiting
-// or halted) for the reason in hr. Nothing is written or logged when the
-// host already reported the same: a waiting host polls every interval.
-func (a *Agent) hold(ctx context.Context, st string, target *state.Release, hr *release.HostRollout) {
 	a.mu.Lock()
 	cur := a.status
 	a.mu.Unlock()
@@ -229,7 +187,7 @@ func (a *Agent) release(ad *admission) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := ad.lease.Release(ctx); err != nil && !errors.Is(err, release.ErrLeaseLost) {
+	if err := ad.lease.Release(ctx); err != nil && !errors.Is(err, fleet.ErrLeaseLost) {
 		a.log.Warn("could not give the update slot back; it expires by itself", "slot", ad.lease.Slot(), "err", err)
 	}
 }
@@ -244,9 +202,7 @@ func (a *Agent) readmit(ctx context.Context, rel *state.Release) *admission {
 	if rel.Slots == 0 {
 		return ad
 	}
-	lease, err := a.cfg.Client.AcquireLease(ctx, a.cfg.Channel, release.LeaseRequest{
-		Slots: rel.Slots, Holder: a.cfg.Host, Version: rel.Version, SHA256: rel.SHA256, TTL: a.cfg.LeaseTTL, Now: a.cfg.Now,
-	})
+	lease, err := a.takeSlot(ctx, rel.Slots, rel.Version, rel.SHA256)
 	if err != nil {
 		a.log.Warn("resuming the interrupted install without an update slot", "version", rel.Version, "err", err)
 		return ad
@@ -267,15 +223,15 @@ func (a *Agent) recordFailure(ctx context.Context, rel *state.Release, outcome O
 	if cause != nil {
 		msg = cause.Error()
 	}
-	f := release.FailureRecord{Host: a.cfg.Host, Version: rel.Version, SHA256: rel.SHA256, Outcome: string(outcome), Error: msg, Time: a.cfg.Now().UTC()}
-	if err := a.cfg.Client.RecordFailure(ctx, a.cfg.Channel, f); err != nil {
+	f := fleet.FailureRecord{Host: a.cfg.Host, Version: rel.Version, SHA256: rel.SHA256, Outcome: string(outcome), Error: msg, Time: a.cfg.Now().UTC()}
+	if err := a.cfg.Fleet.RecordFailure(ctx, a.cfg.Channel, f); err != nil {
 		a.log.Warn("could not record the failure for the fleet", "err", err)
 		return
 	}
 	if rel.HaltAfter == 0 {
 		return
 	}
-	st, err := a.cfg.Client.HaltIfFailed(ctx, a.cfg.Channel, rel.SHA256, rel.Version, rel.HaltAfter, a.cfg.Host)
+	st, err := a.cfg.Fleet.HaltIfFailed(ctx, a.cfg.Channel, rel.SHA256, rel.Version, rel.HaltAfter, a.cfg.Host)
 	if err != nil {
 		a.log.Warn("could not check whether the release is halted", "err", err)
 		return

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -96,7 +97,7 @@ func benchStagedRollout(b *testing.B, n int) {
 	observer.publish(b, manifest(b, testenv.BuildAgentDeb(b, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 	installAll(b, agents, hosts)
 
-	policy := release.Policy{Waves: []float64{10, 50, 100}, WaveInterval: waveInterval, MaxUpdating: 4, HaltAfter: 5}
+	policy := fleet.Policy{Waves: []float64{10, 50, 100}, WaveInterval: waveInterval, MaxUpdating: 4, HaltAfter: 5}
 	r := observer.staged(b, testenv.BuildAgentDeb(b, testenv.AgentDeb{Package: "hello", Version: "2.0"}), policy)
 	before := doer.snapshot()
 	ctx, cancel := context.WithCancel(b.Context())
@@ -111,7 +112,7 @@ func benchStagedRollout(b *testing.B, n int) {
 	var done time.Time
 	deadline := time.Now().Add(2*waveInterval + time.Duration(n)*time.Second)
 	for time.Now().Before(deadline) {
-		leases, err := plain.ReadLeases(b.Context(), addr, policy.MaxUpdating)
+		leases, err := fleetOf(plain).ReadLeases(b.Context(), addr, policy.MaxUpdating)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
@@ -58,7 +59,7 @@ func (h *fleetHost) agent(t testing.TB, ch *channel, leaseTTL time.Duration, log
 		logs = io.Discard
 	}
 	a, err := New(Config{
-		Channel: ch.addr, Client: ch.client, Package: "hello", Host: h.name, Report: true,
+		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: h.name, Report: true,
 		Interval: cmp.Or(h.interval, 100*time.Millisecond), Jitter: cmp.Or(h.interval, 100*time.Millisecond) / 5, LeaseTTL: leaseTTL,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -139,14 +140,14 @@ func runAgents(t testing.TB, ch *channel, hosts []*fleetHost, leaseTTL time.Dura
 }
 
 // staged publishes the .deb at path with policy p, published now.
-func (c *channel) staged(t testing.TB, path string, p release.Policy) *release.Rollout {
+func (c *channel) staged(t testing.TB, path string, p fleet.Policy) *fleet.Rollout {
 	t.Helper()
 	r := manifest(t, path, time.Now())
 	if err := p.Apply(r.m); err != nil {
 		t.Fatal(err)
 	}
 	c.publish(t, r)
-	ro, err := release.RolloutOf(r.m)
+	ro, err := fleet.RolloutOf(r.m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +157,12 @@ func (c *channel) staged(t testing.TB, path string, p release.Policy) *release.R
 // onVersion returns the hosts whose status says they run version, sorted.
 func (c *channel) onVersion(t testing.TB, hosts []*fleetHost, version string) []string {
 	t.Helper()
-	fleet, err := c.client.ReadStatus(t.Context(), c.addr)
+	fs, err := c.fleet().ReadStatus(t.Context(), c.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var on []string
-	for _, st := range fleet.Hosts {
+	for _, st := range fs.Hosts {
 		if st.Version == version && slices.ContainsFunc(hosts, func(h *fleetHost) bool { return h.name == st.Host }) {
 			on = append(on, st.Host)
 		}
@@ -268,7 +269,7 @@ func TestStagedRollout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	policy := release.Policy{Waves: []float64{10, 50, 100}, WaveInterval: interval}
+	policy := fleet.Policy{Waves: []float64{10, 50, 100}, WaveInterval: interval}
 	// Places are a hash of host name and release: with 20 hosts the first
 	// wave (10%) may well be empty. Pick the name prefix so that every
 	// wave has hosts to show (deterministic for given release bytes).
@@ -282,7 +283,7 @@ func TestStagedRollout(t *testing.T) {
 		p := fmt.Sprintf("web%d", i)
 		first, second := 0, 0
 		for j := range n {
-			switch place := release.Place(fmt.Sprintf("%s-%02d", p, j), sha); {
+			switch place := fleet.Place(fmt.Sprintf("%s-%02d", p, j), sha); {
 			case place < 10:
 				first++
 			case place < 50:
@@ -371,12 +372,12 @@ func TestStagedRollout(t *testing.T) {
 // postinst fails, with --max-updating 2 --halt-after 2, and runs the hosts'
 // agents (their requests going to agents' client) until every host has
 // rolled it back or reports it halted. It returns 2.0's rollout.
-func failUnderHaltAfter(t *testing.T, ch, agents *channel, hosts []*fleetHost, logs *realparts.SyncBuffer) *release.Rollout {
+func failUnderHaltAfter(t *testing.T, ch, agents *channel, hosts []*fleetHost, logs *realparts.SyncBuffer) *fleet.Rollout {
 	t.Helper()
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 	installAll(t, ch, hosts)
 	bad := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: "#!/bin/sh\necho broken >&2\nexit 1\n"})
-	r := ch.staged(t, bad, release.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
+	r := ch.staged(t, bad, fleet.Policy{Waves: []float64{100}, MaxUpdating: 2, HaltAfter: 2})
 	stop := runAgents(t, agents, hosts, 5*time.Second, logs)
 	waitHaltedOrRolledBack(t, ch, hosts, logs)
 	stop()
@@ -394,7 +395,7 @@ func TestHaltAfterFailures(t *testing.T) {
 	var logs realparts.SyncBuffer
 	r := failUnderHaltAfter(t, ch, ch, hosts, &logs)
 
-	failures, err := ch.client.ReadFailures(t.Context(), ch.addr, r.SHA256)
+	failures, err := ch.fleet().ReadFailures(t.Context(), ch.addr, r.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +433,7 @@ func TestHaltAfterFailures(t *testing.T) {
 			t.Errorf("%s: status %+v, rollout %+v; want halted with the reason", h.name, st, st.Rollout)
 		}
 	}
-	state, err := ch.client.ReadRolloutState(t.Context(), ch.addr, r.SHA256, 2)
+	state, err := ch.fleet().ReadRolloutState(t.Context(), ch.addr, r.SHA256, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +483,7 @@ func TestAgentProcessHelper(t *testing.T) {
 	}
 	ttl, _ := time.ParseDuration(os.Getenv("HELPER_TTL"))
 	a, err := New(Config{
-		Channel: release.Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: os.Getenv("HELPER_KEY")}, Client: c,
+		Channel: release.Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: os.Getenv("HELPER_KEY")}, Releases: c, Fleet: fleetOf(c),
 		Package: "hello", Host: os.Getenv(rolloutHelperEnv), Report: true, Interval: 100 * time.Millisecond, LeaseTTL: ttl,
 		Installer: &Installer{Dir: dir, Dpkg: &dpkg.Dpkg{Root: os.Getenv("HELPER_ROOT")}},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, nil)),
@@ -510,7 +511,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 	// that the test can end it (dpkg runs in its own process group).
 	slow := "#!/bin/sh\nif [ -e \"$DPKG_ROOT/slow\" ]; then echo $$ > \"$DPKG_ROOT/postinst.pid\"; sleep 60; fi\nexit 0\n"
 	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Postinst: slow}),
-		release.Policy{Waves: []float64{100}, MaxUpdating: 1})
+		fleet.Policy{Waves: []float64{100}, MaxUpdating: 1})
 
 	var victimLog realparts.SyncBuffer
 	cmd := exec.Command(os.Args[0], "-test.run=^TestAgentProcessHelper$", "-test.count=1")
@@ -591,7 +592,7 @@ func TestMaxUpdatingKill(t *testing.T) {
 	// The slot's own history: the victim's last record, then a takeover
 	// no earlier than that record's expiry.
 	holders := leaseHistory(t, ch)
-	i := slices.IndexFunc(holders, func(r release.LeaseRecord) bool { return r.Holder != "" && r.Holder != victim.name })
+	i := slices.IndexFunc(holders, func(r fleet.LeaseRecord) bool { return r.Holder != "" && r.Holder != victim.name })
 	if i < 1 || holders[i-1].Holder != victim.name {
 		t.Fatalf("slot history does not start with the victim: %+v", holders)
 	}
@@ -604,22 +605,22 @@ func TestMaxUpdatingKill(t *testing.T) {
 }
 
 // leaseHistory returns every version of update slot 0, oldest first.
-func leaseHistory(t *testing.T, ch *channel) []release.LeaseRecord {
+func leaseHistory(t *testing.T, ch *channel) []fleet.LeaseRecord {
 	t.Helper()
-	a := release.LeaseAddress(ch.addr, 0)
+	a := fleet.LeaseAddress(ch.addr, 0)
 	s3c := ch.srv.Client()
 	out, err := s3c.ListObjectVersions(t.Context(), &s3.ListObjectVersionsInput{Bucket: &a.Bucket, Prefix: &a.Key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// S3 lists the versions of a key newest first.
-	var recs []release.LeaseRecord
+	var recs []fleet.LeaseRecord
 	for _, v := range slices.Backward(out.Versions) {
 		obj, err := s3c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: v.VersionId})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rec release.LeaseRecord
+		var rec fleet.LeaseRecord
 		err = json.NewDecoder(obj.Body).Decode(&rec)
 		obj.Body.Close()
 		if err != nil {
@@ -627,7 +628,7 @@ func leaseHistory(t *testing.T, ch *channel) []release.LeaseRecord {
 		}
 		recs = append(recs, rec)
 	}
-	if !slices.IsSortedFunc(recs, func(a, b release.LeaseRecord) int { return a.Acquired.Compare(b.Acquired) }) {
+	if !slices.IsSortedFunc(recs, func(a, b fleet.LeaseRecord) int { return a.Acquired.Compare(b.Acquired) }) {
 		t.Fatalf("slot versions are not listed newest first: %+v", recs)
 	}
 	return recs

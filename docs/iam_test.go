@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -126,11 +127,11 @@ func TestAgentPolicy(t *testing.T) {
 	}
 	// The status key must be the one the agent writes, with the IAM
 	// variable that names the calling instance as its host.
-	own := arn(release.StatusAddress(channel, "${aws:userid}").Key)
+	own := arn(fleet.StatusAddress(channel, "${aws:userid}").Key)
 	if got := p.grants(own); !slices.Equal(got, []string{"s3:PutObject"}) {
 		t.Errorf("on %s: %v, want s3:PutObject only", own, got)
 	}
-	other := arn(release.StatusAddress(channel, "AROAOTHER:i-0other").Key)
+	other := arn(fleet.StatusAddress(channel, "AROAOTHER:i-0other").Key)
 	if got := p.grants(other); len(got) != 0 {
 		t.Errorf("another host's status object: %v, want nothing", got)
 	}
@@ -153,15 +154,15 @@ func TestAgentRolloutPolicy(t *testing.T) {
 		key  string
 		want []string
 	}{
-		{release.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{release.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{release.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
-		{release.FailureAddress(channel, sha, own).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{release.FailureAddress(channel, sha, other).Key, []string{"s3:GetObject"}},
+		{fleet.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{fleet.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{fleet.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
+		{fleet.FailureAddress(channel, sha, own).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{fleet.FailureAddress(channel, sha, other).Key, []string{"s3:GetObject"}},
 		// Another channel's records are out of reach.
-		{release.HaltAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha).Key, nil},
-		{release.LeaseAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, 0).Key, nil},
-		{release.FailureAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha, own).Key, nil},
+		{fleet.HaltAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha).Key, nil},
+		{fleet.LeaseAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, 0).Key, nil},
+		{fleet.FailureAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha, own).Key, nil},
 	} {
 		if got := p.grants(arn(tt.key)); !slices.Equal(got, tt.want) {
 			t.Errorf("on %s: %v, want %v", tt.key, got, tt.want)
@@ -172,8 +173,8 @@ func TestAgentRolloutPolicy(t *testing.T) {
 		prefix string
 		list   bool
 	}{
-		{release.LeaseAddress(channel, 3).Key, true},                // is slot 3 missing?
-		{release.HaltAddress(channel, sha).Key, true},               // is the halt record missing?
+		{fleet.LeaseAddress(channel, 3).Key, true},                  // is slot 3 missing?
+		{fleet.HaltAddress(channel, sha).Key, true},                 // is the halt record missing?
 		{channel.Key + ".rollout/" + sha + "/failed/", true},        // who failed
 		{channel.Key + ".status/", false},                           // other hosts' names
 		{"other/production.deb.rollout/" + sha + "/failed/", false}, // another channel
@@ -190,7 +191,7 @@ func TestPublisherPolicy(t *testing.T) {
 	p := load(t, "iam-publisher.json")
 	objects := []string{"s3:AbortMultipartUpload", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion",
 		"s3:ListMultipartUploadParts", "s3:PutObject"}
-	for _, key := range []string{channel.Key, release.StatusAddress(channel, "web-1").Key} {
+	for _, key := range []string{channel.Key, fleet.StatusAddress(channel, "web-1").Key} {
 		if got := p.grants(arn(key)); !slices.Equal(got, objects) {
 			t.Errorf("on %s: %v, want %v", key, got, objects)
 		}
@@ -198,7 +199,7 @@ func TestPublisherPolicy(t *testing.T) {
 	// Halt and resume write halt records; status reads update slots,
 	// halt and failure records.
 	sha := strings.Repeat("ab", 32)
-	for _, key := range []string{release.HaltAddress(channel, sha).Key, release.FailureAddress(channel, sha, "web-1").Key, release.LeaseAddress(channel, 0).Key} {
+	for _, key := range []string{fleet.HaltAddress(channel, sha).Key, fleet.FailureAddress(channel, sha, "web-1").Key, fleet.LeaseAddress(channel, 0).Key} {
 		if got := p.grants(arn(key)); !slices.Contains(got, "s3:GetObject") || !slices.Contains(got, "s3:PutObject") {
 			t.Errorf("on %s: %v, want at least get and put", key, got)
 		}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
@@ -49,8 +50,9 @@ type server struct {
 	addr string // where its hello listens, on the shared loopback
 }
 
-// fleet is the test's view of the whole set-up.
-type fleet struct {
+// cluster is the test's view of the whole set-up: the containers, their
+// channel and the packages published to it.
+type cluster struct {
 	t       *testing.T
 	ctx     context.Context // ends with the test or at Ctrl-C
 	repo    string
@@ -94,13 +96,13 @@ func TestFleetOnSystemd(t *testing.T) {
 
 // setUp starts the S3 server, creates the channel's bucket, a signing key
 // and the hello releases.
-func setUp(t *testing.T, agentDeb string) *fleet {
+func setUp(t *testing.T, agentDeb string) *cluster {
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := testenv.S3(t)
-	f := &fleet{t: t, repo: repo, work: t.TempDir(), debs: map[string]string{}}
+	f := &cluster{t: t, repo: repo, work: t.TempDir(), debs: map[string]string{}}
 	// A Ctrl-C ends the waits (and so the test) instead of the test
 	// binary, so that the cleanups still stop every container.
 	var stop context.CancelFunc
@@ -144,7 +146,7 @@ func setUp(t *testing.T, agentDeb string) *fleet {
 // addServer boots a container and installs and configures the agent in
 // it the way an operator would: dpkg -i, /etc/default/autoupdate,
 // systemctl enable --now.
-func (f *fleet) addServer(root, name string) {
+func (f *cluster) addServer(root, name string) {
 	t := f.t
 	c := boot(t, root, name, filepath.Join(f.work, "shared"))
 	addr, err := realparts.FreeAddr()
@@ -195,10 +197,10 @@ AUTOUPDATE_PUBLIC_KEY=/etc/autoupdate/release.pub
 
 // firstRelease publishes 1.0.0: every container installs it with dpkg and
 // systemd starts hello (Type=notify).
-func (f *fleet) firstRelease() {
+func (f *cluster) firstRelease() {
 	t := f.t
 	start := f.publish("1.0.0")
-	f.wait(func(st release.HostStatus) bool { return st.State == release.StateOK && st.Version == "1.0.0" })
+	f.wait(func(st fleet.HostStatus) bool { return st.State == fleet.StateOK && st.Version == "1.0.0" })
 	t.Logf("1.0.0 installed on every container %v after the publish", time.Since(start).Round(100*time.Millisecond))
 	for _, s := range f.servers {
 		s.checkHello(t, "1.0.0")
@@ -210,7 +212,7 @@ func (f *fleet) firstRelease() {
 
 // upgradeUnderLoad publishes 1.1.0 while the host loads every hello: no
 // request may fail, and systemd must follow the new main PID.
-func (f *fleet) upgradeUnderLoad() {
+func (f *cluster) upgradeUnderLoad() {
 	t := f.t
 	old := map[string]int{}
 	for _, s := range f.servers {
@@ -219,7 +221,7 @@ func (f *fleet) upgradeUnderLoad() {
 	load := demo.StartLoad(f.ctx, f.addrs(), 2, waitLimit)
 	time.Sleep(500 * time.Millisecond)
 	start := f.publish("1.1.0")
-	f.wait(func(st release.HostStatus) bool { return st.State == release.StateOK && st.Version == "1.1.0" })
+	f.wait(func(st fleet.HostStatus) bool { return st.State == fleet.StateOK && st.Version == "1.1.0" })
 	took := time.Since(start)
 	time.Sleep(500 * time.Millisecond)
 	f.checkLoad(load.Stop(), "1.1.0 rollout")
@@ -238,7 +240,7 @@ func (f *fleet) upgradeUnderLoad() {
 
 // stopAndStart checks that systemctl stops the upgraded hello cleanly (it
 // follows the PID that changed), starts it again and reloads it.
-func (f *fleet) stopAndStart() {
+func (f *cluster) stopAndStart() {
 	t := f.t
 	for _, s := range f.servers {
 		cursor := s.journalCursor(t)
@@ -280,13 +282,13 @@ func (f *fleet) stopAndStart() {
 
 // badRelease publishes a 1.2.0 whose binary dies before it is ready: every
 // container must roll back to 1.1.0 by itself, without failing a request.
-func (f *fleet) badRelease() {
+func (f *cluster) badRelease() {
 	t := f.t
 	load := demo.StartLoad(f.ctx, f.addrs(), 2, waitLimit)
 	time.Sleep(500 * time.Millisecond)
 	start := f.publish("1.2.0")
-	fs := f.wait(func(st release.HostStatus) bool {
-		return st.State == release.StateRolledBack && st.Version == "1.1.0" && st.Target != nil && st.Target.Version == "1.2.0"
+	fs := f.wait(func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateRolledBack && st.Version == "1.1.0" && st.Target != nil && st.Target.Version == "1.2.0"
 	})
 	took := time.Since(start)
 	time.Sleep(500 * time.Millisecond)
@@ -302,7 +304,7 @@ func (f *fleet) badRelease() {
 
 // rollbackChannel rolls the channel back to 1.1.0 with pkgdeb: the fleet
 // converges, and pkgdeb status agrees with what the containers run.
-func (f *fleet) rollbackChannel() {
+func (f *cluster) rollbackChannel() {
 	t := f.t
 	f.pkgdeb("rollback", f.channel.String(), "--to", "previous", "--sign-key", filepath.Join(f.work, "shared/release.key"))
 	var st fleetStatus
@@ -357,7 +359,7 @@ type fleetStatus struct {
 
 // status runs pkgdeb status --json (its exit status is 1 until the fleet
 // converges, which is not an error here).
-func (f *fleet) status() fleetStatus {
+func (f *cluster) status() fleetStatus {
 	cmd := exec.CommandContext(f.ctx, filepath.Join(f.repo, "bin/pkgdeb"), "status", "--json", f.channel.String())
 	cmd.Env = f.env
 	out, _ := cmd.Output()
@@ -414,13 +416,13 @@ func (s *server) dpkgVersion(t *testing.T) string {
 }
 
 // publish publishes version's hello, signed, and returns when.
-func (f *fleet) publish(version string) time.Time {
+func (f *cluster) publish(version string) time.Time {
 	f.pkgdeb("publish", "--sign-key", filepath.Join(f.work, "shared/release.key"), f.debs[version], f.channel.String())
 	return time.Now()
 }
 
 // wait waits until every container's status object satisfies done.
-func (f *fleet) wait(done func(release.HostStatus) bool) *release.FleetStatus {
+func (f *cluster) wait(done func(fleet.HostStatus) bool) *fleet.FleetStatus {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
@@ -435,7 +437,7 @@ func (f *fleet) wait(done func(release.HostStatus) bool) *release.FleetStatus {
 	return fs
 }
 
-func (f *fleet) addrs() []string {
+func (f *cluster) addrs() []string {
 	var a []string
 	for _, s := range f.servers {
 		a = append(a, s.addr)
@@ -444,7 +446,7 @@ func (f *fleet) addrs() []string {
 }
 
 // checkLoad fails the test for any failed request.
-func (f *fleet) checkLoad(results []*realparts.LoadResult, phase string) {
+func (f *cluster) checkLoad(results []*realparts.LoadResult, phase string) {
 	var n int64
 	for i, r := range results {
 		n += r.Requests
@@ -456,7 +458,7 @@ func (f *fleet) checkLoad(results []*realparts.LoadResult, phase string) {
 }
 
 // pkgdeb runs bin/pkgdeb and fails the test if it fails.
-func (f *fleet) pkgdeb(args ...string) string {
+func (f *cluster) pkgdeb(args ...string) string {
 	f.t.Helper()
 	cmd := exec.CommandContext(f.ctx, filepath.Join(f.repo, "bin/pkgdeb"), args...)
 	cmd.Env = f.env

@@ -71,7 +71,7 @@ func TestConnectionDropsAreUnreachable(t *testing.T) {
 			if !errors.Is(err, ErrUnreachable) {
 				t.Errorf("HEAD: got %v, want ErrUnreachable", err)
 			}
-			err = c.PutStatus(testCtx(t), a, &HostStatus{Host: "web-1", State: StateOK})
+			_, err = c.Records().Put(testCtx(t), a, map[string]string{"host": "web-1"})
 			if !errors.Is(err, ErrUnreachable) {
 				t.Errorf("PUT: got %v, want ErrUnreachable", err)
 			}

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,22 +33,16 @@ type RollbackInput struct {
 	Publisher string
 	// Now stamps a re-signed manifest; nil means time.Now.
 	Now func() time.Time
-	// Rollout is the rollout policy of the restored release; nil means
-	// DefaultPolicy: a rollback goes to the whole fleet at once, since it
-	// restores a release known to be good, when speed matters. The
-	// policy is part of the signed manifest, so a signed release whose
-	// policy changes needs Key (see ErrSignedPolicy). A staged policy
-	// also gives the restored manifest a fresh PublishedAt, from which its
-	// waves count.
-	Rollout *Policy
-	// KeepRollout restores the release with the policy it was published
-	// with, as it is; Rollout must then be nil.
-	KeepRollout bool
+	// Edit, when set, changes the restored manifest before it is written:
+	// m is a copy of the target's manifest, Extra included, to change in
+	// place (the fleet package sets the rollout policy this way). A
+	// signed manifest that changes needs Key, else ErrSignedChange.
+	Edit func(m *Manifest) error
 }
 
-// ErrSignedPolicy is the error kind of a rollback that would change the
-// rollout policy of a signed release without a key to re-sign it.
-var ErrSignedPolicy = errors.New("the rollout policy of a signed release cannot change without re-signing it")
+// ErrSignedChange is the error kind of a rollback that would change the
+// manifest of a signed release without a key to re-sign it.
+var ErrSignedChange = errors.New("the manifest of a signed release cannot change without re-signing it")
 
 // RollbackResult is the outcome of a Rollback.
 type RollbackResult struct {
@@ -118,34 +113,22 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 }
 
 // rollbackManifest is the manifest a rollback restores old with, and
-// whether it differs from old (the copy then replaces the metadata): the
-// rollout policy of in (see RollbackInput.Rollout), re-signed with a fresh
-// PublishedAt when in has a key.
+// whether it differs from old (the copy then replaces the metadata): old
+// as in.Edit changes it, re-signed with a fresh PublishedAt when in has a
+// key.
 func rollbackManifest(old *Manifest, in RollbackInput) (*Manifest, bool, error) {
-	if in.KeepRollout && in.Rollout != nil {
-		return nil, false, errors.New("a rollout policy and keeping the old one exclude each other")
-	}
 	m := *old
 	m.Extra = maps.Clone(old.Extra)
-	oldPolicy, err := PolicyOf(old)
-	if err != nil {
-		return nil, false, err
-	}
-	policy := oldPolicy
-	if !in.KeepRollout {
-		policy = DefaultPolicy()
-		if in.Rollout != nil {
-			policy = *in.Rollout
-		}
-		if err := policy.Apply(&m); err != nil {
+	if in.Edit != nil {
+		if err := in.Edit(&m); err != nil {
 			return nil, false, err
 		}
 	}
-	now := time.Now
-	if in.Now != nil {
-		now = in.Now
-	}
 	if in.Key != nil {
+		now := time.Now
+		if in.Now != nil {
+			now = in.Now
+		}
 		m.PublishedAt = now().UTC().Truncate(time.Second)
 		if in.Publisher != "" {
 			m.Publisher = in.Publisher
@@ -153,16 +136,11 @@ func rollbackManifest(old *Manifest, in RollbackInput) (*Manifest, bool, error) 
 		in.Key.Sign(&m)
 		return &m, true, nil
 	}
-	if maps.Equal(m.Extra, old.Extra) || (len(m.Extra) == 0 && len(old.Extra) == 0) {
+	if bytes.Equal(m.Canonical(), old.Canonical()) {
 		return old, false, nil
 	}
 	if old.Signed() {
-		return nil, false, &Error{Kind: ErrSignedPolicy, Detail: fmt.Sprintf("%s %s is signed with %s; a rollback gives it %s, which needs re-signing (a key), or keep its policy as signed (its waves count from its publish time, %s)",
-			old.Package, old.Version, oldPolicy, policy, old.PublishedAt.Format(time.RFC3339))}
-	}
-	if policy.Staged() {
-		// Waves count from PublishedAt: an old one would have them over.
-		m.PublishedAt = now().UTC().Truncate(time.Second)
+		return nil, false, &Error{Kind: ErrSignedChange, Detail: fmt.Sprintf("%s %s is signed, and the rollback would change its manifest; that needs re-signing (a key)", old.Package, old.Version)}
 	}
 	return &m, true, nil
 }

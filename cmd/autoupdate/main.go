@@ -22,6 +22,7 @@ import (
 	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -109,7 +110,8 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	a, err := agent.New(agent.Config{
 		Channel:    cfg.Source,
-		Client:     client,
+		Releases:   client,
+		Fleet:      fleet.New(client.Records(), log),
 		Package:    cfg.Package,
 		PublicKeys: keys,
 		Host:       cfg.Host,

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
-	"github.com/debfleet/debfleet/release"
 )
 
 const haltHelp = `Usage: pkgdeb halt [flags] s3://BUCKET/KEY [--reason TEXT]
@@ -88,8 +88,9 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 	if err != nil {
 		return err
 	}
+	fc := fleet.New(c.Records(), nil)
 	sha, version := f.sha, ""
-	var policy release.Policy
+	var policy fleet.Policy
 	if sha == "" {
 		obj, err := c.Head(ctx, ch, "")
 		if err != nil {
@@ -99,7 +100,7 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 			return fmt.Errorf("%s %s: the current version is not a release: %w", op, ch, obj.ManifestErr)
 		}
 		sha, version = obj.Manifest.SHA256, obj.Manifest.Version
-		if policy, err = release.PolicyOf(obj.Manifest); err != nil {
+		if policy, err = fleet.PolicyOf(obj.Manifest); err != nil {
 			return fmt.Errorf("%s %s: %w", op, ch, err)
 		}
 		if op == "halt" && policy.IsDefault() {
@@ -114,7 +115,7 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 	}
 	name += " (sha256 " + sha[:min(12, len(sha))] + ")"
 	if op == "halt" {
-		rec, already, err := c.Halt(ctx, ch, sha, version, f.who, f.reason)
+		rec, already, err := fc.Halt(ctx, ch, sha, version, f.who, f.reason)
 		if err != nil {
 			return err
 		}
@@ -126,11 +127,11 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 		fmt.Fprintf(stdout, "Continue with: pkgdeb resume %s; take it back from every host with: pkgdeb rollback %s --to previous\n", ch, ch)
 		return nil
 	}
-	st, err := c.ReadRolloutState(ctx, ch, sha, policy.HaltAfter)
+	st, err := fc.ReadRolloutState(ctx, ch, sha, policy.HaltAfter)
 	if err != nil {
 		return err
 	}
-	rec, err := c.Resume(ctx, ch, sha, version, f.who, f.reason)
+	rec, err := fc.Resume(ctx, ch, sha, version, f.who, f.reason)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -59,7 +60,7 @@ func TestPublishRolloutFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := release.PolicyOf(obj.Manifest)
+	p, err := fleet.PolicyOf(obj.Manifest)
 	if err != nil || p.String() != "rollout 10%,50%,100%, a wave every 5m0s, at most 2 updating at once, halt after 2 failed" {
 		t.Errorf("policy in the manifest: %v, %v", p, err)
 	}
@@ -132,7 +133,7 @@ func TestHaltResumeCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "halted 2.0 (sha256 "+sha[:12]+")") {
 		t.Fatalf("halt: %v\n%s", err, out)
 	}
-	st, err := c.ReadRolloutState(t.Context(), a, sha, 3)
+	st, err := fleet.New(c.Records(), nil).ReadRolloutState(t.Context(), a, sha, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestHaltResumeCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "resumed") || !strings.Contains(out, "p99 up") {
 		t.Errorf("resume: %v\n%s", err, out)
 	}
-	if st, _ := c.ReadRolloutState(t.Context(), a, sha, 3); st.Halted {
+	if st, _ := fleet.New(c.Records(), nil).ReadRolloutState(t.Context(), a, sha, 3); st.Halted {
 		t.Errorf("still halted after resume: %+v", st)
 	}
 	if _, err := runCmd(t, runHalt, dst, "--sha256", "abc"); err == nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -349,26 +350,26 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 }
 
 // policy checks the flags and returns the policy they describe.
-func (f *rolloutFlags) policy() (release.Policy, error) {
-	waves, err := release.ParseWaves(f.waves)
+func (f *rolloutFlags) policy() (fleet.Policy, error) {
+	waves, err := fleet.ParseWaves(f.waves)
 	if err != nil {
-		return release.Policy{}, cli.Usagef("--rollout: %v", err)
+		return fleet.Policy{}, cli.Usagef("--rollout: %v", err)
 	}
-	p := release.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter}
+	p := fleet.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter}
 	switch {
 	case p.Staged() && f.interval == 0:
-		return release.Policy{}, cli.Usagef("--rollout %s has %d waves: give --wave-interval (e.g. 5m)", f.waves, len(waves))
+		return fleet.Policy{}, cli.Usagef("--rollout %s has %d waves: give --wave-interval (e.g. 5m)", f.waves, len(waves))
 	case !p.Staged() && f.interval != 0:
-		return release.Policy{}, cli.Usagef("--wave-interval needs more than one wave in --rollout (e.g. 10%%,50%%,100%%)")
+		return fleet.Policy{}, cli.Usagef("--wave-interval needs more than one wave in --rollout (e.g. 10%%,50%%,100%%)")
 	}
 	if err := p.Validate(); err != nil {
-		return release.Policy{}, cli.Usagef("%v", err)
+		return fleet.Policy{}, cli.Usagef("%v", err)
 	}
 	return p, nil
 }
 
 // policyNote describes the rollout a publish started.
-func policyNote(p release.Policy, published time.Time) string {
+func policyNote(p fleet.Policy, published time.Time) string {
 	if p.IsDefault() {
 		return "rollout: every host at once (--rollout 100%)"
 	}
@@ -383,12 +384,12 @@ func policyNote(p release.Policy, published time.Time) string {
 // warnPolicyKept says so when a skipped publish asked for another policy
 // than the one the current release carries: the bytes are the same, so
 // nothing was written, and the old policy stays in force.
-func warnPolicyKept(ctx context.Context, c *release.Client, dst release.Address, versionID string, want release.Policy, stderr io.Writer) {
+func warnPolicyKept(ctx context.Context, c *release.Client, dst release.Address, versionID string, want fleet.Policy, stderr io.Writer) {
 	obj, err := c.Head(ctx, dst, versionID)
 	if err != nil || obj.Manifest == nil {
 		return
 	}
-	cur, err := release.PolicyOf(obj.Manifest)
+	cur, err := fleet.PolicyOf(obj.Manifest)
 	if err != nil || cur.String() == want.String() {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -67,7 +68,8 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *to == "" {
 		return cli.Usagef("--to is required: previous, a VersionId or a package version")
 	}
-	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who, KeepRollout: *keep}
+	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who}
+	rp := fleet.RollbackPolicy{Keep: *keep}
 	staged := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -83,7 +85,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		in.Rollout = &p
+		rp.Rollout = &p
 	}
 	if *signKey != "" {
 		if in.Key, err = release.LoadSigningKey(*signKey); err != nil {
@@ -93,12 +95,14 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			in.Publisher = publisher()
 		}
 	}
+	rp.Resign = in.Key != nil
+	in.Edit = rp.Edit
 	c, err := conn.client(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	res, err := c.Rollback(ctx, a, in)
-	if errors.Is(err, release.ErrSignedPolicy) {
+	if errors.Is(err, fleet.ErrSignedPolicy) {
 		return fmt.Errorf("%w\n(pass --sign-key KEY to re-sign it with the new policy, or --keep-rollout to restore it as signed)", err)
 	}
 	if err != nil {
@@ -119,7 +123,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "%s: restored %s over %s (%s); new current VersionId %s\n", a, what, cur, signedNote(m), res.VersionID)
 	}
 	if !res.AlreadyCurrent {
-		if p, err := release.PolicyOf(m); err == nil {
+		if p, err := fleet.PolicyOf(m); err == nil {
 			fmt.Fprintf(stdout, "%s: %s\n", a, policyNote(p, m.PublishedAt))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -41,7 +42,7 @@ func TestRollbackRollout(t *testing.T) {
 		if err := obj.Manifest.Verify(pub); err != nil {
 			t.Errorf("current manifest: %v", err)
 		}
-		p, err := release.PolicyOf(obj.Manifest)
+		p, err := fleet.PolicyOf(obj.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -60,7 +61,7 @@ func (f *fleetEnv) channel(t *testing.T, key string) release.Address {
 func (f *fleetEnv) report(t *testing.T, a release.Address, host, installed, state, target, errMsg string, age time.Duration) {
 	t.Helper()
 	at := time.Now().Add(-age).UTC()
-	st := &release.HostStatus{Host: host, Package: "hello", State: state, Error: errMsg, Since: at, Time: at}
+	st := &fleet.HostStatus{Host: host, Package: "hello", State: state, Error: errMsg, Since: at, Time: at}
 	rel := func(v string) (string, string) {
 		if v == "1.0" {
 			return f.old.Version, f.old.SHA256
@@ -73,9 +74,9 @@ func (f *fleetEnv) report(t *testing.T, a release.Address, host, installed, stat
 	}
 	if target != "" {
 		v, sum := rel(target)
-		st.Target = &release.HostRelease{Version: v, SHA256: sum, VersionID: f.vids[target]}
+		st.Target = &fleet.HostRelease{Version: v, SHA256: sum, VersionID: f.vids[target]}
 	}
-	if err := f.c.PutStatus(t.Context(), a, st); err != nil {
+	if err := fleet.New(f.c.Records(), nil).PutStatus(t.Context(), a, st); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -267,11 +268,11 @@ func TestStatusJSON(t *testing.T) {
 		"since", "time", "last_seen", "stale", "on_current"})
 	check("version", keys(doc["versions"].([]any)[0]), []string{"version", "sha256", "current", "hosts"})
 
-	var r statusReport
+	var r fleet.Summary
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	want := statusCounts{Hosts: 3, Live: 2, Stale: 1, OnCurrent: 1, RolledBack: 1, OtherVersion: 1}
+	want := fleet.Counts{Hosts: 3, Live: 2, Stale: 1, OnCurrent: 1, RolledBack: 1, OtherVersion: 1}
 	if r.Counts != want || r.Converged || r.Current.Version != "1.1" || r.Current.VersionID != f.vids["1.1"] {
 		t.Errorf("counts %+v converged %v current %+v; want %+v", r.Counts, r.Converged, r.Current, want)
 	}
@@ -314,9 +315,9 @@ func TestStatusWatch(t *testing.T) {
 		go func() {
 			defer close(wrote)
 			time.Sleep(500 * time.Millisecond)
-			st := &release.HostStatus{Host: "web-2", Package: "hello", State: release.StateOK,
+			st := &fleet.HostStatus{Host: "web-2", Package: "hello", State: fleet.StateOK,
 				Version: f.cur.Version, SHA256: f.cur.SHA256, VersionID: f.vids["1.1"], Since: time.Now().UTC(), Time: time.Now().UTC()}
-			if err := f.c.PutStatus(context.Background(), a, st); err != nil {
+			if err := fleet.New(f.c.Records(), nil).PutStatus(context.Background(), a, st); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -334,7 +335,7 @@ func TestStatusWatch(t *testing.T) {
 		if len(lines) < 2 {
 			t.Errorf("%d refreshes, want at least 2", len(lines))
 		}
-		var first, last statusReport
+		var first, last fleet.Summary
 		if json.Unmarshal([]byte(lines[0]), &first) != nil || json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil {
 			t.Fatalf("not JSON lines:\n%s", out.String())
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 )
@@ -123,8 +124,8 @@ func (b *bench) logf(format string, args ...any) {
 // publish builds the tiny package at version and publishes it to the
 // channel directly (not through the proxy); it returns when the new
 // version is current, the moment agents can first see it.
-// The manifest carries policy (see release.Policy.Apply).
-func (b *bench) publish(ctx context.Context, version string, policy release.Policy) (time.Time, *release.Manifest, error) {
+// The manifest carries policy (see fleet.Policy.Apply).
+func (b *bench) publish(ctx context.Context, version string, policy fleet.Policy) (time.Time, *release.Manifest, error) {
 	path, err := agentDeb(ctx, b.o.work, b.o.packageName, version)
 	if err != nil {
 		return time.Time{}, nil, err
@@ -255,13 +256,15 @@ func (b *bench) waitInstalled(ctx context.Context, version string, poll time.Dur
 // statusOK reads host's status object (directly, not through the proxy)
 // until it reports version installed and healthy, for up to limit.
 func (b *bench) statusOK(ctx context.Context, host, version string, limit time.Duration) (*agent.Status, error) {
-	addr := release.Address{Bucket: b.channel.Bucket, Key: agent.StatusKey(b.channel, host)}
+	fc := fleet.New(b.client.Records(), nil)
 	deadline := time.Now().Add(limit)
 	for {
-		var st agent.Status
-		err := b.client.GetJSON(ctx, addr, &st)
+		st, err := fc.ReadHostStatus(ctx, b.channel, host)
+		if err != nil {
+			st = &agent.Status{}
+		}
 		if err == nil && st.State == "ok" && st.Version == version {
-			return &st, nil
+			return st, nil
 		}
 		if err != nil && !errors.Is(err, release.ErrNotFound) {
 			return nil, fmt.Errorf("read status of %s: %w", host, err)

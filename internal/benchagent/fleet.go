@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/fleet"
 )
 
 // rolloutSlack is the target: p95 of publish-to-installed within
@@ -75,7 +75,7 @@ func (u cpuUse) String(window time.Duration) string {
 // install it.
 func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	n, interval := b.o.agents, b.o.interval
-	if _, _, err := b.publish(ctx, "1", release.DefaultPolicy()); err != nil {
+	if _, _, err := b.publish(ctx, "1", fleet.DefaultPolicy()); err != nil {
 		return err
 	}
 	// Start times spread over one interval, like a fleet whose hosts
@@ -126,7 +126,7 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r2, err := release.RolloutOf(m2)
+	r2, err := fleet.RolloutOf(m2)
 	if err != nil {
 		return err
 	}

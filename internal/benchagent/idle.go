@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/fleet"
 )
 
 // Idle targets, from the agent's issue.
@@ -22,7 +22,7 @@ const (
 // measures, over o.duration, the S3 requests it makes, its CPU time and
 // its peak RSS.
 func (b *bench) idle(ctx context.Context, out io.Writer) error {
-	if _, _, err := b.publish(ctx, "1", release.DefaultPolicy()); err != nil {
+	if _, _, err := b.publish(ctx, "1", fleet.DefaultPolicy()); err != nil {
 		return err
 	}
 	a, err := b.startAgent(ctx, "idle-agent", b.agentEnv())

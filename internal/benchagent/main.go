@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
-	"github.com/debfleet/debfleet/release"
 )
 
 func main() {
@@ -53,7 +53,7 @@ type options struct {
 	phaseLimit  time.Duration
 	packageName string
 	// policy is release 2's rollout policy in fleet mode.
-	policy release.Policy
+	policy fleet.Policy
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -101,7 +101,7 @@ Flags:
 	case o.agents < 1 || o.agents > 1000:
 		return cli.Usagef("-agents must be between 1 and 1000")
 	}
-	if o.policy.Waves, err = release.ParseWaves(*rollout); err != nil {
+	if o.policy.Waves, err = fleet.ParseWaves(*rollout); err != nil {
 		return cli.Usagef("-rollout: %v", err)
 	}
 	if err := o.policy.Validate(); err != nil {

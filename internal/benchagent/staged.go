@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/fleet"
 )
 
 // rolloutRun is what a fleet run measured of a release with a rollout
@@ -15,7 +15,7 @@ import (
 // (or the publish, when later) and when its status said the install was
 // done, and the requests seen while idle and during the rollout.
 type rolloutRun struct {
-	rollout   *release.Rollout
+	rollout   *fleet.Rollout
 	hosts     []string
 	published time.Time
 	covered   []time.Time
@@ -101,7 +101,7 @@ func rolloutReport(out io.Writer, run rolloutRun) {
 	table(out, kindTable(run.idle, run.idleWin, run.roll, run.rollWin, n))
 }
 
-func formatPct(p float64) string { return release.FormatWaves([]float64{p}) }
+func formatPct(p float64) string { return fleet.FormatWaves([]float64{p}) }
 
 // stateTimeline is the number of hosts whose last reported state is
 // "installing", after each status PUT.
@@ -119,8 +119,8 @@ func installingOverTime(reqs []request) stateTimeline {
 		if q.state == "" || q.code >= 300 {
 			continue
 		}
-		was := state[q.host] == release.StateInstalling
-		is := q.state == release.StateInstalling
+		was := state[q.host] == fleet.StateInstalling
+		is := q.state == fleet.StateInstalling
 		state[q.host] = q.state
 		switch {
 		case is && !was:

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
 )
@@ -115,12 +116,12 @@ func (h Hello) env() []string {
 // per host, the first time its status satisfies done (nil: not called).
 // It returns the last fleet status read.
 func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, hosts []string,
-	done func(release.HostStatus) bool, onDone func(release.HostStatus)) (*release.FleetStatus, error) {
+	done func(fleet.HostStatus) bool, onDone func(fleet.HostStatus)) (*fleet.FleetStatus, error) {
 	seen := map[string]bool{}
-	var last *release.FleetStatus
+	var last *fleet.FleetStatus
 	var lastErr error
 	for {
-		fs, err := c.ReadStatus(ctx, channel)
+		fs, err := fleet.New(c.Records(), nil).ReadStatus(ctx, channel)
 		if err == nil {
 			last = fs
 			for _, st := range fs.Hosts {
@@ -151,7 +152,7 @@ func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, 
 }
 
 // Describe renders a fleet status on one line, for error messages.
-func Describe(fs *release.FleetStatus) string {
+func Describe(fs *fleet.FleetStatus) string {
 	if fs == nil {
 		return "none"
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
@@ -114,14 +115,14 @@ func TestWaitHosts(t *testing.T) {
 	}
 	put := func(host, version, state string) {
 		t.Helper()
-		if err := c.PutStatus(t.Context(), channel, &release.HostStatus{Host: host, Package: "hello", Version: version, State: state}); err != nil {
+		if err := fleet.New(c.Records(), nil).PutStatus(t.Context(), channel, &fleet.HostStatus{Host: host, Package: "hello", Version: version, State: state}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ok := func(st release.HostStatus) bool { return st.State == release.StateOK && st.Version == "1.1.0" }
+	ok := func(st fleet.HostStatus) bool { return st.State == fleet.StateOK && st.Version == "1.1.0" }
 
-	put("a", "1.1.0", release.StateOK)
-	put("b", "1.0.0", release.StateInstalling)
+	put("a", "1.1.0", fleet.StateOK)
+	put("b", "1.0.0", fleet.StateInstalling)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	_, err = WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, nil)
 	cancel()
@@ -132,11 +133,11 @@ func TestWaitHosts(t *testing.T) {
 	var seen []string
 	go func() {
 		time.Sleep(200 * time.Millisecond)
-		put("b", "1.1.0", release.StateOK)
+		put("b", "1.1.0", fleet.StateOK)
 	}()
 	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	fs, err := WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, func(st release.HostStatus) { seen = append(seen, st.Host) })
+	fs, err := WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, func(st fleet.HostStatus) { seen = append(seen, st.Host) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
@@ -210,9 +211,9 @@ func (d *driver) run(ctx context.Context) error {
 	if err := d.startAgents(ctx); err != nil {
 		return err
 	}
-	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st release.HostStatus) bool {
-		return st.State == release.StateOK && st.Version == "1.0.0"
-	}, func(st release.HostStatus) {
+	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateOK && st.Version == "1.0.0"
+	}, func(st fleet.HostStatus) {
 		h := d.host(st.Host)
 		h.installed = time.Since(t0)
 		s.say("%s: agent installed hello 1.0.0 into its dpkg root %.1fs after the publish", h.name, h.installed.Seconds())
@@ -398,9 +399,9 @@ func (d *driver) upgrade(ctx context.Context) error {
 		load.Stop()
 		return err
 	}
-	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st release.HostStatus) bool {
-		return st.State == release.StateOK && st.Version == "1.1.0"
-	}, func(st release.HostStatus) {
+	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateOK && st.Version == "1.1.0"
+	}, func(st fleet.HostStatus) {
 		h := d.host(st.Host)
 		h.switched = time.Since(t0)
 		h.newPID = readPID(h.pidFile)
@@ -430,9 +431,9 @@ func (d *driver) badRelease(ctx context.Context) error {
 	}
 	d.s.say("each agent installs 1.2.0 and signals hello; the new binary dies, the old process keeps serving; after --health-timeout %s the agent puts 1.1.0 back",
 		d.o.healthTimeout)
-	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st release.HostStatus) bool {
-		return st.State == release.StateRolledBack && st.Target != nil && st.Target.Version == "1.2.0" && st.Version == "1.1.0"
-	}, func(st release.HostStatus) {
+	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateRolledBack && st.Target != nil && st.Target.Version == "1.2.0" && st.Version == "1.1.0"
+	}, func(st fleet.HostStatus) {
 		h := d.host(st.Host)
 		h.rolledBack = time.Since(t0)
 		msg := strings.ReplaceAll(st.Error, h.dir+"/", "HOST/")

@@ -1,32 +1,21 @@
-package release
+package fleet
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/release"
 )
-
-// maxJSONSize bounds what GetJSON reads: status objects are small, and a
-// huge one is a mistake or an attack.
-const maxJSONSize = 1 << 20
 
 // StatusAddress is where the agent on host reports about channel:
 // "<key>.status/<host>.json" next to the release. The host name is
 // cleaned so that it cannot climb out of the status prefix ("../x" gives
 // "x"); ListStatus ignores names that still contain a slash.
-func StatusAddress(channel Address, host string) Address {
-	return Address{Bucket: channel.Bucket, Key: channel.Key + ".status/" + path.Clean("/" + host)[1:] + ".json"}
+func StatusAddress(channel release.Address, host string) release.Address {
+	return release.Address{Bucket: channel.Bucket, Key: channel.Key + ".status/" + path.Clean("/" + host)[1:] + ".json"}
 }
 
 // Host states, the values of HostStatus.State.
@@ -128,12 +117,23 @@ type HostRelease struct {
 }
 
 // PutStatus writes st as st.Host's status object for channel (see
-// HostStatus), with PutJSON.
-func (c *Client) PutStatus(ctx context.Context, channel Address, st *HostStatus) error {
+// HostStatus): one PutObject, the last writer wins.
+func (c *Client) PutStatus(ctx context.Context, channel release.Address, st *HostStatus) error {
 	if st.Host == "" {
 		return fmt.Errorf("put status for %s: no host name", channel)
 	}
-	return c.PutJSON(ctx, StatusAddress(channel, st.Host), st)
+	_, err := c.store.Put(ctx, StatusAddress(channel, st.Host), st)
+	return err
+}
+
+// ReadHostStatus reads host's status object for channel (one GET); a
+// host that has not reported gives release.ErrNotFound.
+func (c *Client) ReadHostStatus(ctx context.Context, channel release.Address, host string) (*HostStatus, error) {
+	var st HostStatus
+	if _, err := c.store.Get(ctx, StatusAddress(channel, host), maxStatusSize, &st); err != nil {
+		return nil, fmt.Errorf("read status of %s: %w", host, err)
+	}
+	return &st, nil
 }
 
 // FleetStatus is every status object of a channel, read by ReadStatus.
@@ -151,9 +151,9 @@ type FleetStatus struct {
 // ReadStatus lists channel's status objects and reads each of them: one
 // LIST per 1000 hosts plus one GET per host, at most 8 at a time. A broken
 // object is reported in Unreadable rather than failing the whole read;
-// failures to list, and ErrAccessDenied or ErrUnreachable on any GET, are
+// failures to list, and release.ErrAccessDenied or release.ErrUnreachable on any GET, are
 // returned.
-func (c *Client) ReadStatus(ctx context.Context, channel Address) (*FleetStatus, error) {
+func (c *Client) ReadStatus(ctx context.Context, channel release.Address) (*FleetStatus, error) {
 	list, err := c.ListStatus(ctx, channel)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (c *Client) ReadStatus(ctx context.Context, channel Address) (*FleetStatus,
 			defer func() { done <- struct{}{} }()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = c.GetJSON(ctx, o.Addr, &fs.Hosts[i])
+			_, errs[i] = c.store.Get(ctx, o.Addr, maxStatusSize, &fs.Hosts[i])
 		}()
 	}
 	for range list {
@@ -185,7 +185,7 @@ func (c *Client) ReadStatus(ctx context.Context, channel Address) (*FleetStatus,
 			hosts = append(hosts, st)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, ErrAccessDenied), errors.Is(err, ErrUnreachable):
+		case errors.Is(err, release.ErrAccessDenied), errors.Is(err, release.ErrUnreachable):
 			return nil, err
 		default:
 			fs.Unreadable[o.Host] = err
@@ -195,80 +195,25 @@ func (c *Client) ReadStatus(ctx context.Context, channel Address) (*FleetStatus,
 	return fs, nil
 }
 
-// PutJSON writes v as a small JSON object at a in one PutObject (atomic:
-// readers see the old or the new document, never a mix; the last writer
-// wins). S3 verifies its SHA-256. Retried as described in the package
-// documentation.
-func (c *Client) PutJSON(ctx context.Context, a Address, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", a, err)
-	}
-	sum := sha256.Sum256(body)
-	_, err = c.s3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:         &a.Bucket,
-		Key:            &a.Key,
-		Body:           bytes.NewReader(body),
-		ContentLength:  aws.Int64(int64(len(body))),
-		ContentType:    aws.String("application/json"),
-		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	})
-	return c.opError("put", a.String(), err)
-}
-
-// GetJSON reads the JSON object at a into v. A missing object gives
-// ErrNotFound; one over 1 MiB is refused.
-func (c *Client) GetJSON(ctx context.Context, a Address, v any) error {
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
-	if err != nil {
-		return c.opError("get", a.String(), err)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxJSONSize+1))
-	if err != nil {
-		return c.opError("get", a.String(), err)
-	}
-	if len(data) > maxJSONSize {
-		return fmt.Errorf("get %s: larger than %d bytes", a, maxJSONSize)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("get %s: %w", a, err)
-	}
-	return nil
-}
-
 // StatusObject is one agent's report found by ListStatus.
 type StatusObject struct {
-	Addr         Address
+	Addr         release.Address
 	Host         string
 	LastModified time.Time
 	Size         int64
 }
 
 // ListStatus lists the status objects of channel's agents (see
-// StatusAddress), one ListObjectsV2 request per 1000 hosts.
-func (c *Client) ListStatus(ctx context.Context, channel Address) ([]StatusObject, error) {
-	prefix := channel.Key + ".status/"
-	var out []StatusObject
-	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: &channel.Bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, c.opError("list status", channel.String(), err)
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			host, ok := strings.CutSuffix(strings.TrimPrefix(key, prefix), ".json")
-			if !ok || host == "" || strings.Contains(host, "/") {
-				continue
-			}
-			out = append(out, StatusObject{
-				Addr:         Address{Bucket: channel.Bucket, Key: key},
-				Host:         host,
-				LastModified: aws.ToTime(o.LastModified),
-				Size:         aws.ToInt64(o.Size),
-			})
-		}
+// StatusAddress), one ListObjectsV2 request per 1000 hosts, sorted by
+// host name.
+func (c *Client) ListStatus(ctx context.Context, channel release.Address) ([]StatusObject, error) {
+	list, err := c.store.List(ctx, channel.Bucket, channel.Key+".status/", ".json")
+	if err != nil {
+		return nil, fmt.Errorf("list status of %s: %w", channel, err)
+	}
+	out := make([]StatusObject, len(list))
+	for i, o := range list {
+		out[i] = StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size}
 	}
 	return out, nil
 }

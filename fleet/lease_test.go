@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/debfleet/debfleet/release"
 )
 
 // fakeClock is a settable clock for lease expiry.
@@ -33,10 +34,10 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func leaseChannel(t *testing.T) (*Client, Address) {
+func leaseChannel(t *testing.T) (clients, release.Address) {
 	t.Helper()
 	srv := s3env.Server(t)
-	return testClient(t, srv), Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	return testClient(t, srv), release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
 }
 
 func TestLeaseLifecycle(t *testing.T) {
@@ -269,16 +270,13 @@ func TestLeaseHelperProcess(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Endpoint: os.Getenv("HELPER_ENDPOINT"), Region: "us-east-1",
+	c := newClients(t, release.Options{Endpoint: os.Getenv("HELPER_ENDPOINT"), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(os.Getenv("HELPER_AK"), os.Getenv("HELPER_SK"), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Start together: each process waits for the same wall-clock instant.
 	at, _ := strconv.ParseInt(os.Getenv("HELPER_AT"), 10, 64)
 	time.Sleep(time.Until(time.Unix(0, at)))
-	ch := Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: "hello/production.deb"}
-	_, err = c.AcquireLease(ctx, ch, LeaseRequest{Slots: 1, Holder: os.Getenv(leaseHelperEnv), TTL: time.Minute})
+	ch := release.Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: "hello/production.deb"}
+	_, err := c.AcquireLease(ctx, ch, LeaseRequest{Slots: 1, Holder: os.Getenv(leaseHelperEnv), TTL: time.Minute})
 	switch {
 	case err == nil:
 		fmt.Println("won")
@@ -294,7 +292,7 @@ func TestLeaseHelperProcess(t *testing.T) {
 func TestLeaseRaceProcesses(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	ch := Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
 	const procs = 6
 	at := time.Now().Add(1500 * time.Millisecond).UnixNano()
 	outs := make([]string, procs)

@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/release"
 )
 
 var testSHA = strings.Repeat("5e", 32)
@@ -88,7 +89,7 @@ func TestHaltAfterFailures(t *testing.T) {
 	}
 	step("web-1", false)
 	var rec HaltRecord
-	if err := c.GetJSON(ctx, HaltAddress(ch, testSHA), &rec); !errors.Is(err, ErrNotFound) {
+	if err := c.getJSON(ctx, HaltAddress(ch, testSHA), &rec); !errors.Is(err, release.ErrNotFound) {
 		t.Fatalf("a halt record after one failure: %+v, %v", rec, err)
 	}
 	step("web-2", true)
@@ -210,11 +211,11 @@ func TestHaltRace(t *testing.T) {
 
 // TestPublishersRace: two publishers with different policies racing on one
 // channel. Publish writes conditionally, so each either wins or gets
-// ErrPreconditionFailed; the channel ends with one of the two manifests,
+// release.ErrPreconditionFailed; the channel ends with one of the two manifests,
 // whole: its policy is one of the two, and its signature verifies.
 func TestPublishersRace(t *testing.T) {
 	c, ch := leaseChannel(t)
-	key, err := GenerateKey()
+	key, err := release.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestPublishersRace(t *testing.T) {
 			}
 			key.Sign(m)
 			wg.Go(func() {
-				_, errs[i] = c.Publish(testCtx(t), ch, PublishInput{Body: bytes.NewReader(body), Manifest: m})
+				_, errs[i] = c.Publish(testCtx(t), ch, release.PublishInput{Body: bytes.NewReader(body), Manifest: m})
 			})
 		}
 		wg.Wait()
@@ -243,7 +244,7 @@ func TestPublishersRace(t *testing.T) {
 			switch {
 			case err == nil:
 				won++
-			case !errors.Is(err, ErrPreconditionFailed):
+			case !errors.Is(err, release.ErrPreconditionFailed):
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}

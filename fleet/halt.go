@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"context"
@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/release"
 )
 
 // maxHaltAttempts bounds the read-modify-conditional-write loop on a halt
@@ -21,20 +20,20 @@ const maxHaltAttempts = 8
 
 // rolloutPrefix is where the records of one release's rollout live:
 // "<key>.rollout/<sha256>/".
-func rolloutPrefix(channel Address, sha string) string {
+func rolloutPrefix(channel release.Address, sha string) string {
 	return channel.Key + ".rollout/" + sha + "/"
 }
 
 // FailureAddress is where host records that it failed the release with
 // SHA-256 sha: "<key>.rollout/<sha256>/failed/<host>.json".
-func FailureAddress(channel Address, sha, host string) Address {
-	return Address{Bucket: channel.Bucket, Key: rolloutPrefix(channel, sha) + "failed/" + path.Clean("/" + host)[1:] + ".json"}
+func FailureAddress(channel release.Address, sha, host string) release.Address {
+	return release.Address{Bucket: channel.Bucket, Key: rolloutPrefix(channel, sha) + "failed/" + path.Clean("/" + host)[1:] + ".json"}
 }
 
 // HaltAddress is the halt record of the release with SHA-256 sha:
 // "<key>.rollout/<sha256>/halt.json".
-func HaltAddress(channel Address, sha string) Address {
-	return Address{Bucket: channel.Bucket, Key: rolloutPrefix(channel, sha) + "halt.json"}
+func HaltAddress(channel release.Address, sha string) release.Address {
+	return release.Address{Bucket: channel.Bucket, Key: rolloutPrefix(channel, sha) + "halt.json"}
 }
 
 func checkSHA(sha string) error {
@@ -59,15 +58,15 @@ type FailureRecord struct {
 // create-only (If-None-Match: *): a host's first failure of a release is
 // the one kept, and a retry after a lost response changes nothing. It
 // returns nil when the record already exists.
-func (c *Client) RecordFailure(ctx context.Context, channel Address, f FailureRecord) error {
+func (c *Client) RecordFailure(ctx context.Context, channel release.Address, f FailureRecord) error {
 	if err := checkSHA(f.SHA256); err != nil {
 		return fmt.Errorf("record failure: %w", err)
 	}
 	if f.Host == "" {
 		return errors.New("record failure: no host name")
 	}
-	_, err := c.putJSONIf(ctx, FailureAddress(channel, f.SHA256, f.Host), &f, "")
-	if errors.Is(err, ErrPreconditionFailed) {
+	_, err := c.store.PutIf(ctx, FailureAddress(channel, f.SHA256, f.Host), &f, "")
+	if errors.Is(err, release.ErrPreconditionFailed) {
 		return nil
 	}
 	if err != nil {
@@ -101,7 +100,8 @@ type HaltRecord struct {
 	Nonce string `json:"nonce"`
 }
 
-func (r *HaltRecord) setNonce(n string) { r.Nonce = n }
+// SetNonce implements release.Noncer.
+func (r *HaltRecord) SetNonce(n string) { r.Nonce = n }
 
 // RolloutState is what hosts and people need to know of a release's
 // rollout beyond its policy: is it halted, and who failed it.
@@ -124,14 +124,14 @@ type RolloutState struct {
 // GET): nil when there is none. Agents call it before trying to take an
 // update slot; the full ReadRolloutState, which lists failures too, once
 // they hold one.
-func (c *Client) ReadHalt(ctx context.Context, channel Address, sha string) (*HaltRecord, error) {
+func (c *Client) ReadHalt(ctx context.Context, channel release.Address, sha string) (*HaltRecord, error) {
 	if err := checkSHA(sha); err != nil {
 		return nil, fmt.Errorf("read halt: %w", err)
 	}
 	var rec HaltRecord
-	_, err := c.getJSONTag(ctx, HaltAddress(channel, sha), &rec)
+	_, err := c.store.Get(ctx, HaltAddress(channel, sha), maxRecordSize, &rec)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, release.ErrNotFound):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("read halt: %w", err)
@@ -155,7 +155,7 @@ func (r *HaltRecord) Describe() string {
 // ReadRolloutState reads the halt record (one GET) and lists the failure
 // records (one LIST per 1000) of the release with SHA-256 sha, and decides
 // whether it is halted under haltAfter (0: only by an explicit halt).
-func (c *Client) ReadRolloutState(ctx context.Context, channel Address, sha string, haltAfter int) (*RolloutState, error) {
+func (c *Client) ReadRolloutState(ctx context.Context, channel release.Address, sha string, haltAfter int) (*RolloutState, error) {
 	if err := checkSHA(sha); err != nil {
 		return nil, fmt.Errorf("read rollout state: %w", err)
 	}
@@ -168,14 +168,14 @@ func (c *Client) ReadRolloutState(ctx context.Context, channel Address, sha stri
 		haltAddr     = HaltAddress(channel, sha)
 		failedPrefix = rolloutPrefix(channel, sha) + "failed/"
 	)
-	wg.Go(func() { _, getErr = c.getJSONTag(ctx, haltAddr, &rec) })
-	wg.Go(func() { hosts, listErr = c.listNames(ctx, channel.Bucket, failedPrefix, ".json") })
+	wg.Go(func() { _, getErr = c.store.Get(ctx, haltAddr, maxRecordSize, &rec) })
+	wg.Go(func() { hosts, listErr = c.listNames(ctx, channel.Bucket, failedPrefix) })
 	wg.Wait()
 	st := &RolloutState{SHA256: sha, FailedHosts: hosts}
 	switch {
 	case listErr != nil:
 		return nil, fmt.Errorf("read rollout state: %w", listErr)
-	case errors.Is(getErr, ErrNotFound):
+	case errors.Is(getErr, release.ErrNotFound):
 	case getErr != nil:
 		return nil, fmt.Errorf("read rollout state: %w", getErr)
 	default:
@@ -223,7 +223,7 @@ func joinHosts(hosts []string) string {
 // rollout state and, when the failures reach haltAfter and no halt
 // record says so yet, writes one (Auto, by host) so that people see the
 // halt and why. It returns the state after that.
-func (c *Client) HaltIfFailed(ctx context.Context, channel Address, sha, version string, haltAfter int, host string) (*RolloutState, error) {
+func (c *Client) HaltIfFailed(ctx context.Context, channel release.Address, sha, version string, haltAfter int, host string) (*RolloutState, error) {
 	var st *RolloutState
 	err := c.updateHalt(ctx, channel, sha, func(cur *HaltRecord) (*HaltRecord, error) {
 		var err error
@@ -248,7 +248,7 @@ func (c *Client) HaltIfFailed(ctx context.Context, channel Address, sha, version
 // Halt marks the release with SHA-256 sha halted, by who, for reason.
 // Halting a halted release keeps the first record, which it returns with
 // already true.
-func (c *Client) Halt(ctx context.Context, channel Address, sha, version, by, reason string) (rec *HaltRecord, already bool, err error) {
+func (c *Client) Halt(ctx context.Context, channel release.Address, sha, version, by, reason string) (rec *HaltRecord, already bool, err error) {
 	var out *HaltRecord
 	err = c.updateHalt(ctx, channel, sha, func(cur *HaltRecord) (*HaltRecord, error) {
 		already = cur != nil && cur.Halted
@@ -272,7 +272,7 @@ func (c *Client) Halt(ctx context.Context, channel Address, sha, version, by, re
 // Resume lifts a halt of the release with SHA-256 sha: hosts adopt it
 // again, and the failures recorded so far are forgiven (HaltAfter counts
 // from zero again). It returns the new record.
-func (c *Client) Resume(ctx context.Context, channel Address, sha, version, by, reason string) (*HaltRecord, error) {
+func (c *Client) Resume(ctx context.Context, channel release.Address, sha, version, by, reason string) (*HaltRecord, error) {
 	var out *HaltRecord
 	err := c.updateHalt(ctx, channel, sha, func(cur *HaltRecord) (*HaltRecord, error) {
 		st, err := c.ReadRolloutState(ctx, channel, sha, 0)
@@ -292,17 +292,17 @@ func (c *Client) Resume(ctx context.Context, channel Address, sha, version, by, 
 // one (nil: leave it), and writes it conditionally (If-Match on the ETag,
 // or If-None-Match: * when there was none), reading again after a lost
 // race, at most maxHaltAttempts times.
-func (c *Client) updateHalt(ctx context.Context, channel Address, sha string, change func(cur *HaltRecord) (*HaltRecord, error)) error {
+func (c *Client) updateHalt(ctx context.Context, channel release.Address, sha string, change func(cur *HaltRecord) (*HaltRecord, error)) error {
 	if err := checkSHA(sha); err != nil {
 		return err
 	}
 	a := HaltAddress(channel, sha)
 	for range maxHaltAttempts {
 		var rec HaltRecord
-		etag, err := c.getJSONTag(ctx, a, &rec)
+		etag, err := c.store.Get(ctx, a, maxRecordSize, &rec)
 		cur := &rec
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, release.ErrNotFound):
 			cur, etag = nil, ""
 		case err != nil:
 			return err
@@ -311,30 +311,30 @@ func (c *Client) updateHalt(ctx context.Context, channel Address, sha string, ch
 		if err != nil || next == nil {
 			return err
 		}
-		_, err = c.putJSONIf(ctx, a, next, etag)
-		if errors.Is(err, ErrPreconditionFailed) {
+		_, err = c.store.PutIf(ctx, a, next, etag)
+		if errors.Is(err, release.ErrPreconditionFailed) {
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("%s: %w: other writers kept changing it (%d attempts)", a, ErrPreconditionFailed, maxHaltAttempts)
+	return fmt.Errorf("%s: %w: other writers kept changing it (%d attempts)", a, release.ErrPreconditionFailed, maxHaltAttempts)
 }
 
 // ReadFailures reads every failure record of the release with SHA-256
 // sha (one LIST, one GET each), sorted by time.
-func (c *Client) ReadFailures(ctx context.Context, channel Address, sha string) ([]FailureRecord, error) {
+func (c *Client) ReadFailures(ctx context.Context, channel release.Address, sha string) ([]FailureRecord, error) {
 	if err := checkSHA(sha); err != nil {
 		return nil, fmt.Errorf("read failures: %w", err)
 	}
-	hosts, err := c.listNames(ctx, channel.Bucket, rolloutPrefix(channel, sha)+"failed/", ".json")
+	hosts, err := c.listNames(ctx, channel.Bucket, rolloutPrefix(channel, sha)+"failed/")
 	if err != nil {
 		return nil, fmt.Errorf("read failures: %w", err)
 	}
 	out := make([]FailureRecord, 0, len(hosts))
 	for _, h := range hosts {
 		var f FailureRecord
-		if _, err := c.getJSONTag(ctx, FailureAddress(channel, sha, h), &f); err != nil {
-			if errors.Is(err, ErrNotFound) {
+		if _, err := c.store.Get(ctx, FailureAddress(channel, sha, h), maxRecordSize, &f); err != nil {
+			if errors.Is(err, release.ErrNotFound) {
 				continue
 			}
 			return nil, fmt.Errorf("read failures: %w", err)
@@ -344,25 +344,4 @@ func (c *Client) ReadFailures(ctx context.Context, channel Address, sha string) 
 	}
 	slices.SortFunc(out, func(a, b FailureRecord) int { return a.Time.Compare(b.Time) })
 	return out, nil
-}
-
-// listNames lists the keys directly under prefix that end in suffix and
-// returns the names between the two, sorted.
-func (c *Client) listNames(ctx context.Context, bucket, prefix, suffix string) ([]string, error) {
-	var names []string
-	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, c.opError("list", "s3://"+bucket+"/"+prefix, err)
-		}
-		for _, o := range page.Contents {
-			name, ok := strings.CutSuffix(strings.TrimPrefix(aws.ToString(o.Key), prefix), suffix)
-			if ok && name != "" && !strings.Contains(name, "/") {
-				names = append(names, name)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names, nil
 }

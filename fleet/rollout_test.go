@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
 func TestParseWaves(t *testing.T) {
@@ -80,7 +82,7 @@ func TestPolicyValidate(t *testing.T) {
 // policy leaves the manifest exactly as before policies existed.
 func TestPolicyInManifest(t *testing.T) {
 	body := randomBytes(t, 1000)
-	key, err := GenerateKey()
+	key, err := release.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +106,8 @@ func TestPolicyInManifest(t *testing.T) {
 	key.Sign(m)
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	a := Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
-	if _, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+	a := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	if _, err := c.Publish(testCtx(t), a, release.PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
 		t.Fatal(err)
 	}
 	obj, err := c.Head(testCtx(t), a, "")

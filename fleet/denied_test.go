@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
 // denyingDoer plays the part of S3 under an IAM policy: it answers 403
@@ -44,16 +46,12 @@ func isList(r *http.Request) bool {
 // is there).
 func TestMissingRecordsUnderIAM(t *testing.T) {
 	srv := s3env.Server(t)
-	ch := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
 	sha := strings.Repeat("ab", 32)
 	admin := testClient(t, srv)
-	client := func(t *testing.T, deny func(r *http.Request) bool) (*Client, *denyingDoer) {
+	client := func(t *testing.T, deny func(r *http.Request) bool) (clients, *denyingDoer) {
 		d := &denyingDoer{deny: deny}
-		c, err := New(testCtx(t), Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: d, MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, d
+		return newClients(t, release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: d, MaxAttempts: 1}), d
 	}
 	// S3 without s3:ListBucket on the bucket: every GET of a record
 	// that does not exist is a 403.
@@ -93,14 +91,14 @@ func TestMissingRecordsUnderIAM(t *testing.T) {
 		c, _ := client(t, func(r *http.Request) bool {
 			return r.Method == http.MethodGet && !isList(r) && strings.HasSuffix(r.URL.Path, "/halt.json")
 		})
-		if rec, err := c.ReadHalt(testCtx(t), ch, sha); !errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) {
+		if rec, err := c.ReadHalt(testCtx(t), ch, sha); !errors.Is(err, release.ErrAccessDenied) || errors.Is(err, release.ErrNotFound) {
 			t.Fatalf("ReadHalt of a denied, existing record = %v, %v; want access denied", rec, err)
 		}
 	})
 	t.Run("no listing either", func(t *testing.T) {
 		c, _ := client(t, func(r *http.Request) bool { return missingIs403(r) || isList(r) })
 		other := strings.Repeat("cd", 32)
-		if rec, err := c.ReadHalt(testCtx(t), ch, other); !errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) {
+		if rec, err := c.ReadHalt(testCtx(t), ch, other); !errors.Is(err, release.ErrAccessDenied) || errors.Is(err, release.ErrNotFound) {
 			t.Fatalf("ReadHalt without any listing = %v, %v; want access denied", rec, err)
 		}
 	})
@@ -116,7 +114,7 @@ func TestMissingRecordsUnderIAM(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := c.HaltIfFailed(testCtx(t), ch, other, "2.0", 2, "web-2"); !errors.Is(err, ErrAccessDenied) {
+		if _, err := c.HaltIfFailed(testCtx(t), ch, other, "2.0", 2, "web-2"); !errors.Is(err, release.ErrAccessDenied) {
 			t.Errorf("HaltIfFailed with the halt write denied: %v, want access denied", err)
 		}
 		st, err := c.ReadRolloutState(testCtx(t), ch, other, 2)

@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"errors"
@@ -7,22 +7,23 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/release"
 )
 
 func TestStatusObjects(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	ch := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
 	type status struct {
 		Host, Version, State string
 	}
 	for _, host := range []string{"web-1", "web-2"} {
-		if err := c.PutJSON(testCtx(t), StatusAddress(ch, host), status{host, "1.0", "ok"}); err != nil {
+		if err := c.putJSON(testCtx(t), StatusAddress(ch, host), status{host, "1.0", "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Overwrite: the last writer wins.
-	if err := c.PutJSON(testCtx(t), StatusAddress(ch, "web-2"), status{"web-2", "1.1", "failed"}); err != nil {
+	if err := c.putJSON(testCtx(t), StatusAddress(ch, "web-2"), status{"web-2", "1.1", "failed"}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := c.ListStatus(testCtx(t), ch)
@@ -30,10 +31,10 @@ func TestStatusObjects(t *testing.T) {
 		t.Fatalf("ListStatus: %+v, %v", list, err)
 	}
 	var got status
-	if err := c.GetJSON(testCtx(t), list[1].Addr, &got); err != nil || got.State != "failed" || got.Version != "1.1" {
+	if err := c.getJSON(testCtx(t), list[1].Addr, &got); err != nil || got.State != "failed" || got.Version != "1.1" {
 		t.Errorf("GetJSON: %+v, %v", got, err)
 	}
-	if err := c.GetJSON(testCtx(t), StatusAddress(ch, "web-3"), &got); !errors.Is(err, ErrNotFound) {
+	if err := c.getJSON(testCtx(t), StatusAddress(ch, "web-3"), &got); !errors.Is(err, release.ErrNotFound) {
 		t.Errorf("missing status: %v", err)
 	}
 }
@@ -44,7 +45,7 @@ func TestStatusObjects(t *testing.T) {
 func TestReadStatus(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	ch := Address{Bucket: srv.Bucket(t, true), Key: "app/fleet.deb"}
+	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "app/fleet.deb"}
 	now := time.Now().UTC().Truncate(time.Second)
 	want := HostStatus{Host: "web-1", Package: "app", Version: "1.0", SHA256: "ab", VersionID: "v1", State: StateRolledBack,
 		Target: &HostRelease{Version: "1.1", SHA256: "cd", VersionID: "v2"}, Error: "health: 500", Since: now, Time: now}
@@ -52,7 +53,7 @@ func TestReadStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	liar := HostStatus{Host: "web-1", Package: "app", State: StateOK, Since: now, Time: now}
-	if err := c.PutJSON(testCtx(t), StatusAddress(ch, "web-2"), &liar); err != nil {
+	if err := c.putJSON(testCtx(t), StatusAddress(ch, "web-2"), &liar); err != nil {
 		t.Fatal(err)
 	}
 	broken := StatusAddress(ch, "web-3")
@@ -82,7 +83,7 @@ func TestReadStatus(t *testing.T) {
 	if k := StatusAddress(ch, "../../etc").Key; k != "app/fleet.deb.status/etc.json" {
 		t.Errorf("StatusAddress does not keep the host inside the prefix: %s", k)
 	}
-	empty, err := c.ReadStatus(testCtx(t), Address{Bucket: ch.Bucket, Key: "app/none.deb"})
+	empty, err := c.ReadStatus(testCtx(t), release.Address{Bucket: ch.Bucket, Key: "app/none.deb"})
 	if err != nil || len(empty.Hosts) != 0 {
 		t.Errorf("no hosts: %+v, %v", empty, err)
 	}

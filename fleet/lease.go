@@ -1,23 +1,17 @@
-package release
+package fleet
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	mathrand "math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/debfleet/debfleet/release"
 )
 
 // Lease errors, told apart with errors.Is.
@@ -33,15 +27,11 @@ var (
 // maxLeaseProbes is the most update slots one AcquireLease looks at.
 const maxLeaseProbes = 8
 
-// maxRecordSize bounds the lease, failure and halt records read: they are
-// a few hundred bytes, and a huge one is a mistake or an attack.
-const maxRecordSize = 64 << 10
-
 // LeaseAddress is update slot slot of channel: "<key>.leases/<slot>.json".
 // Slots belong to the channel, not to one release, so a release published
 // in the middle of another's rollout shares the same cap.
-func LeaseAddress(channel Address, slot int) Address {
-	return Address{Bucket: channel.Bucket, Key: channel.Key + ".leases/" + strconv.Itoa(slot) + ".json"}
+func LeaseAddress(channel release.Address, slot int) release.Address {
+	return release.Address{Bucket: channel.Bucket, Key: channel.Key + ".leases/" + strconv.Itoa(slot) + ".json"}
 }
 
 // LeaseRecord is the JSON document of an update slot. A slot whose Holder
@@ -65,7 +55,8 @@ type LeaseRecord struct {
 	Nonce string `json:"nonce"`
 }
 
-func (r *LeaseRecord) setNonce(n string) { r.Nonce = n }
+// SetNonce implements release.Noncer.
+func (r *LeaseRecord) SetNonce(n string) { r.Nonce = n }
 
 // Held reports whether r holds its slot at now.
 func (r *LeaseRecord) Held(now time.Time) bool { return r.Holder != "" && now.Before(r.Expires) }
@@ -90,7 +81,7 @@ type LeaseRequest struct {
 // Release it when done. Its methods are safe for concurrent use.
 type Lease struct {
 	c    *Client
-	addr Address
+	addr release.Address
 	slot int
 	ttl  time.Duration
 	now  func() time.Time
@@ -121,7 +112,7 @@ func (l *Lease) Record() LeaseRecord {
 // different slots first; with more, 8 consecutive slots from a random
 // one, so an attempt costs at most 8 GETs (ErrNoLease then means only
 // that those were held).
-func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseRequest) (*Lease, error) {
+func (c *Client) AcquireLease(ctx context.Context, channel release.Address, req LeaseRequest) (*Lease, error) {
 	switch {
 	case req.Slots < 1:
 		return nil, fmt.Errorf("acquire lease on %s: %d slots", channel, req.Slots)
@@ -148,9 +139,9 @@ func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseReq
 		slot := (first + i) % req.Slots
 		a := LeaseAddress(channel, slot)
 		var cur LeaseRecord
-		etag, err := c.getJSONTag(ctx, a, &cur)
+		etag, err := c.store.Get(ctx, a, maxRecordSize, &cur)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, release.ErrNotFound):
 			etag = "" // create-only
 		case err != nil:
 			return nil, fmt.Errorf("acquire lease: %w", err)
@@ -160,8 +151,8 @@ func (c *Client) AcquireLease(ctx context.Context, channel Address, req LeaseReq
 		}
 		t := now().UTC()
 		rec := LeaseRecord{Holder: req.Holder, Version: req.Version, SHA256: req.SHA256, Acquired: t, Expires: t.Add(req.TTL)}
-		newTag, err := c.putJSONIf(ctx, a, &rec, etag)
-		if errors.Is(err, ErrPreconditionFailed) {
+		newTag, err := c.store.PutIf(ctx, a, &rec, etag)
+		if errors.Is(err, release.ErrPreconditionFailed) {
 			busy = append(busy, "taken by another host just now")
 			continue
 		}
@@ -215,8 +206,8 @@ func (l *Lease) write(ctx context.Context, op string, rec LeaseRecord) error {
 	if l.etag == "" {
 		return fmt.Errorf("%s lease %s: %w", op, l.addr, ErrLeaseLost)
 	}
-	tag, err := l.c.putJSONIf(ctx, l.addr, &rec, l.etag)
-	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrNotFound) {
+	tag, err := l.c.store.PutIf(ctx, l.addr, &rec, l.etag)
+	if errors.Is(err, release.ErrPreconditionFailed) || errors.Is(err, release.ErrNotFound) {
 		l.etag = ""
 		return fmt.Errorf("%s lease %s: %w", op, l.addr, ErrLeaseLost)
 	}
@@ -277,97 +268,14 @@ type LeaseSlot struct {
 
 // ReadLeases reads slots 0..slots-1 of channel (one GET each); missing
 // slots come back with a zero Record.
-func (c *Client) ReadLeases(ctx context.Context, channel Address, slots int) ([]LeaseSlot, error) {
+func (c *Client) ReadLeases(ctx context.Context, channel release.Address, slots int) ([]LeaseSlot, error) {
 	out := make([]LeaseSlot, 0, slots)
 	for i := range slots {
 		var rec LeaseRecord
-		if _, err := c.getJSONTag(ctx, LeaseAddress(channel, i), &rec); err != nil && !errors.Is(err, ErrNotFound) {
+		if _, err := c.store.Get(ctx, LeaseAddress(channel, i), maxRecordSize, &rec); err != nil && !errors.Is(err, release.ErrNotFound) {
 			return nil, fmt.Errorf("read leases: %w", err)
 		}
 		out = append(out, LeaseSlot{Slot: i, Record: rec})
 	}
 	return out, nil
-}
-
-// getJSONTag reads the JSON object at a into v and returns its ETag; a
-// missing object gives ErrNotFound.
-//
-// S3 answers a GET of a missing object 403 rather than 404 when the
-// caller may not list the bucket, and agents are granted s3:ListBucket
-// only on the prefixes of their channel's leases and rollout records
-// (docs/iam-agent.json): a GET carries no s3:prefix, so that grant does
-// not turn the 403 into a 404. A 403 is therefore settled with a LIST of
-// the key itself, which that grant allows: no such key is ErrNotFound
-// (a slot never taken, a release never halted), an existing one keeps
-// the 403. Without the grant the 403 stands, and the caller fails rather
-// than guess.
-func (c *Client) getJSONTag(ctx context.Context, a Address, v any) (string, error) {
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
-	if err != nil {
-		err = c.opError("get", a.String(), err)
-		if errors.Is(err, ErrAccessDenied) && c.absent(ctx, a) {
-			return "", &Error{Op: "get", Target: a.String(), Kind: ErrNotFound, Detail: "access denied, and a listing shows no such key", Err: err}
-		}
-		return "", err
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxRecordSize+1))
-	if err != nil {
-		return "", c.opError("get", a.String(), err)
-	}
-	if len(data) > maxRecordSize {
-		return "", fmt.Errorf("get %s: larger than %d bytes", a, maxRecordSize)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return "", fmt.Errorf("get %s: %w", a, err)
-	}
-	return aws.ToString(out.ETag), nil
-}
-
-// absent reports whether a listing of a's key shows no object with that
-// exact key; false when the listing itself fails.
-func (c *Client) absent(ctx context.Context, a Address) bool {
-	out, err := c.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &a.Bucket, Prefix: &a.Key, MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return false
-	}
-	return len(out.Contents) == 0 || aws.ToString(out.Contents[0].Key) != a.Key
-}
-
-// putJSONIf writes v as JSON at a only if the object's current ETag is
-// ifMatch, or, with ifMatch "", only if there is no object (If-None-Match:
-// *). A lost race gives ErrPreconditionFailed. It returns the new ETag.
-//
-// The SDK's retryer may resend a conditional PUT whose response was lost;
-// the resend then fails its condition although the first attempt won.
-// Callers treat ErrPreconditionFailed as "someone else won", which in that
-// rare case leaves a slot or record held by us until it expires: safe,
-// never a double grant.
-func (c *Client) putJSONIf(ctx context.Context, a Address, v any, ifMatch string) (string, error) {
-	if n, ok := v.(interface{ setNonce(string) }); ok {
-		n.setNonce(rand.Text())
-	}
-	body, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("put %s: %w", a, err)
-	}
-	sum := sha256.Sum256(body)
-	in := &s3.PutObjectInput{
-		Bucket:         &a.Bucket,
-		Key:            &a.Key,
-		Body:           bytes.NewReader(body),
-		ContentLength:  aws.Int64(int64(len(body))),
-		ContentType:    aws.String("application/json"),
-		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	}
-	if ifMatch == "" {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		in.IfMatch = aws.String(ifMatch)
-	}
-	out, err := c.s3.PutObject(ctx, in)
-	if err != nil {
-		return "", c.opError("put", a.String(), err)
-	}
-	return aws.ToString(out.ETag), nil
 }

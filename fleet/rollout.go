@@ -1,4 +1,4 @@
-package release
+package fleet
 
 import (
 	"crypto/sha256"
@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
-// Manifest fields of the rollout policy, under Manifest.Extra (stored as
+// Manifest fields of the rollout policy, under release.Manifest.Extra (stored as
 // x-amz-meta-debfleet-<name>, so the signature covers them). A manifest
 // without them has the default policy: every host at once.
 const (
@@ -150,7 +152,7 @@ func (p Policy) String() string {
 // for the default policy, so a default publish writes the same manifest as
 // before policies existed. Sign m afterwards: the policy is part of what
 // is signed.
-func (p Policy) Apply(m *Manifest) error {
+func (p Policy) Apply(m *release.Manifest) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -179,7 +181,7 @@ func (p Policy) Apply(m *Manifest) error {
 // PolicyOf reads the rollout policy recorded in m: DefaultPolicy when
 // there is none, an error when a field is malformed (an agent should then
 // refuse the release rather than guess).
-func PolicyOf(m *Manifest) (Policy, error) {
+func PolicyOf(m *release.Manifest) (Policy, error) {
 	p := DefaultPolicy()
 	var err error
 	if s, ok := m.Extra[extraRollout]; ok {
@@ -214,7 +216,7 @@ type Rollout struct {
 }
 
 // RolloutOf returns m's rollout (see PolicyOf).
-func RolloutOf(m *Manifest) (*Rollout, error) {
+func RolloutOf(m *release.Manifest) (*Rollout, error) {
 	p, err := PolicyOf(m)
 	if err != nil {
 		return nil, err

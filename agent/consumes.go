@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"context"
+	"io"
+
+	"github.com/debfleet/debfleet/agent/dpkg"
+	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/release"
+)
+
+// Releases is what the agent reads of its release channel.
+// *release.Client satisfies it.
+type Releases interface {
+	// HeadIfNoneMatch returns the channel's current version with
+	// modified true, or modified false when its ETag is still etag (one
+	// conditional HEAD; etag "" always reads it). obj.Manifest is nil,
+	// and obj.ManifestErr says why, for an object that is not a release.
+	HeadIfNoneMatch(ctx context.Context, a release.Address, etag string) (obj *release.Object, modified bool, err error)
+	// Fetch writes version versionID of a to w and returns its object.
+	// A nil error means every byte was checked against the manifest's
+	// size and SHA-256 and against S3's checksum; a difference is
+	// release.ErrChecksumMismatch, a transfer cut short an error to
+	// retry.
+	Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error)
+}
+
+// Fleet is what the agent reads and writes of the records it shares with
+// the other hosts of its channel. *fleet.Client satisfies it; the
+// contracts are its methods'.
+type Fleet interface {
+	// PutStatus writes this host's status object (the last write wins).
+	PutStatus(ctx context.Context, channel release.Address, st *fleet.HostStatus) error
+	// ReadHalt reads a release's halt record: nil when there is none.
+	ReadHalt(ctx context.Context, channel release.Address, sha string) (*fleet.HaltRecord, error)
+	// AcquireLease takes an update slot, or fails with fleet.ErrNoLease
+	// when every slot looked at is held.
+	AcquireLease(ctx context.Context, channel release.Address, req fleet.LeaseRequest) (*fleet.Lease, error)
+	// ReadRolloutState reads a release's halt record and failures and
+	// decides whether it is halted under haltAfter.
+	ReadRolloutState(ctx context.Context, channel release.Address, sha string, haltAfter int) (*fleet.RolloutState, error)
+	// ReadLeases reads update slots 0..slots-1.
+	ReadLeases(ctx context.Context, channel release.Address, slots int) ([]fleet.LeaseSlot, error)
+	// RecordFailure records this host's failure of a release, once.
+	RecordFailure(ctx context.Context, channel release.Address, f fleet.FailureRecord) error
+	// HaltIfFailed halts a release whose failures reach haltAfter and
+	// returns its rollout state.
+	HaltIfFailed(ctx context.Context, channel release.Address, sha, version string, haltAfter int, host string) (*fleet.RolloutState, error)
+}
+
+// Packages installs Debian packages on this host. *dpkg.Dpkg satisfies
+// it; its errors are the caller's to report, never retried here.
+type Packages interface {
+	// Architecture is the host's Debian architecture (dpkg
+	// --print-architecture).
+	Architecture(ctx context.Context) (string, error)
+	// Configure finishes an interrupted run (dpkg --configure -a).
+	Configure(ctx context.Context) error
+	// Install installs the .deb at path (dpkg -i), waiting out dpkg's
+	// lock.
+	Install(ctx context.Context, path string) error
+	// Query reports what dpkg's database says of pkg.
+	Query(ctx context.Context, pkg string) (dpkg.Status, error)
+}
+
+// Service is the service an install restarts. *service.Service satisfies
+// it.
+type Service interface {
+	// Restart makes the service run version and returns once it proves
+	// healthy on it (its new PID), or fails with why; service.ErrNotRunning
+	// when there is no running service to restart.
+	Restart(ctx context.Context, version string) (pid int, err error)
+}

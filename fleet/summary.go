@@ -1,0 +1,304 @@
+package fleet
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/debfleet/debfleet/release"
+)
+
+// StateUnreadable is the state a Summary gives a host whose status object
+// could not be read; its Error says why.
+const StateUnreadable = "unreadable"
+
+// Summary is how a channel's current release has reached the fleet: what
+// `pkgdeb status` prints and, as JSON, emits. The JSON field names are a
+// stable interface (pkgdeb status --help documents them).
+type Summary struct {
+	Channel string    `json:"channel"`
+	Time    time.Time `json:"time"`
+	// Converged: at least one host is live and every live host runs the
+	// current release (the deploy is done).
+	Converged bool `json:"converged"`
+	// Verdict says so in one line, or what keeps the fleet from it.
+	Verdict  string         `json:"verdict"`
+	Current  CurrentRelease `json:"current"`
+	Counts   Counts         `json:"counts"`
+	Versions []VersionHosts `json:"versions"`
+	Hosts    []HostSummary  `json:"hosts"`
+	// Rollout is set when the current release has a rollout policy, a
+	// halt record or recorded failures.
+	Rollout *RolloutSummary `json:"rollout,omitempty"`
+}
+
+// CurrentRelease is the channel's current version; the manifest fields
+// are empty when it is not a release.
+type CurrentRelease struct {
+	VersionID   string    `json:"version_id"`
+	Package     string    `json:"package,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	SHA256      string    `json:"sha256,omitempty"`
+	PublishedAt time.Time `json:"published_at,omitzero"`
+}
+
+// Counts counts the hosts of a Summary; every count but Hosts and Stale
+// is of live hosts.
+type Counts struct {
+	Hosts        int `json:"hosts"`
+	Live         int `json:"live"`
+	Stale        int `json:"stale"`
+	OnCurrent    int `json:"on_current"`
+	Installing   int `json:"installing"`
+	Failed       int `json:"failed"`
+	RolledBack   int `json:"rolled_back"`
+	Refused      int `json:"refused"`
+	OtherVersion int `json:"other_version"`
+	None         int `json:"none"`
+	Unreadable   int `json:"unreadable"`
+}
+
+// VersionHosts is the number of live hosts running one version.
+type VersionHosts struct {
+	Version string `json:"version"`
+	SHA256  string `json:"sha256,omitempty"`
+	Current bool   `json:"current"`
+	Hosts   int    `json:"hosts"`
+}
+
+// HostSummary is one host's status object as its agent wrote it, and what
+// the summary makes of it.
+type HostSummary struct {
+	HostStatus
+	// LastSeen is the earlier of the host's own timestamp and the
+	// object's Last-Modified, so that neither a fast host clock nor a
+	// rewrite of the object hides a silent host.
+	LastSeen  time.Time `json:"last_seen"`
+	Stale     bool      `json:"stale"`
+	OnCurrent bool      `json:"on_current"`
+}
+
+// RolloutSummary is the current release's staged rollout.
+type RolloutSummary struct {
+	Policy      string          `json:"policy"`
+	Waves       []float64       `json:"waves"`
+	Wave        int             `json:"wave"` // in force, from 1
+	Of          int             `json:"of"`
+	Percent     float64         `json:"percent"`
+	WaveStarted time.Time       `json:"wave_started"`
+	NextWave    time.Time       `json:"next_wave,omitzero"`
+	OnRelease   int             `json:"on_release"` // live hosts
+	Covered     int             `json:"covered"`    // live hosts the waves cover so far
+	Live        int             `json:"live"`
+	Updating    []UpdatingHost  `json:"updating"`
+	Failures    []FailureRecord `json:"failures"`
+	Halted      bool            `json:"halted"`
+	HaltReason  string          `json:"halt_reason,omitempty"`
+}
+
+// UpdatingHost is a host holding an update slot.
+type UpdatingHost struct {
+	Host    string    `json:"host"`
+	Slot    int       `json:"slot"`
+	Expires time.Time `json:"expires"`
+}
+
+// Summarize builds the summary of channel ch, whose current version is
+// cur, from its hosts' status objects fs. A host not heard from for longer
+// than stale at now is listed but does not count: a terminated instance
+// leaves its status object behind.
+func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now time.Time, stale time.Duration) *Summary {
+	s := &Summary{Channel: ch.String(), Time: now.UTC(), Current: CurrentRelease{VersionID: cur.VersionID}}
+	if m := cur.Manifest; m != nil {
+		s.Current.Package, s.Current.Version, s.Current.SHA256, s.Current.PublishedAt = m.Package, m.Version, m.SHA256, m.PublishedAt
+	}
+	s.Hosts = s.hostsOf(fs, now, stale)
+	t := s.tally()
+	s.Versions = t.versions()
+	s.Converged = s.Counts.Live > 0 && s.Counts.OnCurrent == s.Counts.Live
+	s.Verdict = s.verdict(t, stale)
+	return s
+}
+
+// onCurrent reports whether h runs the current release: the same SHA-256,
+// or, when either side lacks one, the same VersionId.
+func (s *Summary) onCurrent(h HostStatus) bool {
+	if s.Current.SHA256 != "" && h.SHA256 != "" {
+		return h.SHA256 == s.Current.SHA256
+	}
+	return h.VersionID != "" && h.VersionID == s.Current.VersionID
+}
+
+// hostsOf lists the hosts of fs, unreadable ones included, sorted by name.
+func (s *Summary) hostsOf(fs *FleetStatus, now time.Time, stale time.Duration) []HostSummary {
+	hosts := []HostSummary{}
+	for _, h := range fs.Hosts {
+		seen := h.Time
+		if mod := fs.Modified[h.Host]; !mod.IsZero() && (seen.IsZero() || mod.Before(seen)) {
+			seen = mod
+		}
+		hosts = append(hosts, HostSummary{HostStatus: h, LastSeen: seen.UTC(), OnCurrent: s.onCurrent(h)})
+	}
+	for host, err := range fs.Unreadable {
+		hosts = append(hosts, HostSummary{HostStatus: HostStatus{Host: host, State: StateUnreadable, Error: err.Error()},
+			LastSeen: fs.Modified[host].UTC()})
+	}
+	for i := range hosts {
+		hosts[i].Stale = now.Sub(hosts[i].LastSeen) > stale
+	}
+	slices.SortFunc(hosts, func(a, b HostSummary) int { return cmp.Compare(a.Host, b.Host) })
+	return hosts
+}
+
+// tally holds the live hosts of a summary by what keeps them from the
+// current release, each entry a host name with its target and error.
+type tally struct {
+	byVersion                                             map[string]*VersionHosts
+	failed, rolledBack, refused, installing, other, stale []string
+	none, unreadable, waiting, halted                     []string
+}
+
+// tally counts the hosts into s.Counts and lists them by what keeps them
+// from the current release.
+func (s *Summary) tally() *tally {
+	t := &tally{byVersion: map[string]*VersionHosts{}}
+	n := &s.Counts
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		n.Hosts++
+		if h.Stale {
+			n.Stale++
+			t.stale = append(t.stale, h.Host)
+			continue
+		}
+		n.Live++
+		if h.State != StateUnreadable {
+			t.addVersion(h)
+		}
+		t.byState(n, h)
+		switch {
+		case h.State == StateUnreadable:
+		case h.OnCurrent:
+			n.OnCurrent++
+		case h.Version == "":
+			n.None++
+			if h.State == StateNone || h.State == StateOK {
+				t.none = append(t.none, h.Host)
+			}
+		default:
+			n.OtherVersion++
+			// Hosts already named for their state are not repeated.
+			if h.State == StateOK || h.State == StateNone {
+				t.other = append(t.other, h.Host+" "+h.Version)
+			}
+		}
+	}
+	return t
+}
+
+// byState counts and lists live host h by its state.
+func (t *tally) byState(n *Counts, h *HostSummary) {
+	withErr := func(list *[]string) {
+		s := h.Host
+		if h.Target != nil && h.Target.Version != "" {
+			s += " (" + h.Target.Version + ")"
+		}
+		if h.Error != "" {
+			s += ": " + OneLine(h.Error, 200)
+		}
+		*list = append(*list, s)
+	}
+	switch h.State {
+	case StateInstalling:
+		n.Installing++
+		t.installing = append(t.installing, h.Host)
+	case StateFailed:
+		n.Failed++
+		withErr(&t.failed)
+	case StateRolledBack:
+		n.RolledBack++
+		withErr(&t.rolledBack)
+	case StateRefused:
+		n.Refused++
+		withErr(&t.refused)
+	case StateUnreadable:
+		n.Unreadable++
+		withErr(&t.unreadable)
+	case StateWaiting:
+		t.waiting = append(t.waiting, h.Host)
+	case StateHalted:
+		t.halted = append(t.halted, h.Host)
+	}
+}
+
+func (t *tally) addVersion(h *HostSummary) {
+	key := cmp.Or(h.SHA256, "(none)")
+	v := t.byVersion[key]
+	if v == nil {
+		v = &VersionHosts{Version: cmp.Or(h.Version, "(none)"), SHA256: h.SHA256, Current: h.OnCurrent}
+		t.byVersion[key] = v
+	}
+	v.Hosts++
+}
+
+// versions lists the versions live hosts run, the most common first.
+func (t *tally) versions() []VersionHosts {
+	out := []VersionHosts{}
+	for _, v := range t.byVersion {
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b VersionHosts) int {
+		return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.Version, b.Version), cmp.Compare(a.SHA256, b.SHA256))
+	})
+	return out
+}
+
+// verdict is the one line that says whether the deploy is done, or what
+// keeps it from being done.
+func (s *Summary) verdict(t *tally, stale time.Duration) string {
+	n := s.Counts
+	cur := cmp.Or(s.Current.Version, "version "+s.Current.VersionID)
+	switch {
+	case n.Hosts == 0:
+		return "no host has reported on " + s.Channel + " yet"
+	case n.Live == 0:
+		return fmt.Sprintf("no live host: all %d stale (not heard from for %s)", n.Hosts, stale)
+	case s.Converged && n.Stale > 0:
+		return fmt.Sprintf("%d/%d live hosts on %s (current); %d stale: %s", n.OnCurrent, n.Live, cur, n.Stale, strings.Join(t.stale, ", "))
+	case s.Converged:
+		return fmt.Sprintf("%d/%d hosts on %s (current)", n.OnCurrent, n.Live, cur)
+	}
+	v := fmt.Sprintf("%d/%d on current %s", n.OnCurrent, n.Live, cur)
+	for _, g := range []struct {
+		what  string
+		hosts []string
+	}{
+		{"installing", t.installing},
+		{"waiting for their wave or an update slot", t.waiting},
+		{"holding back a halted release", t.halted},
+		{"failed", t.failed},
+		{"rolled back", t.rolledBack},
+		{"refused", t.refused},
+		{"unreadable", t.unreadable},
+		{"on another version", t.other},
+		{"with nothing installed", t.none},
+		{"stale", t.stale},
+	} {
+		if len(g.hosts) > 0 {
+			v += fmt.Sprintf("; %d %s: %s", len(g.hosts), g.what, strings.Join(g.hosts, "; "))
+		}
+	}
+	return v
+}
+
+// OneLine shortens s to one line of at most n runes: for tables and
+// verdicts; the status objects carry the text in full.
+func OneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
+}

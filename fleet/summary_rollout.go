@@ -1,0 +1,106 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/debfleet/debfleet/release"
+)
+
+// Summary reads the status objects of channel ch, whose current version
+// is cur (read by the caller from the channel), and the current release's
+// rollout records, and summarizes them at now (see Summarize). Costs: one
+// LIST per 1000 hosts and one GET per host; for a release with a policy,
+// a halt record or failures, one GET and one LIST more, one GET per
+// failure and one per update slot.
+func (c *Client) Summary(ctx context.Context, ch release.Address, cur *release.Object, now time.Time, stale time.Duration) (*Summary, error) {
+	fs, err := c.ReadStatus(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	s := Summarize(ch, cur, fs, now, stale)
+	if cur.Manifest == nil {
+		return s, nil
+	}
+	ro, err := RolloutOf(cur.Manifest)
+	if err != nil {
+		s.Verdict = fmt.Sprintf("the current release's rollout policy is malformed (agents refuse it): %v; %s", err, s.Verdict)
+		return s, nil
+	}
+	ev, err := c.readRollout(ctx, ch, ro, now)
+	if err != nil || ev == nil {
+		return s, err
+	}
+	s.AddRollout(ro, *ev, now)
+	return s, nil
+}
+
+// RolloutRecords is what a Summary shows of a release's rollout beyond
+// its policy, as read from its records.
+type RolloutRecords struct {
+	State    *RolloutState
+	Failures []FailureRecord
+	// Leases are the channel's update slots (none for a policy without).
+	Leases []LeaseSlot
+}
+
+// readRollout reads ro's rollout records; nil when a release with the
+// default policy has neither a halt record nor failures.
+func (c *Client) readRollout(ctx context.Context, ch release.Address, ro *Rollout, now time.Time) (*RolloutRecords, error) {
+	st, err := c.ReadRolloutState(ctx, ch, ro.SHA256, ro.HaltAfter)
+	if err != nil {
+		return nil, err
+	}
+	if ro.IsDefault() && st.Record == nil && len(st.FailedHosts) == 0 {
+		return nil, nil
+	}
+	ev := &RolloutRecords{State: st}
+	if ev.Failures, err = c.ReadFailures(ctx, ch, ro.SHA256); err != nil {
+		return nil, err
+	}
+	if slots := max(ro.MaxUpdating, ro.HaltAfter); slots > 0 {
+		if ev.Leases, err = c.ReadLeases(ctx, ch, slots); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
+}
+
+// AddRollout adds the current release's rollout ro to s, with its wave
+// and progress at now and what its records say; a halt makes s not
+// converged.
+func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
+	st, w := rec.State, ro.WaveAt(now)
+	rs := &RolloutSummary{Policy: ro.Policy.String(), Waves: ro.Waves, Wave: w.Index + 1, Of: w.Waves, Percent: w.Percent,
+		WaveStarted: w.Start.UTC(), NextWave: w.Next.UTC(), Failures: rec.Failures, Halted: st.Halted, HaltReason: st.Reason,
+		Updating: []UpdatingHost{}}
+	if rs.Failures == nil {
+		rs.Failures = []FailureRecord{}
+	}
+	if !st.Halted && st.Record != nil {
+		rs.HaltReason = st.Record.Describe() // a resume: who and why
+	}
+	for _, l := range rec.Leases {
+		if l.Record.Held(now) {
+			rs.Updating = append(rs.Updating, UpdatingHost{Host: l.Record.Holder, Slot: l.Slot, Expires: l.Record.Expires.UTC()})
+		}
+	}
+	for _, h := range s.Hosts {
+		if h.Stale || h.State == StateUnreadable {
+			continue
+		}
+		rs.Live++
+		if h.OnCurrent {
+			rs.OnRelease++
+		}
+		if ro.Covers(h.Host, now) {
+			rs.Covered++
+		}
+	}
+	s.Rollout = rs
+	if st.Halted {
+		s.Converged = false
+		s.Verdict = "HALTED: " + st.Reason + "; " + s.Verdict
+	}
+}
