@@ -3,6 +3,7 @@ package buildspec
 import (
 	"flag"
 	"fmt"
+	"slices"
 
 	"github.com/debfleet/debfleet/deb"
 	"github.com/debfleet/debfleet/internal/cli"
@@ -15,64 +16,28 @@ type Flags struct {
 	// SpecFile is the -f value: the pkgdeb.yaml to start from, or "".
 	SpecFile string
 
-	fs             *flag.FlagSet
-	str            map[string]*string
-	lists          map[string]*cli.Strings
-	versionFromGit bool
+	fs *flag.FlagSet
+	// keys are the keys that have a flag, in the order of keys(), each with
+	// what its flag does to a Spec when given.
+	keys []flagKey
 }
 
-// scalarFlags are the flags that replace one Spec string field.
-var scalarFlags = []struct{ name, usage string }{
-	{"name", "package name, e.g. hello"},
-	{"version", "package version, e.g. 1.2.3 (see also --version-from-git)"},
-	{"arch", "Debian architecture (amd64, arm64, armhf, all, ...); default from --goarch/--goarm, then GOARCH/GOARM, then this machine"},
-	{"goarch", "Go architecture the binaries were built for; mapped to the Debian one"},
-	{"goarm", "GOARM (5, 6 or 7) when --goarch is arm"},
-	{"maintainer", `maintainer, "Full Name <email@example.com>"`},
-	{"description", "description: the first line is the synopsis, the following lines the long description, as plain lines or as control-file continuation lines (' text', ' .' for an empty line)"},
-	{"section", "section, e.g. net, admin, utils"},
-	{"priority", "priority (optional by default)"},
-	{"homepage", "upstream URL"},
-	{"preinst", "preinst maintainer script (must start with #!)"},
-	{"postinst", "postinst maintainer script"},
-	{"prerm", "prerm maintainer script"},
-	{"postrm", "postrm maintainer script"},
-	{"copyright", "copyright file, installed as /usr/share/doc/NAME/copyright"},
-	{"changelog", "Debian changelog, installed compressed in /usr/share/doc/NAME/"},
-	{"compression", "gzip (default), zstd (needs dpkg >= 1.21.18), xz or none"},
-}
-
-// listFlags are the repeatable flags.
-var listFlags = []struct{ name, usage string }{
-	{"depends", "Depends relation, e.g. 'adduser' or 'libc6 (>= 2.31)' (repeatable)"},
-	{"pre-depends", "Pre-Depends relation (repeatable)"},
-	{"recommends", "Recommends relation (repeatable)"},
-	{"suggests", "Suggests relation (repeatable)"},
-	{"conflicts", "Conflicts relation (repeatable)"},
-	{"breaks", "Breaks relation (repeatable)"},
-	{"replaces", "Replaces relation (repeatable)"},
-	{"provides", "Provides relation (repeatable)"},
-	{"file", "SRC:DEST[:MODE]: install file SRC as DEST; a directory SRC maps its whole tree under DEST (repeatable)"},
-	{"conffile", "SRC:DEST[:MODE]: like --file, and mark it a conffile (repeatable)"},
-	{"dir", "DEST: create an empty directory (repeatable)"},
-	{"symlink", "DEST:TARGET: create symlink DEST pointing to TARGET, written relative within one top-level directory and absolute between two, as Policy 10.5 wants (repeatable)"},
-	{"man", "manual page source, e.g. hello.1: installed gzipped in /usr/share/man/man1 (repeatable)"},
+// flagKey is a key whose flag is defined on the Flags' FlagSet.
+type flagKey struct {
+	key
+	apply func(*Spec) error
 }
 
 // RegisterFlags defines the package flags on fs and returns where their
 // values land.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, str: map[string]*string{}, lists: map[string]*cli.Strings{}}
+	f := &Flags{fs: fs}
 	fs.StringVar(&f.SpecFile, "f", "", "pkgdeb.yaml spec to build from; flags override it")
-	for _, s := range scalarFlags {
-		f.str[s.name] = fs.String(s.name, "", s.usage)
+	for _, k := range keys() {
+		if k.flag != "" {
+			f.keys = append(f.keys, flagKey{key: k, apply: k.kind.flag(fs, k.flag, k.usage)})
+		}
 	}
-	for _, l := range listFlags {
-		v := new(cli.Strings)
-		f.lists[l.name] = v
-		fs.Var(v, l.name, l.usage)
-	}
-	fs.BoolVar(&f.versionFromGit, "version-from-git", false, "derive the version from `git describe --tags` (v1.2.3-4-gabc -> 1.2.3+git4.abc)")
 	return f
 }
 
@@ -81,84 +46,26 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 // --conffile, --dir, --symlink and --man add to it. File paths given as
 // flags are relative to the current directory.
 func (f *Flags) Apply(s *Spec) error {
-	set := map[string]bool{}
-	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if set["version"] && set["version-from-git"] {
+	given := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	if given["version"] && given["version-from-git"] {
 		return cli.Usagef("--version and --version-from-git are mutually exclusive")
 	}
-	fields := map[string]*string{
-		"name": &s.Name, "version": &s.Version, "arch": &s.Arch, "goarch": &s.GOARCH,
-		"goarm": &s.GOARM, "maintainer": &s.Maintainer, "description": &s.Description,
-		"section": &s.Section, "priority": &s.Priority, "homepage": &s.Homepage,
-		"preinst": &s.Preinst, "postinst": &s.Postinst, "prerm": &s.Prerm,
-		"postrm": &s.Postrm, "copyright": &s.Copyright, "changelog": &s.Changelog,
-		"compression": &s.Compression,
-	}
-	for name, dst := range fields {
-		if set[name] {
-			*dst = *f.str[name]
+	for _, k := range f.keys {
+		if !given[k.flag] {
+			continue
+		}
+		if err := k.apply(s); err != nil {
+			return err
+		}
+		if k.flagClears != nil {
+			k.flagClears(s)
 		}
 	}
-	if set["version"] {
-		s.VersionFromGit = false
-	}
-	if set["version-from-git"] {
-		s.VersionFromGit = f.versionFromGit
-		if f.versionFromGit {
-			s.Version = ""
-		}
-	}
-	// An architecture from the spec file must not win over a --goarch given
-	// on the command line.
-	if (set["goarch"] || set["goarm"]) && !set["arch"] {
-		s.Arch = ""
-	}
-	if set["compression"] {
-		if _, err := deb.ParseCompression(s.Compression); err != nil {
-			return cli.Usagef("--compression: %v", err)
-		}
-	}
-	lists := map[string]*[]string{
-		"depends": &s.Depends, "pre-depends": &s.PreDepends, "recommends": &s.Recommends,
-		"suggests": &s.Suggests, "conflicts": &s.Conflicts, "breaks": &s.Breaks,
-		"replaces": &s.Replaces, "provides": &s.Provides,
-	}
-	for name, dst := range lists {
-		if set[name] {
-			*dst = append([]string(nil), (*f.lists[name])...)
-		}
-	}
-	for _, a := range *f.lists["file"] {
-		fl, err := ParseFileArg(a)
-		if err != nil {
-			return cli.Usagef("--file %v", err)
-		}
-		s.Files = append(s.Files, fl)
-	}
-	for _, a := range *f.lists["conffile"] {
-		fl, err := ParseFileArg(a)
-		if err != nil {
-			return cli.Usagef("--conffile %v", err)
-		}
-		fl.Conffile = true
-		s.Files = append(s.Files, fl)
-	}
-	for _, a := range *f.lists["dir"] {
-		if err := checkDest(a); err != nil {
-			return cli.Usagef("--dir %v", err)
-		}
-		s.Dirs = append(s.Dirs, Dir{Dest: a})
-	}
-	for _, a := range *f.lists["symlink"] {
-		l, err := ParseSymlinkArg(a)
-		if err != nil {
-			return cli.Usagef("--symlink %v", err)
-		}
-		s.Symlinks = append(s.Symlinks, l)
-	}
-	s.Man = append(s.Man, (*f.lists["man"])...)
+	// A Spec made by hand rather than by Load has not had its compression
+	// checked.
 	if s.Compression != "" {
-		if _, err := deb.ParseCompression(s.Compression); err != nil {
+		if err := checkCompression(s.Compression); err != nil {
 			return fmt.Errorf("compression: %w", err)
 		}
 	}
@@ -170,11 +77,14 @@ func (f *Flags) Apply(s *Spec) error {
 // error: the tree's DEBIAN/control describes the package.
 func (f *Flags) ApplyTree(s *deb.Spec) error {
 	var err error
+	var compression *flagKey
 	f.fs.Visit(func(fl *flag.Flag) {
-		_, str := f.str[fl.Name]
-		_, list := f.lists[fl.Name]
-		own := str || list || fl.Name == "f" || fl.Name == "version-from-git"
-		if err == nil && own && fl.Name != "compression" {
+		i := slices.IndexFunc(f.keys, func(k flagKey) bool { return k.flag == fl.Name })
+		switch {
+		case err != nil:
+		case fl.Name == "compression":
+			compression = &f.keys[i]
+		case i >= 0 || fl.Name == "f":
 			dash := "--"
 			if len(fl.Name) == 1 {
 				dash = "-"
@@ -185,9 +95,17 @@ func (f *Flags) ApplyTree(s *deb.Spec) error {
 	if err != nil {
 		return err
 	}
-	c, err := deb.ParseCompression(*f.str["compression"])
+	// --compression is applied as Apply applies it, to a Spec of its own, so
+	// that it is checked, and its errors read, the same in both modes.
+	var given Spec
+	if compression != nil {
+		if err := compression.apply(&given); err != nil {
+			return err
+		}
+	}
+	c, err := deb.ParseCompression(given.Compression)
 	if err != nil {
-		return cli.Usagef("--compression: %v", err)
+		return fmt.Errorf("compression: %w", err)
 	}
 	s.Compression = c
 	return nil

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ func Parse(data []byte, name, baseDir string) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, p.errorf(root, "", "the spec must be a mapping of keys (name:, version:, files:, ...)")
 	}
+	table := keys()
 	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
@@ -48,7 +50,7 @@ func Parse(data []byte, name, baseDir string) (*Spec, error) {
 			continue
 		}
 		seen[k.Value] = k.Line
-		p.key(s, k, v)
+		p.key(table, s, k, v)
 	}
 	if line, ok := seen["version-from-git"]; ok && s.VersionFromGit && s.Version != "" {
 		p.errs = append(p.errs, fmt.Errorf("%s:%d: version-from-git: true conflicts with version: on line %d (keep one)", name, line, seen["version"]))
@@ -57,16 +59,6 @@ func Parse(data []byte, name, baseDir string) (*Spec, error) {
 		return nil, errors.Join(p.errs...)
 	}
 	return s, nil
-}
-
-// keys are the top-level keys of pkgdeb.yaml, for the "unknown key" message.
-var keys = []string{
-	"name", "version", "version-from-git", "arch", "goarch", "goarm",
-	"maintainer", "description", "section", "priority", "homepage",
-	"depends", "pre-depends", "recommends", "suggests", "conflicts", "breaks",
-	"replaces", "provides", "fields", "files", "conffiles", "dirs", "symlinks",
-	"man", "preinst", "postinst", "prerm", "postrm", "copyright", "changelog",
-	"compression",
 }
 
 type parser struct {
@@ -94,108 +86,38 @@ func (p *parser) path(s string) string {
 	return filepath.Join(p.base, s)
 }
 
-func (p *parser) key(s *Spec, k, v *yaml.Node) {
-	key := k.Value
-	str := func(dst *string) {
-		if x, ok := p.scalar(v, key); ok {
-			*dst = x
-		}
+// key stores the value v of the top-level key k in s, as the key table
+// says.
+func (p *parser) key(table []key, s *Spec, k, v *yaml.Node) {
+	if i := slices.IndexFunc(table, func(t key) bool { return t.name == k.Value }); i >= 0 {
+		table[i].kind.yaml(p, s, k.Value, v)
+		return
 	}
-	file := func(dst *string) {
-		if x, ok := p.scalar(v, key); ok {
-			*dst = p.path(x)
-		}
+	known := make([]string, len(table))
+	for i, t := range table {
+		known[i] = t.name
 	}
-	list := func(dst *[]string) { *dst = p.strings(v, key) }
-	switch key {
-	case "name":
-		str(&s.Name)
-	case "version":
-		str(&s.Version)
-	case "version-from-git":
-		if x, ok := p.scalar(v, key); ok {
-			b, err := strconv.ParseBool(x)
-			if err != nil {
-				p.fail(v, key, "%q is not true or false", x)
-			}
-			s.VersionFromGit = b
-		}
-	case "arch":
-		str(&s.Arch)
-	case "goarch":
-		str(&s.GOARCH)
-	case "goarm":
-		str(&s.GOARM)
-	case "maintainer":
-		str(&s.Maintainer)
-	case "description":
-		str(&s.Description)
-	case "section":
-		str(&s.Section)
-	case "priority":
-		str(&s.Priority)
-	case "homepage":
-		str(&s.Homepage)
-	case "depends":
-		list(&s.Depends)
-	case "pre-depends":
-		list(&s.PreDepends)
-	case "recommends":
-		list(&s.Recommends)
-	case "suggests":
-		list(&s.Suggests)
-	case "conflicts":
-		list(&s.Conflicts)
-	case "breaks":
-		list(&s.Breaks)
-	case "replaces":
-		list(&s.Replaces)
-	case "provides":
-		list(&s.Provides)
-	case "fields":
-		s.Fields = p.fields(v, key)
-	case "files", "conffiles":
-		s.Files = append(s.Files, p.files(v, key, key == "conffiles")...)
-	case "dirs":
-		s.Dirs = p.dirs(v, key)
-	case "symlinks":
-		s.Symlinks = p.symlinks(v, key)
-	case "man":
-		for _, m := range p.strings(v, key) {
-			s.Man = append(s.Man, p.path(m))
-		}
-	case "preinst":
-		file(&s.Preinst)
-	case "postinst":
-		file(&s.Postinst)
-	case "prerm":
-		file(&s.Prerm)
-	case "postrm":
-		file(&s.Postrm)
-	case "copyright":
-		file(&s.Copyright)
-	case "changelog":
-		file(&s.Changelog)
-	case "compression":
-		if x, ok := p.scalar(v, key); ok {
-			if _, err := deb.ParseCompression(x); err != nil {
-				p.fail(v, key, "%v", err)
-			}
-			s.Compression = x
-		}
-	default:
-		known := append([]string(nil), keys...)
-		sort.Strings(known)
-		p.fail(k, "", "unknown key %q (known keys: %s)", key, strings.Join(known, ", "))
-	}
+	sort.Strings(known)
+	p.fail(k, "", "unknown key %q (known keys: %s)", k.Value, strings.Join(known, ", "))
 }
 
 func (p *parser) scalar(v *yaml.Node, key string) (string, bool) {
 	if v.Kind != yaml.ScalarNode {
-		p.fail(v, key, "want a single value, not a %s", kind(v))
+		p.fail(v, key, "want a single value, not a %s", nodeKind(v))
 		return "", false
 	}
 	return v.Value, true
+}
+
+// bool parses the scalar v as true or false; a bad value is reported, and
+// is false.
+func (p *parser) bool(v *yaml.Node, key string) (b, ok bool) {
+	b, err := strconv.ParseBool(v.Value)
+	if err != nil {
+		p.fail(v, key, "%q is not true or false", v.Value)
+		return false, false
+	}
+	return b, true
 }
 
 // strings accepts a list of scalars, or a single scalar as a one-item list.
@@ -207,7 +129,7 @@ func (p *parser) strings(v *yaml.Node, key string) []string {
 		return []string{v.Value}
 	}
 	if v.Kind != yaml.SequenceNode {
-		p.fail(v, key, "want a list, not a %s", kind(v))
+		p.fail(v, key, "want a list, not a %s", nodeKind(v))
 		return nil
 	}
 	var out []string
@@ -221,7 +143,7 @@ func (p *parser) strings(v *yaml.Node, key string) []string {
 
 func (p *parser) fields(v *yaml.Node, key string) []deb.Field {
 	if v.Kind != yaml.MappingNode {
-		p.fail(v, key, "want a mapping of field names to values (X-Team: payments), not a %s", kind(v))
+		p.fail(v, key, "want a mapping of field names to values (X-Team: payments), not a %s", nodeKind(v))
 		return nil
 	}
 	var out []deb.Field
@@ -238,7 +160,7 @@ func (p *parser) fields(v *yaml.Node, key string) []deb.Field {
 // its scalar values by key.
 func (p *parser) mapping(v *yaml.Node, key string, allowed ...string) (map[string]*yaml.Node, bool) {
 	if v.Kind != yaml.MappingNode {
-		p.fail(v, key, "want a mapping with keys %s, or a string, not a %s", strings.Join(allowed, ", "), kind(v))
+		p.fail(v, key, "want a mapping with keys %s, or a string, not a %s", strings.Join(allowed, ", "), nodeKind(v))
 		return nil, false
 	}
 	out := map[string]*yaml.Node{}
@@ -255,7 +177,7 @@ func (p *parser) mapping(v *yaml.Node, key string, allowed ...string) (map[strin
 			continue
 		}
 		if val.Kind != yaml.ScalarNode {
-			p.fail(val, key+"."+k.Value, "want a single value, not a %s", kind(val))
+			p.fail(val, key+"."+k.Value, "want a single value, not a %s", nodeKind(val))
 			ok = false
 			continue
 		}
@@ -266,7 +188,7 @@ func (p *parser) mapping(v *yaml.Node, key string, allowed ...string) (map[strin
 
 func (p *parser) files(v *yaml.Node, key string, conffile bool) []File {
 	if v.Kind != yaml.SequenceNode {
-		p.fail(v, key, "want a list, not a %s", kind(v))
+		p.fail(v, key, "want a list, not a %s", nodeKind(v))
 		return nil
 	}
 	var out []File
@@ -298,9 +220,8 @@ func (p *parser) files(v *yaml.Node, key string, conffile bool) []File {
 				f.Mode = mode
 			}
 			if n := m["conffile"]; n != nil {
-				b, err := strconv.ParseBool(n.Value)
-				if err != nil {
-					p.fail(n, ik+".conffile", "%q is not true or false", n.Value)
+				b, ok := p.bool(n, ik+".conffile")
+				if !ok {
 					continue
 				}
 				f.Conffile, f.NoConffile = b, !b
@@ -321,7 +242,7 @@ func (p *parser) files(v *yaml.Node, key string, conffile bool) []File {
 
 func (p *parser) dirs(v *yaml.Node, key string) []Dir {
 	if v.Kind != yaml.SequenceNode {
-		p.fail(v, key, "want a list, not a %s", kind(v))
+		p.fail(v, key, "want a list, not a %s", nodeKind(v))
 		return nil
 	}
 	var out []Dir
@@ -360,7 +281,7 @@ func (p *parser) dirs(v *yaml.Node, key string) []Dir {
 
 func (p *parser) symlinks(v *yaml.Node, key string) []Symlink {
 	if v.Kind != yaml.SequenceNode {
-		p.fail(v, key, "want a list, not a %s", kind(v))
+		p.fail(v, key, "want a list, not a %s", nodeKind(v))
 		return nil
 	}
 	var out []Symlink
@@ -393,7 +314,7 @@ func (p *parser) symlinks(v *yaml.Node, key string) []Symlink {
 	return out
 }
 
-func kind(n *yaml.Node) string {
+func nodeKind(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "mapping"
