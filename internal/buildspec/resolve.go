@@ -32,127 +32,16 @@ func (e Env) getenv(k string) string {
 // Resolve checks s, reads the small files it names (scripts, copyright,
 // changelog, manual pages), walks its directory trees and returns the
 // deb.Spec to build. Regular files are referenced by path, never loaded.
+// Every problem found is reported at once, so that one run names them all.
 func (s *Spec) Resolve(ctx context.Context, env Env) (*deb.Spec, error) {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	version := s.Version
-	switch {
-	case s.VersionFromGit && s.Version != "":
-		bad("version and version-from-git are mutually exclusive")
-	case s.VersionFromGit:
-		v, err := GitVersion(ctx, s.Dir)
-		if err != nil {
-			bad("%v", err)
-		}
-		version = v
-	case s.Version == "":
-		bad("version is required (version: in the spec, --version or --version-from-git)")
-	}
-	if s.Name == "" {
-		bad("name is required (name: in the spec or --name)")
-	}
-	if s.Maintainer == "" {
-		bad(`maintainer is required (maintainer: in the spec or --maintainer "Name <email>")`)
-	}
-	if strings.TrimSpace(s.Description) == "" {
-		bad("description is required (description: in the spec or --description)")
-	}
-	arch, err := s.arch(env)
-	if err != nil {
-		bad("%v", err)
-	}
-	synopsis, long := splitDescription(s.Description)
-	out := &deb.Spec{
-		Control: deb.Control{
-			Package: s.Name, Version: version, Architecture: arch,
-			Maintainer: s.Maintainer, Section: s.Section, Priority: s.Priority,
-			Homepage: s.Homepage, Synopsis: synopsis, Description: long,
-			Depends: s.Depends, PreDepends: s.PreDepends, Recommends: s.Recommends,
-			Suggests: s.Suggests, Conflicts: s.Conflicts, Breaks: s.Breaks,
-			Replaces: s.Replaces, Provides: s.Provides, Extra: s.Fields,
-		},
-	}
-	if out.Control.Priority == "" {
-		out.Control.Priority = "optional"
-	}
-	if len(errs) == 0 {
-		if err := out.Control.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, f := range s.Files {
-		entries, err := fileEntries(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out.Entries = append(out.Entries, entries...)
-	}
-	for _, d := range s.Dirs {
-		out.Entries = append(out.Entries, deb.Entry{Type: deb.Dir, Dest: path.Clean(d.Dest), Mode: d.Mode})
-	}
-	for _, l := range s.Symlinks {
-		out.Entries = append(out.Entries, deb.Entry{Type: deb.Symlink, Dest: path.Clean(l.Dest), Target: l.Target})
-	}
-	for _, m := range s.Man {
-		e, err := manEntry(m)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out.Entries = append(out.Entries, e)
-	}
-	scripts := []struct {
-		name, path string
-		dst        *[]byte
-	}{
-		{"preinst", s.Preinst, &out.Scripts.Preinst},
-		{"postinst", s.Postinst, &out.Scripts.Postinst},
-		{"prerm", s.Prerm, &out.Scripts.Prerm},
-		{"postrm", s.Postrm, &out.Scripts.Postrm},
-	}
-	for _, sc := range scripts {
-		if sc.path == "" {
-			continue
-		}
-		b, err := readSmall(sc.path)
-		if err != nil {
-			bad("%s: %v", sc.name, err)
-			continue
-		}
-		if !bytes.HasPrefix(b, []byte("#!")) {
-			bad("%s: %s must start with #! (e.g. #!/bin/sh)", sc.name, sc.path)
-			continue
-		}
-		*sc.dst = b
-	}
-	if s.Copyright != "" {
-		if out.Copyright, err = readSmall(s.Copyright); err != nil {
-			bad("copyright: %v", err)
-		}
-	}
-	if s.Changelog != "" {
-		b, err := readSmall(s.Changelog)
-		switch {
-		case err != nil:
-			bad("changelog: %v", err)
-		case isNative(version):
-			// Policy 12.7 (and lintian's
-			// wrong-name-for-changelog-of-native-package): a package whose
-			// version has no Debian revision is native, and its changelog
-			// is changelog.gz, not changelog.Debian.gz as deb.Spec names it.
-			gz, err := gzip9n(b)
-			if err != nil {
-				bad("changelog: %v", err)
-			}
-			out.Entries = append(out.Entries, deb.Entry{Type: deb.Regular, Dest: "/usr/share/doc/" + s.Name + "/changelog.gz", Body: gz, Mode: 0o644})
-		default:
-			out.Changelog = b
-		}
-	}
+	out := &deb.Spec{}
+	errs := s.control(ctx, env, &out.Control)
+	errs = append(errs, s.entries(&out.Entries)...)
+	errs = append(errs, s.scripts(&out.Scripts)...)
+	errs = append(errs, s.docs(out)...)
+	var err error
 	if out.Compression, err = deb.ParseCompression(s.Compression); err != nil {
-		bad("compression: %v", err)
+		errs = append(errs, fmt.Errorf("compression: %w", err))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -161,6 +50,149 @@ func (s *Spec) Resolve(ctx context.Context, env Env) (*deb.Spec, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// control fills c from the package's fields, deriving the version from git
+// and the architecture from GOARCH when asked to. The control is validated
+// only when every required field is there, so that a missing field is
+// reported once, in words that say where to set it.
+func (s *Spec) control(ctx context.Context, env Env, c *deb.Control) []error {
+	var errs []error
+	version := s.Version
+	switch {
+	case s.VersionFromGit && s.Version != "":
+		errs = append(errs, errors.New("version and version-from-git are mutually exclusive"))
+	case s.VersionFromGit:
+		v, err := GitVersion(ctx, s.Dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		version = v
+	case s.Version == "":
+		errs = append(errs, errors.New("version is required (version: in the spec, --version or --version-from-git)"))
+	}
+	if s.Name == "" {
+		errs = append(errs, errors.New("name is required (name: in the spec or --name)"))
+	}
+	if s.Maintainer == "" {
+		errs = append(errs, errors.New(`maintainer is required (maintainer: in the spec or --maintainer "Name <email>")`))
+	}
+	if strings.TrimSpace(s.Description) == "" {
+		errs = append(errs, errors.New("description is required (description: in the spec or --description)"))
+	}
+	arch, err := s.arch(env)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	synopsis, long := splitDescription(s.Description)
+	*c = deb.Control{
+		Package: s.Name, Version: version, Architecture: arch,
+		Maintainer: s.Maintainer, Section: s.Section, Priority: s.Priority,
+		Homepage: s.Homepage, Synopsis: synopsis, Description: long,
+		Depends: s.Depends, PreDepends: s.PreDepends, Recommends: s.Recommends,
+		Suggests: s.Suggests, Conflicts: s.Conflicts, Breaks: s.Breaks,
+		Replaces: s.Replaces, Provides: s.Provides, Extra: s.Fields,
+	}
+	if c.Priority == "" {
+		c.Priority = "optional"
+	}
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// entries adds the files, directories, symlinks and manual pages to out.
+func (s *Spec) entries(out *[]deb.Entry) []error {
+	var errs []error
+	for _, f := range s.Files {
+		entries, err := fileEntries(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*out = append(*out, entries...)
+	}
+	for _, d := range s.Dirs {
+		*out = append(*out, deb.Entry{Type: deb.Dir, Dest: path.Clean(d.Dest), Mode: d.Mode})
+	}
+	for _, l := range s.Symlinks {
+		*out = append(*out, deb.Entry{Type: deb.Symlink, Dest: path.Clean(l.Dest), Target: l.Target})
+	}
+	for _, m := range s.Man {
+		e, err := manEntry(m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*out = append(*out, e)
+	}
+	return errs
+}
+
+// scripts reads the maintainer scripts into out.
+func (s *Spec) scripts(out *deb.Scripts) []error {
+	scripts := []struct {
+		name, path string
+		dst        *[]byte
+	}{
+		{"preinst", s.Preinst, &out.Preinst},
+		{"postinst", s.Postinst, &out.Postinst},
+		{"prerm", s.Prerm, &out.Prerm},
+		{"postrm", s.Postrm, &out.Postrm},
+	}
+	var errs []error
+	for _, sc := range scripts {
+		if sc.path == "" {
+			continue
+		}
+		b, err := readSmall(sc.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sc.name, err))
+			continue
+		}
+		if !bytes.HasPrefix(b, []byte("#!")) {
+			errs = append(errs, fmt.Errorf("%s: %s must start with #! (e.g. #!/bin/sh)", sc.name, sc.path))
+			continue
+		}
+		*sc.dst = b
+	}
+	return errs
+}
+
+// docs reads the copyright file and the changelog into out, whose control
+// must be filled: where the changelog goes depends on the version.
+func (s *Spec) docs(out *deb.Spec) []error {
+	var errs []error
+	if s.Copyright != "" {
+		var err error
+		if out.Copyright, err = readSmall(s.Copyright); err != nil {
+			errs = append(errs, fmt.Errorf("copyright: %w", err))
+		}
+	}
+	if s.Changelog == "" {
+		return errs
+	}
+	b, err := readSmall(s.Changelog)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("changelog: %w", err))
+	case isNative(out.Control.Version):
+		// Policy 12.7 (and lintian's
+		// wrong-name-for-changelog-of-native-package): a package whose
+		// version has no Debian revision is native, and its changelog is
+		// changelog.gz, not changelog.Debian.gz as deb.Spec names it.
+		gz, err := gzip9n(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("changelog: %w", err))
+		}
+		out.Entries = append(out.Entries, deb.Entry{Type: deb.Regular, Dest: "/usr/share/doc/" + s.Name + "/changelog.gz", Body: gz, Mode: 0o644})
+	default:
+		out.Changelog = b
+	}
+	return errs
 }
 
 // arch picks the Debian architecture: Arch, else GOARCH/GOARM of the spec,
