@@ -1,12 +1,3 @@
-// Package buildspec turns a package description — a pkgdeb.yaml file,
-// command-line flags overriding it, or both — into a deb.Spec: it loads and
-// validates the YAML (errors name the key and its line), maps source files
-// and directory trees to their destinations, reads maintainer scripts,
-// copyright and changelog, derives the version from git when asked, picks
-// the Debian architecture from GOARCH/GOARM, and chooses the mtime clamp
-// (SOURCE_DATE_EPOCH, else the last commit's time, else the epoch).
-//
-// A Spec is plain data; Resolve does all the file-system and git work.
 package buildspec
 
 import (
