@@ -1,4 +1,4 @@
-// Package restart gives a Go network service zero-downtime restarts: on
+// Package restart gives a Go network service zero-downtime restarts. On
 // SIGHUP (or SIGUSR2) the service starts its binary again, as it is now on
 // disk, hands it the listening sockets (github.com/cloudflare/tableflip),
 // and once the new process says it is Ready the old one drains its

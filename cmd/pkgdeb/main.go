@@ -1,8 +1,3 @@
-// Command pkgdeb builds Debian packages without dpkg-deb or root, and manages
-// releases of them in versioned S3 buckets.
-//
-// Each subcommand lives in its own file (build.go, publish.go, ...) and has
-// the signature of command.run. This file only dispatches.
 package main
 
 import (

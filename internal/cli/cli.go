@@ -1,6 +1,3 @@
-// Package cli holds the small pieces every debfleet command shares:
-// flag parsing that accepts flags after positional arguments, and a
-// repeatable string flag.
 package cli
 
 import (
