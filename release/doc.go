@@ -7,8 +7,8 @@
 // earlier version current again (rollback), copies one channel's release to
 // another (promote), and serves agents: HeadIfNoneMatch (the cheap poll),
 // FetchFile (a pinned version into a file, verified before it appears),
-// Manifest.Verify (signatures), and PutJSON/ListStatus for the small status
-// objects agents write next to the release. It knows nothing of dpkg:
+// Manifest.Verify (signatures), and Records for the small JSON documents
+// kept next to a channel. It knows nothing of dpkg or of the fleet:
 // callers hand it bytes and a Manifest.
 //
 // # Contracts
@@ -58,59 +58,12 @@
 // error. No error or log line contains a credential: errors carry S3's
 // error code and message only, or the credential chain's.
 //
-// Rollout policy. A release's Policy (waves, wave interval, max-updating,
-// halt-after) is stored in its Manifest (Policy.Apply, PolicyOf), so it is
-// written atomically with the bytes and covered by the signature; a
-// manifest without one has DefaultPolicy, every host at once, and needs
-// no request beyond reading the release. A host's place in a rollout,
-// Place(host, sha256), and a wave's start, PublishedAt + i*WaveInterval,
-// are pure functions: every host computes the same waves with no shared
-// state.
-//
-// Update slots (leases). MaxUpdating is enforced with one small object per
-// slot, "<key>.leases/<n>.json" (LeaseAddress), shared by every release of
-// the channel. Every write to a slot is conditional, never read-then-write:
-// AcquireLease creates a missing slot with If-None-Match: * and takes a
-// free, expired or own slot with If-Match on the ETag it just read, so of
-// hosts racing for a slot exactly one wins (S3 answers the others 412) and
-// moves on to the next slot; when every slot looked at is held the caller
-// gets ErrNoLease and waits for its next poll. A lease lasts its TTL
-// (LeaseRequest.TTL; the agent's default is one minute) unless renewed:
-// Lease.Renew and Keep push Expires with If-Match on the lease's own ETag,
-// so a holder that dies blocks its slot for at most the TTL, and a holder
-// whose lease expired and was taken over learns it from the 412 as
-// ErrLeaseLost and is no longer counted. Expiry uses the holder's clock:
-// hosts must agree to well within the TTL (NTP does). Release is a
-// conditional overwrite with an empty holder, not a DELETE: versitygw
-// refuses If-None-Match: * on a key whose current version is a delete
-// marker, which would leave a deleted slot unusable; an overwrite keeps
-// every transition conditional on every S3 server. Every lease and halt
-// record carries a fresh random Nonce, because the ETag of a single PUT is
-// the MD5 of its body: without it, a record rewritten with the same content
-// (an A-B-A sequence) would keep its ETag and a stale If-Match would still
-// succeed; with it If-Match is a true compare-and-swap. The SDK may resend
-// a conditional PUT whose response was lost; the resend then fails its
-// condition although the first attempt won, which at worst leaves a slot
-// held until it expires, never granted twice.
-//
-// Halts. A host that fails a release and rolls back records it once,
-// create-only (If-None-Match: *), at "<key>.rollout/<sha256>/failed/<host>.json"
-// (FailureAddress); a second failure of the same host changes nothing. A
-// release is halted when its halt record, "<key>.rollout/<sha256>/halt.json"
-// (HaltAddress), says so (pkgdeb halt, or the agent whose failure reached
-// HaltAfter), or when the failures recorded beyond those a resume forgave
-// reach HaltAfter (ReadRolloutState): the halt follows from the failure
-// records alone, so an agent that dies before writing the halt record, or
-// may not write it (docs/iam-agent.json grants agents no write on it),
-// halts the release all the same. Halt, Resume and HaltIfFailed update the
-// record by read, change, then a PUT conditional on the ETag read (or
-// If-None-Match: * when there is none); a writer that loses the race (412)
-// reads again and re-decides, at most 8 times, then gives
-// ErrPreconditionFailed. Halting a halted release keeps the first record.
-// A missing halt record or slot reads as ErrNotFound also where S3 answers
-// 403 for it (a caller without s3:ListBucket on the bucket): a LIST of the
-// key, allowed by a prefix-limited grant, settles it; a 403 a LIST cannot
-// settle stays ErrAccessDenied, never a guess that nothing is there.
+// Records. Client.Records is the one layer through which anything kept
+// next to a channel as small JSON documents reaches S3 (the fleet package
+// keeps host status, update slots, failures and halts there): atomic
+// puts, compare-and-swap puts on the ETag with a fresh nonce per write,
+// size-capped gets, and a 403 for a missing key settled by a LIST (see
+// Records).
 //
 // Signing. A Manifest can carry an ed25519 signature over its canonical
 // form (see Manifest.Canonical); keys are made by GenerateKey and stored as

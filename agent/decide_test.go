@@ -1,0 +1,336 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/agent/dpkg"
+	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/fleet/fleettest"
+	"github.com/debfleet/debfleet/release"
+)
+
+// The agent's decision table, against in-memory parts: a channel whose
+// current version the test sets, the fleet's records in a
+// fleettest.Store, a dpkg that reads the .deb it is given and a service
+// that fails on the versions the test names. The integration tests run the
+// same decisions against versitygw, real dpkg and real processes.
+
+// memChannel is a release channel in memory (Releases).
+type memChannel struct {
+	mu      sync.Mutex
+	obj     *release.Object
+	body    []byte
+	headErr error
+	etags   int
+}
+
+func (c *memChannel) set(m *release.Manifest, body []byte, versionID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.etags++
+	c.obj = &release.Object{VersionID: versionID, ETag: fmt.Sprintf(`"etag-%d"`, c.etags), Size: int64(len(body)), Manifest: m}
+	c.body = body
+}
+
+func (c *memChannel) HeadIfNoneMatch(ctx context.Context, a release.Address, etag string) (*release.Object, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.headErr != nil {
+		return nil, false, c.headErr
+	}
+	if c.obj.ETag == etag {
+		return nil, false, nil
+	}
+	obj := *c.obj
+	return &obj, true, nil
+}
+
+func (c *memChannel) Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error) {
+	c.mu.Lock()
+	obj, body := *c.obj, c.body
+	c.mu.Unlock()
+	if obj.VersionID != versionID {
+		return nil, &release.Error{Op: "get", Kind: release.ErrNotFound}
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != obj.Manifest.SHA256 {
+		return nil, &release.Error{Op: "get", Kind: release.ErrChecksumMismatch}
+	}
+	_, err := w.Write(body)
+	return &obj, err
+}
+
+// memDpkg installs by reading the .deb's control fields (Packages).
+type memDpkg struct {
+	mu       sync.Mutex
+	status   dpkg.Status
+	installs []string // versions, in order
+}
+
+func (d *memDpkg) Architecture(context.Context) (string, error) { return "amd64", nil }
+func (d *memDpkg) Configure(context.Context) error                { return nil }
+
+func (d *memDpkg) Install(ctx context.Context, path string) error {
+	p, err := deb.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status = dpkg.Status{Version: p.Control.Version, State: "installed"}
+	d.installs = append(d.installs, p.Control.Version)
+	return nil
+}
+
+func (d *memDpkg) Query(context.Context, string) (dpkg.Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status, nil
+}
+
+// memService proves healthy on every version but those in sick.
+type memService struct{ sick map[string]bool }
+
+func (s memService) Restart(ctx context.Context, version string) (int, error) {
+	if s.sick[version] {
+		return 0, fmt.Errorf("health check on %s: 500", version)
+	}
+	return 42, nil
+}
+
+// table is one host's agent over in-memory parts, at a clock the test
+// sets.
+type table struct {
+	ch    *memChannel
+	fleet *fleet.Client
+	dpkg  *memDpkg
+	agent *Agent
+	now   time.Time
+	addr  release.Address
+	key   *release.SigningKey
+}
+
+func newTable(t *testing.T, keys bool, sick ...string) *table {
+	t.Helper()
+	dir, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	tb := &table{ch: &memChannel{}, fleet: fleet.New(fleettest.NewStore(), nil), dpkg: &memDpkg{},
+		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), addr: release.Address{Bucket: "b", Key: "hello/production.deb"}}
+	svc := memService{sick: map[string]bool{}}
+	for _, v := range sick {
+		svc.sick[v] = true
+	}
+	log := slog.New(slog.DiscardHandler)
+	cfg := Config{Channel: tb.addr, Releases: tb.ch, Fleet: tb.fleet, Package: "hello", Host: "web-1", Report: true,
+		Interval: time.Second, Logger: log, Now: func() time.Time { return tb.now },
+		Installer: &Installer{Dir: dir, Dpkg: tb.dpkg, Service: svc, Logger: log, Now: func() time.Time { return tb.now }}}
+	if keys {
+		if tb.key, err = release.GenerateKey(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.PublicKeys = []release.PublicKey{tb.key.Public()}
+	}
+	if tb.agent, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.agent.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// release describes a release for publish; the zero value of each field
+// means the usual.
+type rel struct {
+	version, pkg, arch, debVersion string
+	policy                         *fleet.Policy
+	extra                          map[string]string
+	unsigned, noVersionID          bool
+	publishedAt                    time.Time
+}
+
+// publish makes r the channel's current version.
+func (tb *table) publish(t *testing.T, r rel) *release.Manifest {
+	t.Helper()
+	pkg, arch := cmpOr(r.pkg, "hello"), cmpOr(r.arch, "amd64")
+	body := debBytes(t, pkg, cmpOr(r.debVersion, r.version), arch)
+	sum := sha256.Sum256(body)
+	m := &release.Manifest{Package: pkg, Version: r.version, Architecture: arch, SHA256: hex.EncodeToString(sum[:]),
+		Size: int64(len(body)), PublishedAt: tb.now, Publisher: "ci@test", Extra: r.extra}
+	if !r.publishedAt.IsZero() {
+		m.PublishedAt = r.publishedAt
+	}
+	if r.policy != nil {
+		if err := r.policy.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tb.key != nil && !r.unsigned {
+		tb.key.Sign(m)
+	}
+	vid := "v-" + r.version
+	if r.noVersionID {
+		vid = ""
+	}
+	tb.ch.set(m, body, vid)
+	return m
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func debBytes(t *testing.T, pkg, version, arch string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	spec := &deb.Spec{Control: deb.Control{Package: pkg, Version: version, Architecture: arch, Maintainer: "ops <ops@example.com>", Synopsis: "test"},
+		Entries: []deb.Entry{{Type: deb.Regular, Dest: "/usr/share/" + pkg + "/version", Body: []byte(version)}}, TempDir: t.TempDir()}
+	if _, err := deb.Build(t.Context(), &b, spec); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// installed brings the table's host to version 1.0.
+func (tb *table) installed(t *testing.T) {
+	t.Helper()
+	tb.publish(t, rel{version: "1.0"})
+	if out, err := tb.agent.Check(t.Context()); out != OK || err != nil {
+		t.Fatalf("installing 1.0: %q, %v", out, err)
+	}
+	tb.now = tb.now.Add(time.Minute)
+}
+
+func TestDecisionTable(t *testing.T) {
+	staged := &fleet.Policy{Waves: []float64{0.001, 100}, WaveInterval: time.Hour}
+	capped := &fleet.Policy{Waves: []float64{100}, MaxUpdating: 1}
+	haltAfter := func(n int) *fleet.Policy { return &fleet.Policy{Waves: []float64{100}, HaltAfter: n} }
+	sha := func(tb *table) string { return tb.ch.obj.Manifest.SHA256 }
+	tests := []struct {
+		name  string
+		keys  bool     // the agent requires signatures
+		sick  []string // versions the service fails on
+		setup func(tb *table, t *testing.T)
+		rel   rel
+		// before runs after publish, before the Check under test.
+		before func(t *testing.T, tb *table)
+		want   Outcome
+		// wantErr: Check fails (the agent backs off and retries).
+		wantErr  error
+		state    string
+		because  string
+		installs string // versions dpkg installed, in order
+	}{
+		{name: "install", rel: rel{version: "2.0"}, want: OK, state: "ok", installs: "2.0"},
+		{name: "skip: already installed", setup: (*table).installed,
+			before: func(t *testing.T, tb *table) { tb.ch.set(tb.ch.obj.Manifest, tb.ch.body, "v-1.0-copy") },
+			rel:    rel{version: "1.0"}, want: "", state: "ok", installs: "1.0"},
+		{name: "roll back a sick release", setup: (*table).installed, sick: []string{"2.0"}, rel: rel{version: "2.0"},
+			want: RolledBack, state: "rolled-back", because: "health check on 2.0: 500", installs: "1.0 2.0 1.0"},
+		{name: "skip: failed here before", setup: (*table).installed, sick: []string{"2.0"}, rel: rel{version: "2.0"},
+			before: func(t *testing.T, tb *table) {
+				if out, _ := tb.agent.Check(t.Context()); out != RolledBack {
+					t.Fatalf("first try of 2.0: %q", out)
+				}
+				tb.ch.set(tb.ch.obj.Manifest, tb.ch.body, "v-2.0-again")
+			},
+			want: "", state: "rolled-back", installs: "1.0 2.0 1.0"},
+		{name: "refuse: another package", rel: rel{version: "2.0", pkg: "other"}, want: StateRefused, state: "refused", because: `release is package "other"`},
+		{name: "refuse: another architecture", rel: rel{version: "2.0", arch: "arm64"}, want: StateRefused, state: "refused", because: "built for arm64"},
+		{name: "refuse: unsigned", keys: true, rel: rel{version: "2.0", unsigned: true}, want: StateRefused, state: "refused", because: "signature"},
+		{name: "refuse: replay", keys: true, setup: (*table).installed, want: StateRefused, state: "refused", because: "refusing a replay", installs: "1.0",
+			rel: rel{version: "0.9", publishedAt: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}},
+		{name: "refuse: no VersionId", rel: rel{version: "2.0", noVersionID: true}, want: StateRefused, state: "refused", because: "no VersionId"},
+		{name: "refuse: package differs from its manifest", rel: rel{version: "2.0", debVersion: "2.1"}, want: StateRefused, state: "refused", because: "package is hello 2.1"},
+		{name: "refuse: malformed policy", rel: rel{version: "2.0", extra: map[string]string{"rollout": "50%"}}, want: StateRefused, state: "refused", because: "100%"},
+		{name: "wait for a wave", rel: rel{version: "2.0", policy: staged}, want: "", state: "waiting", because: "does not cover this host"},
+		{name: "wave reached an hour later", rel: rel{version: "2.0", policy: staged},
+			before: func(t *testing.T, tb *table) { tb.now = tb.now.Add(time.Hour) }, want: OK, state: "ok", installs: "2.0"},
+		{name: "hold for a slot", rel: rel{version: "2.0", policy: capped},
+			before: func(t *testing.T, tb *table) {
+				if _, err := tb.fleet.AcquireLease(t.Context(), tb.addr, fleet.LeaseRequest{Slots: 1, Holder: "web-2", SHA256: sha(tb), TTL: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "", state: "waiting", because: "no free update slot of 1"},
+		{name: "halted by hand", rel: rel{version: "2.0", policy: capped},
+			before: func(t *testing.T, tb *table) {
+				if _, _, err := tb.fleet.Halt(t.Context(), tb.addr, sha(tb), "2.0", "ops", "bad canary"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "", state: "halted", because: "bad canary"},
+		{name: "halted by failures", rel: rel{version: "2.0", policy: haltAfter(1)},
+			before: func(t *testing.T, tb *table) { tb.fail(t, "web-2") }, want: "", state: "halted", because: "1 hosts failed (halt-after 1): web-2"},
+		{name: "wait for hosts trying it", rel: rel{version: "2.0", policy: haltAfter(2)},
+			before: func(t *testing.T, tb *table) {
+				tb.fail(t, "web-2")
+				if _, err := tb.fleet.AcquireLease(t.Context(), tb.addr, fleet.LeaseRequest{Slots: 2, Holder: "web-3", SHA256: sha(tb), TTL: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "", state: "waiting", because: "1 hosts failed this release and 1 are trying it"},
+		{name: "back off: channel unreachable", rel: rel{version: "2.0"},
+			before: func(t *testing.T, tb *table) {
+				tb.ch.headErr = &release.Error{Op: "head", Kind: release.ErrUnreachable}
+			},
+			wantErr: release.ErrUnreachable, state: "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTable(t, tt.keys, tt.sick...)
+			if tt.setup != nil {
+				tt.setup(tb, t)
+			}
+			tb.publish(t, tt.rel)
+			if tt.before != nil {
+				tt.before(t, tb)
+			}
+			out, err := tb.agent.Check(t.Context())
+			if out != tt.want || !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Fatalf("Check = %q, %v; want %q, %v", out, err, tt.want, tt.wantErr)
+			}
+			st, err := tb.fleet.ReadHostStatus(t.Context(), tb.addr, "web-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			why := st.Error
+			if st.Rollout != nil {
+				why += st.Rollout.Waiting + st.Rollout.Halted
+			}
+			if st.State != tt.state || !strings.Contains(why, tt.because) {
+				t.Errorf("status %s %q, want %s %q", st.State, why, tt.state, tt.because)
+			}
+			if got := strings.Join(tb.dpkg.installs, " "); got != tt.installs {
+				t.Errorf("dpkg installed %q, want %q", got, tt.installs)
+			}
+		})
+	}
+}
+
+// fail records host's failure of the channel's release.
+func (tb *table) fail(t *testing.T, host string) {
+	t.Helper()
+	m := tb.ch.obj.Manifest
+	if err := tb.fleet.RecordFailure(t.Context(), tb.addr, fleet.FailureRecord{Host: host, Version: m.Version, SHA256: m.SHA256, Outcome: "rolled-back", Time: tb.now}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,127 @@
+package fleet
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/release"
+)
+
+// TestSummarize: what "deployed" means, decided from status objects
+// alone.
+func TestSummarize(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cur, old := strings.Repeat("c", 64), strings.Repeat("0", 64)
+	ch := release.Address{Bucket: "b", Key: "hello/production.deb"}
+	current := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Package: "hello", Version: "2.0", SHA256: cur}}
+	host := func(name, version, sha, state string, age time.Duration) HostStatus {
+		return HostStatus{Host: name, Version: version, SHA256: sha, State: state, Time: now.Add(-age)}
+	}
+	target := func(h HostStatus, version, err string) HostStatus {
+		h.Target, h.Error = &HostRelease{Version: version}, err
+		return h
+	}
+	tests := []struct {
+		name       string
+		hosts      []HostStatus
+		unreadable map[string]error
+		want       Counts
+		converged  bool
+		verdict    string
+	}{
+		{"no host yet", nil, nil, Counts{}, false, "no host has reported on s3://b/hello/production.deb yet"},
+		{"all on current", []HostStatus{host("a", "2.0", cur, StateOK, time.Minute), host("b", "2.0", cur, StateOK, time.Minute)}, nil,
+			Counts{Hosts: 2, Live: 2, OnCurrent: 2}, true, "2/2 hosts on 2.0 (current)"},
+		{"a stale host does not count", []HostStatus{host("a", "2.0", cur, StateOK, time.Minute), host("gone", "1.0", old, StateOK, time.Hour)}, nil,
+			Counts{Hosts: 2, Live: 1, Stale: 1, OnCurrent: 1}, true, "1/1 live hosts on 2.0 (current); 1 stale: gone"},
+		{"only stale hosts", []HostStatus{host("gone", "2.0", cur, StateOK, time.Hour)}, nil,
+			Counts{Hosts: 1, Stale: 1}, false, "no live host: all 1 stale (not heard from for 30m0s)"},
+		{"one rolled back, one installing", []HostStatus{
+			host("a", "2.0", cur, StateOK, time.Minute),
+			target(host("b", "1.0", old, StateRolledBack, time.Minute), "2.0", "health: 500"),
+			target(host("c", "1.0", old, StateInstalling, time.Minute), "2.0", ""),
+		}, nil, Counts{Hosts: 3, Live: 3, OnCurrent: 1, Installing: 1, RolledBack: 1, OtherVersion: 2}, false,
+			"1/3 on current 2.0; 1 installing: c; 1 rolled back: b (2.0): health: 500"},
+		{"waiting, nothing installed, unreadable", []HostStatus{
+			host("a", "1.0", old, StateWaiting, time.Minute),
+			host("new", "", "", StateNone, time.Minute),
+		}, map[string]error{"broken": errors.New("not JSON")},
+			Counts{Hosts: 3, Live: 3, OtherVersion: 1, None: 1, Unreadable: 1}, false,
+			"0/3 on current 2.0; 1 waiting for their wave or an update slot: a; 1 unreadable: broken: not JSON; 1 with nothing installed: new"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &FleetStatus{Hosts: tt.hosts, Modified: map[string]time.Time{}, Unreadable: tt.unreadable}
+			for h := range tt.unreadable {
+				fs.Modified[h] = now
+			}
+			s := Summarize(ch, current, fs, now, 30*time.Minute)
+			if s.Counts != tt.want || s.Converged != tt.converged || s.Verdict != tt.verdict {
+				t.Errorf("got %+v converged %v\n  %q\nwant %+v converged %v\n  %q", s.Counts, s.Converged, s.Verdict, tt.want, tt.converged, tt.verdict)
+			}
+			if s.Hosts == nil || s.Versions == nil {
+				t.Error("hosts and versions must be [] in JSON, not null")
+			}
+		})
+	}
+}
+
+// TestSummaryLastSeen: a host's last sign of life is the earlier of its
+// own clock and the object's Last-Modified, so a host clock running fast
+// does not keep a dead host live.
+func TestSummaryLastSeen(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	fs := &FleetStatus{
+		Hosts:    []HostStatus{{Host: "fast-clock", State: StateOK, Time: now.Add(time.Hour)}},
+		Modified: map[string]time.Time{"fast-clock": now.Add(-time.Hour)},
+	}
+	s := Summarize(release.Address{Bucket: "b", Key: "k"}, &release.Object{VersionID: "v"}, fs, now, 30*time.Minute)
+	if h := s.Hosts[0]; !h.Stale || !h.LastSeen.Equal(now.Add(-time.Hour)) {
+		t.Errorf("host with a fast clock: %+v, want stale, last seen an hour ago", h)
+	}
+}
+
+// TestAddRollout: the wave, progress and halt of the current release.
+func TestAddRollout(t *testing.T) {
+	published := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	now := published.Add(90 * time.Minute)
+	sha := strings.Repeat("c", 64)
+	ro := &Rollout{Policy: Policy{Waves: []float64{10, 50, 100}, WaveInterval: time.Hour, MaxUpdating: 1, HaltAfter: 1}, SHA256: sha, PublishedAt: published}
+	cur := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Version: "2.0", SHA256: sha}}
+	fs := &FleetStatus{Hosts: []HostStatus{
+		{Host: "a", Version: "2.0", SHA256: sha, State: StateOK, Time: now},
+		{Host: "b", Version: "1.0", State: StateOK, Time: now},
+	}}
+	tests := []struct {
+		name    string
+		rec     RolloutRecords
+		halted  bool
+		verdict string
+	}{
+		{"running", RolloutRecords{State: &RolloutState{}, Leases: []LeaseSlot{{Slot: 0, Record: LeaseRecord{Holder: "b", SHA256: sha, Expires: now.Add(time.Minute)}}}},
+			false, "1/2 on current 2.0; 1 on another version: b 1.0"},
+		{"halted", RolloutRecords{State: &RolloutState{Halted: true, Reason: "1 hosts failed (halt-after 1): c"}},
+			true, "HALTED: 1 hosts failed (halt-after 1): c; 1/2 on current 2.0; 1 on another version: b 1.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(release.Address{Bucket: "b", Key: "k"}, cur, fs, now, time.Hour)
+			s.AddRollout(ro, tt.rec, now)
+			r := s.Rollout
+			if r.Wave != 2 || r.Of != 3 || r.Percent != 50 || !r.WaveStarted.Equal(published.Add(time.Hour)) || r.Live != 2 || r.OnRelease != 1 {
+				t.Errorf("rollout %+v", r)
+			}
+			if r.Halted != tt.halted || s.Verdict != tt.verdict || s.Converged {
+				t.Errorf("halted %v verdict %q converged %v; want %v %q", r.Halted, s.Verdict, s.Converged, tt.halted, tt.verdict)
+			}
+			if r.Failures == nil || r.Updating == nil {
+				t.Error("failures and updating must be [] in JSON, not null")
+			}
+			if !tt.halted && (len(r.Updating) != 1 || r.Updating[0].Host != "b") {
+				t.Errorf("updating %+v", r.Updating)
+			}
+		})
+	}
+}
