@@ -80,7 +80,7 @@ type memDpkg struct {
 }
 
 func (d *memDpkg) Architecture(context.Context) (string, error) { return "amd64", nil }
-func (d *memDpkg) Configure(context.Context) error                { return nil }
+func (d *memDpkg) Configure(context.Context) error              { return nil }
 
 func (d *memDpkg) Install(ctx context.Context, path string) error {
 	p, err := deb.ReadFile(path)
