@@ -323,6 +323,9 @@ func (a *Agent) install(ctx context.Context, rel *state.Release) (Outcome, error
 
 // verifyManifest checks what can be checked before downloading.
 func (a *Agent) verifyManifest(m *release.Manifest) error {
+	if !m.IsDeb() {
+		return fmt.Errorf("release is a %q, not a Debian package", m.Kind)
+	}
 	if m.Package != a.cfg.Package {
 		return fmt.Errorf("release is package %q, this host runs %q", m.Package, a.cfg.Package)
 	}
@@ -336,7 +339,7 @@ func (a *Agent) verifyManifest(m *release.Manifest) error {
 		return fmt.Errorf("signature: %w", err)
 	}
 	if in := a.s.Installed; in != nil && m.PublishedAt.Before(in.PublishedAt) {
-		return fmt.Errorf("release published %s, before the installed %s (%s): refusing a replay; re-sign it with pkgdeb rollback",
+		return fmt.Errorf("release published %s, before the installed %s (%s): refusing a replay (a rollback that re-signs it gives it a fresh publication time)",
 			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339))
 	}
 	return nil

@@ -157,7 +157,7 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 // release describes a release for publish; the zero value of each field
 // means the usual.
 type rel struct {
-	version, pkg, arch, debVersion string
+	version, pkg, arch, debVersion, kind string
 	policy                         *fleet.Policy
 	extra                          map[string]string
 	unsigned, noVersionID          bool
@@ -170,7 +170,7 @@ func (tb *table) publish(t *testing.T, r rel) *release.Manifest {
 	pkg, arch := cmpOr(r.pkg, "hello"), cmpOr(r.arch, "amd64")
 	body := debBytes(t, pkg, cmpOr(r.debVersion, r.version), arch)
 	sum := sha256.Sum256(body)
-	m := &release.Manifest{Package: pkg, Version: r.version, Architecture: arch, SHA256: hex.EncodeToString(sum[:]),
+	m := &release.Manifest{Kind: r.kind, Package: pkg, Version: r.version, Architecture: arch, SHA256: hex.EncodeToString(sum[:]),
 		Size: int64(len(body)), PublishedAt: tb.now, Publisher: "ci@test", Extra: r.extra}
 	if !r.publishedAt.IsZero() {
 		m.PublishedAt = r.publishedAt
@@ -254,6 +254,7 @@ func TestDecisionTable(t *testing.T) {
 			},
 			want: "", state: "rolled-back", installs: "1.0 2.0 1.0"},
 		{name: "refuse: another package", rel: rel{version: "2.0", pkg: "other"}, want: StateRefused, state: "refused", because: `release is package "other"`},
+		{name: "refuse: not a Debian package", rel: rel{version: "2.0", kind: "config"}, want: StateRefused, state: "refused", because: `release is a "config"`},
 		{name: "refuse: another architecture", rel: rel{version: "2.0", arch: "arm64"}, want: StateRefused, state: "refused", because: "built for arm64"},
 		{name: "refuse: unsigned", keys: true, rel: rel{version: "2.0", unsigned: true}, want: StateRefused, state: "refused", because: "signature"},
 		{name: "refuse: replay", keys: true, setup: (*table).installed, want: StateRefused, state: "refused", because: "refusing a replay", installs: "1.0",

@@ -17,6 +17,7 @@ import (
 const (
 	metaPrefix      = "debfleet-"
 	metaFormat      = metaPrefix + "manifest"
+	metaKind        = metaPrefix + "kind"
 	metaPackage     = metaPrefix + "package"
 	metaVersion     = metaPrefix + "version"
 	metaArch        = metaPrefix + "architecture"
@@ -35,12 +36,28 @@ const (
 	signContext = "debfleet release manifest v1\n"
 )
 
-// Manifest describes one release: which package it is, the exact bytes
-// (SHA-256 and size), and who published it when. It travels as the
-// object's user metadata, atomic with the bytes.
+// Kinds of payload a manifest describes (Manifest.Kind).
+const (
+	// KindDeb is a Debian binary package, the kind of a manifest that
+	// names none (every manifest written before kinds existed).
+	KindDeb = "deb"
+)
+
+// Manifest describes one release: what its bytes are (kind, name,
+// version), the exact bytes (SHA-256 and size), and who published it when.
+// It travels as the object's user metadata, atomic with the bytes. The
+// channel treats every kind alike; the kind tells a consumer whether it
+// can use the bytes at all.
 type Manifest struct {
-	Package      string
-	Version      string
+	// Kind is what the bytes are; "" means KindDeb and is stored as no
+	// field at all, so manifests written before kinds existed keep their
+	// canonical form and their signatures.
+	Kind string
+	// Package names the payload (for KindDeb, the package's name).
+	Package string
+	Version string
+	// Architecture is the Debian architecture a KindDeb payload is built
+	// for; other kinds may leave it empty.
 	Architecture string
 	SHA256       string // lowercase hex
 	Size         int64
@@ -63,11 +80,16 @@ func (m *Manifest) fields() map[string]string {
 		metaFormat:      manifestFormat,
 		metaPackage:     m.Package,
 		metaVersion:     m.Version,
-		metaArch:        m.Architecture,
 		metaSHA256:      m.SHA256,
 		metaSize:        strconv.FormatInt(m.Size, 10),
 		metaPublishedAt: m.PublishedAt.UTC().Format(time.RFC3339),
 		metaPublisher:   m.Publisher,
+	}
+	if m.Kind != "" && m.Kind != KindDeb {
+		f[metaKind] = m.Kind
+	}
+	if m.Architecture != "" {
+		f[metaArch] = m.Architecture
 	}
 	if m.GitCommit != "" {
 		f[metaGitCommit] = m.GitCommit
@@ -100,7 +122,11 @@ func (m *Manifest) Canonical() []byte {
 // each value survives an HTTP header unchanged (printable ASCII, no
 // surrounding spaces).
 func (m *Manifest) Validate() error {
-	for name, v := range map[string]string{"package": m.Package, "version": m.Version, "architecture": m.Architecture, "publisher": m.Publisher} {
+	required := map[string]string{"package": m.Package, "version": m.Version, "publisher": m.Publisher}
+	if m.IsDeb() {
+		required["architecture"] = m.Architecture
+	}
+	for name, v := range required {
 		if v == "" {
 			return fmt.Errorf("manifest: %s is empty", name)
 		}
@@ -149,6 +175,9 @@ func (m *Manifest) Metadata() map[string]string {
 	return f
 }
 
+// IsDeb reports whether the manifest describes a Debian package.
+func (m *Manifest) IsDeb() bool { return m.Kind == "" || m.Kind == KindDeb }
+
 // Signed reports whether the manifest carries a signature.
 func (m *Manifest) Signed() bool { return len(m.Signature) > 0 }
 
@@ -171,6 +200,7 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: manifest format %q, this program reads %q", ErrNoManifest, format, manifestFormat)
 	}
 	m := &Manifest{
+		Kind:         f[metaKind],
 		Package:      f[metaPackage],
 		Version:      f[metaVersion],
 		Architecture: f[metaArch],
@@ -192,7 +222,7 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: signature is not base64", ErrNoManifest)
 		}
 	}
-	known := []string{metaFormat, metaPackage, metaVersion, metaArch, metaSHA256, metaSize,
+	known := []string{metaFormat, metaKind, metaPackage, metaVersion, metaArch, metaSHA256, metaSize,
 		metaPublishedAt, metaPublisher, metaGitCommit, metaKeyID, metaSignature}
 	for k, v := range f {
 		if !slices.Contains(known, k) {

@@ -180,7 +180,7 @@ func resolveTarget(hist []Version, to string) (*Version, error) {
 			return &hist[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%q is neither a VersionId nor a package version in this channel's history (%d versions; see pkgdeb history)", to, len(hist))
+	return nil, fmt.Errorf("%q is neither a VersionId nor a package version in this channel's history (%d versions)", to, len(hist))
 }
 
 // copyVersion copies src (a version of srcAddr) over dst server-side.

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -157,5 +158,46 @@ func TestParseManifestRejects(t *testing.T) {
 	}
 	if _, err := ParseManifest(good); err != nil {
 		t.Errorf("good: %v", err)
+	}
+}
+
+// TestManifestKinds: a manifest describes bytes of any kind; "deb", the
+// default, is written as no field, so manifests from before kinds keep
+// their canonical form and signatures, and only a Debian package must
+// name an architecture.
+func TestManifestKinds(t *testing.T) {
+	k, _ := GenerateKey()
+	old := testManifest([]byte("x"), "1.0")
+	k.Sign(old)
+	deb := *old
+	deb.Kind = KindDeb
+	if !bytes.Equal(deb.Canonical(), old.Canonical()) || deb.Verify(k.Public()) != nil {
+		t.Error(`Kind "deb" changes the canonical form of a manifest without a kind`)
+	}
+	if _, ok := old.Metadata()[metaKind]; ok {
+		t.Error("a Debian package's manifest carries a kind field")
+	}
+	cfg := testManifest([]byte("KEY=value\n"), "7")
+	cfg.Kind, cfg.Package, cfg.Architecture = "config", "hello.env", ""
+	k.Sign(cfg)
+	md := cfg.Metadata()
+	if md[metaKind] != "config" {
+		t.Fatalf("metadata %v: no kind", md)
+	}
+	parsed, err := ParseManifest(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Kind != "config" || parsed.IsDeb() || parsed.Verify(k.Public()) != nil || parsed.Extra != nil {
+		t.Errorf("round trip: %+v", parsed)
+	}
+	md[metaKind] = "script"
+	if m, err := ParseManifest(md); err != nil || m.Verify(k.Public()) == nil {
+		t.Errorf("a changed kind still verifies: %v", err)
+	}
+	noArch := testManifest([]byte("x"), "1.0")
+	noArch.Architecture = ""
+	if err := noArch.Validate(); err == nil {
+		t.Error("a Debian package's manifest without an architecture is valid")
 	}
 }
