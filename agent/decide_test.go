@@ -158,10 +158,10 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 // means the usual.
 type rel struct {
 	version, pkg, arch, debVersion, kind string
-	policy                         *fleet.Policy
-	extra                          map[string]string
-	unsigned, noVersionID          bool
-	publishedAt                    time.Time
+	policy                               *fleet.Policy
+	extra                                map[string]string
+	unsigned, noVersionID                bool
+	publishedAt                          time.Time
 }
 
 // publish makes r the channel's current version.
