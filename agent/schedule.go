@@ -1,9 +1,14 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
 // Jitter returns a delay drawn uniformly from [interval-jitter,
@@ -105,4 +110,33 @@ func (b *Backoff) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return b.Logger
+}
+
+// errorKind classifies a check failure for Backoff's logging.
+func errorKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		kind string
+	}{
+		{release.ErrUnreachable, "unreachable"},
+		// Before access-denied, which it also matches.
+		{release.ErrNoCredentials, "no-credentials"},
+		{release.ErrAccessDenied, "access-denied"},
+		{release.ErrNotFound, "not-found"},
+		{release.ErrChecksumMismatch, "checksum-mismatch"},
+		{release.ErrNoManifest, "no-manifest"},
+		{context.DeadlineExceeded, "timeout"},
+	} {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "download-cut"
+	}
+	var re *release.Error
+	if errors.As(err, &re) {
+		return "s3-error"
+	}
+	return "error"
 }

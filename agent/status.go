@@ -1,6 +1,12 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
@@ -29,4 +35,93 @@ type StatusRelease = fleet.HostRelease
 // StatusKey returns the key of host's status object for a channel.
 func StatusKey(channel release.Address, host string) string {
 	return fleet.StatusAddress(channel, host).Key
+}
+
+// refuse reports a release this host will not install and keeps the
+// current one.
+func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Outcome, error) {
+	target := &state.Release{VersionID: obj.VersionID}
+	if m := obj.Manifest; m != nil {
+		target.Version, target.SHA256 = m.Version, m.SHA256
+	}
+	a.log.Warn("release refused", "version", target.Version, "sha256", target.SHA256, "version_id", obj.VersionID, "err", why)
+	a.setStatus(StateRefused, target, why.Error())
+	a.report(ctx)
+	a.count(StateRefused)
+	return StateRefused, nil
+}
+
+// finish records and reports an install's outcome.
+func (a *Agent) finish(ctx context.Context, outcome Outcome, rel *state.Release, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if outcome == OK {
+		rel = nil // the installed release is the status' main subject
+	}
+	a.setStatus(string(outcome), rel, msg)
+	a.report(ctx)
+	a.count(string(outcome))
+}
+
+func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.cfg.Now().UTC()
+	s := Status{Host: a.cfg.Host, Package: a.cfg.Package, State: st, Error: errMsg, Since: now}
+	if in := a.s.Installed; in != nil {
+		s.Version, s.SHA256, s.VersionID = in.Version, in.SHA256, in.VersionID
+	}
+	if target != nil {
+		s.Target = &StatusRelease{Version: target.Version, SHA256: target.SHA256, VersionID: target.VersionID}
+	}
+	a.status = s
+	a.metrics.installed = s.Version
+	a.metrics.installedSHA = s.SHA256
+}
+
+// report writes the status object; a failure is logged once per distinct
+// error and never stops the agent.
+func (a *Agent) report(ctx context.Context) {
+	if !a.cfg.Report {
+		return
+	}
+	a.mu.Lock()
+	st := a.status
+	st.Time = a.cfg.Now().UTC()
+	a.mu.Unlock()
+	err := a.cfg.Fleet.PutStatus(ctx, a.cfg.Channel, &st)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		// Messages carry request IDs: compare kinds, not texts.
+		if kind := reportErrorKind(err); ctx.Err() == nil && kind != a.reportErr {
+			a.log.Warn("status report failed", "kind", kind, "err", err)
+			a.reportErr = kind
+		}
+		return
+	}
+	if a.reportErr != "" {
+		a.log.Info("status report works again")
+		a.reportErr = ""
+	}
+	a.lastReport = st.Time
+}
+
+func (a *Agent) lastReportTime() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastReport
+}
+
+// reportErrorKind classifies a failed status write: S3's error code (a
+// policy may allow reading the release but not writing status), else as
+// errorKind.
+func reportErrorKind(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return errorKind(err)
 }

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/release"
+)
+
+// verifyManifest checks what can be checked before downloading.
+func (a *Agent) verifyManifest(m *release.Manifest) error {
+	if !m.IsDeb() {
+		return fmt.Errorf("release is a %q, not a Debian package", m.Kind)
+	}
+	if m.Package != a.cfg.Package {
+		return fmt.Errorf("release is package %q, this host runs %q", m.Package, a.cfg.Package)
+	}
+	if m.Architecture != a.cfg.Architecture && m.Architecture != "all" {
+		return fmt.Errorf("release is built for %s, this host is %s", m.Architecture, a.cfg.Architecture)
+	}
+	if len(a.cfg.PublicKeys) == 0 {
+		return nil
+	}
+	if err := m.Verify(a.cfg.PublicKeys...); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if in := a.s.Installed; in != nil && m.PublishedAt.Before(in.PublishedAt) {
+		return fmt.Errorf("release published %s, before the installed %s (%s): refusing a replay (a rollback that re-signs it gives it a fresh publication time)",
+			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// refusalError marks a download whose content, not its transfer, is wrong.
+type refusalError struct{ err error }
+
+func (e *refusalError) Error() string { return e.err.Error() }
+
+// download fetches obj's exact version into the state directory while
+// hashing it, and checks it against the manifest and the package's own
+// control fields. Nothing is left on disk when it fails.
+func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Release, error) {
+	dir := a.cfg.Installer.Dir
+	m := obj.Manifest
+	f, err := dir.CreateTemp()
+	if err != nil {
+		return nil, err
+	}
+	got, err := a.cfg.Releases.Fetch(ctx, a.cfg.Channel, obj.VersionID, f)
+	if err == nil && (got.Manifest == nil || got.Manifest.SHA256 != m.SHA256) {
+		err = &refusalError{fmt.Errorf("version %s changed its manifest between HEAD and GET", obj.VersionID)}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	name, err := dir.KeepDeb(f, m.SHA256)
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	path := dir.DebPath(name)
+	if err := checkDeb(path, m); err != nil {
+		os.Remove(path)
+		return nil, &refusalError{err}
+	}
+	return &state.Release{Package: m.Package, Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID,
+		PublishedAt: m.PublishedAt, Deb: name}, nil
+}
+
+// checkDeb makes sure the .deb is what its manifest says: a signed
+// manifest must not carry a different package.
+func checkDeb(path string, m *release.Manifest) error {
+	p, err := deb.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read package: %w", err)
+	}
+	c := p.Control
+	if c.Package != m.Package || c.Version != m.Version || c.Architecture != m.Architecture {
+		return fmt.Errorf("package is %s %s (%s), the manifest says %s %s (%s)",
+			c.Package, c.Version, c.Architecture, m.Package, m.Version, m.Architecture)
+	}
+	if err := p.Verify(); err != nil {
+		return fmt.Errorf("package md5sums: %w", err)
+	}
+	return nil
+}
