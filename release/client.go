@@ -109,39 +109,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
-			d.Timeout = dialTimeout
-		})),
-		// Off by default: the SDK cannot validate multipart (composite)
-		// checksums and would only print a warning. Fetch asks for the
-		// checksum and verifies full-object and composite ones itself,
-		// hashing every byte once.
-		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-		config.WithLogger(logging.Nop{}),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = o.MaxAttempts
-				so.MaxBackoff = o.MaxBackoff
-				so.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if o.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(o.Region))
-	}
-	if o.Credentials != nil {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(o.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	cfg, err := loadConfig(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Credentials != nil {
-		cfg.Credentials = markedCredentials{cfg.Credentials}
+		return nil, err
 	}
 	c := &Client{log: o.Logger, partSize: o.PartSize}
 	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {
@@ -168,6 +138,47 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		to.FailTimeout = abortTimeout
 	})
 	return c, nil
+}
+
+// loadConfig resolves the SDK configuration for o: our dial timeout,
+// retryer and checksum policy, o's region and credentials, and the
+// credentials marked so that their absence is told apart.
+func loadConfig(ctx context.Context, o Options) (aws.Config, error) {
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = dialTimeout
+		})),
+		// Off by default: the SDK cannot validate multipart (composite)
+		// checksums and would only print a warning. Fetch asks for the
+		// checksum and verifies full-object and composite ones itself,
+		// hashing every byte once.
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		config.WithLogger(logging.Nop{}),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = o.MaxAttempts
+				so.MaxBackoff = o.MaxBackoff
+				so.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if o.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(o.Region))
+	}
+	if o.Credentials != nil {
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(o.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = markedCredentials{cfg.Credentials}
+	}
+	return cfg, nil
 }
 
 // endpointName names the endpoint in error messages.

@@ -256,9 +256,19 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	failed := 0
+	in := release.PublishInput{Body: f, Manifest: m, AllowUnversioned: *allowUnversioned, Force: *force}
+	failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
+	if failed > 0 {
+		return fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts))
+	}
+	return nil
+}
+
+// publishEach publishes in to every destination in turn, reporting each
+// outcome, and returns how many failed. It stops early when ctx ends.
+func publishEach(ctx context.Context, c *release.Client, dsts []release.Address, in release.PublishInput, policy fleet.Policy, stdout, stderr io.Writer) (failed int) {
+	m := in.Manifest
 	for _, dst := range dsts {
-		in := release.PublishInput{Body: f, Manifest: m, AllowUnversioned: *allowUnversioned, Force: *force}
 		in.Progress = newProgress(stderr, "upload "+dst.String()).update
 		res, err := c.Publish(ctx, dst, in)
 		switch {
@@ -281,10 +291,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			break
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts))
-	}
-	return nil
+	return failed
 }
 
 func signedNote(m *release.Manifest) string {

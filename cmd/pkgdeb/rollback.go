@@ -108,6 +108,13 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	printRollback(stdout, a, res, *dryRun)
+	return nil
+}
+
+// printRollback says what a rollback of channel a restored (or, for a
+// dry run, would restore) and the rollout policy it goes out with.
+func printRollback(stdout io.Writer, a release.Address, res *release.RollbackResult, dryRun bool) {
 	t, m := res.Target, res.Manifest
 	what := fmt.Sprintf("%s %s (VersionId %s, sha256 %s, published %s)", m.Package, m.Version, t.VersionID, m.ShortSHA(), t.Manifest.PublishedAt.Format("2006-01-02T15:04:05Z"))
 	cur := "nothing"
@@ -117,7 +124,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch {
 	case res.AlreadyCurrent:
 		fmt.Fprintf(stdout, "%s: %s is already current; nothing to do\n", a, what)
-	case *dryRun:
+	case dryRun:
 		fmt.Fprintf(stdout, "%s: would restore %s over the current %s (%s); dry run, nothing changed\n", a, what, cur, signedNote(m))
 	default:
 		fmt.Fprintf(stdout, "%s: restored %s over %s (%s); new current VersionId %s\n", a, what, cur, signedNote(m), res.VersionID)
@@ -127,5 +134,4 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%s: %s\n", a, policyNote(p, m.PublishedAt))
 		}
 	}
-	return nil
 }
