@@ -287,7 +287,7 @@ func (f *cluster) badRelease() {
 	took := time.Since(start)
 	time.Sleep(500 * time.Millisecond)
 	f.checkLoad(load.Stop(), "bad 1.2.0 and its rollback")
-	t.Logf("every container rolled back from 1.2.0 %v after the publish: %s", took.Round(100*time.Millisecond), demo.Describe(fs))
+	t.Logf("every container rolled back from 1.2.0 %v after the publish: %s", took.Round(100*time.Millisecond), fs.Describe())
 	for _, s := range f.servers {
 		s.checkHello(t, "1.1.0")
 		if v := s.dpkgVersion(t); v != "1.1.0" {

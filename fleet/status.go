@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/debfleet/debfleet/release"
@@ -216,4 +217,24 @@ func (c *Client) ListStatus(ctx context.Context, channel release.Address) ([]Sta
 		out[i] = StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size}
 	}
 	return out, nil
+}
+
+// Describe renders fs on one line (host=version/state, the target and
+// error of a change), for error messages and logs; "none" for nil.
+func (fs *FleetStatus) Describe() string {
+	if fs == nil {
+		return "none"
+	}
+	var parts []string
+	for _, st := range fs.Hosts {
+		s := fmt.Sprintf("%s=%s/%s", st.Host, st.Version, st.State)
+		if st.Target != nil {
+			s += "(target " + st.Target.Version + ")"
+		}
+		if st.Error != "" {
+			s += ": " + st.Error
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -138,29 +138,10 @@ func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, 
 		select {
 		case <-ctx.Done():
 			return last, fmt.Errorf("wait for %d hosts' status at %s: %w (last read error: %v; last statuses: %s)",
-				len(hosts), channel, ctx.Err(), lastErr, Describe(last))
+				len(hosts), channel, ctx.Err(), lastErr, last.Describe())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// Describe renders a fleet status on one line, for error messages.
-func Describe(fs *fleet.FleetStatus) string {
-	if fs == nil {
-		return "none"
-	}
-	var parts []string
-	for _, st := range fs.Hosts {
-		s := fmt.Sprintf("%s=%s/%s", st.Host, st.Version, st.State)
-		if st.Target != nil {
-			s += "(target " + st.Target.Version + ")"
-		}
-		if st.Error != "" {
-			s += ": " + st.Error
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, "; ")
 }
 
 // Load drives bounded HTTP load (realparts.Load) at several addresses at
