@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 func TestInstall(t *testing.T) {
@@ -315,10 +316,6 @@ func TestRunNotInterrupted(t *testing.T) {
 // running reports whether pid is a live process; a zombie (killed, not yet
 // reaped by whoever inherited it) is not.
 func running(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+	st, err := restart.ReadProcStat(pid)
+	return err == nil && st.State != 'Z'
 }

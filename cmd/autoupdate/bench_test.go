@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // BenchmarkDaemonIdle runs the real daemon against a local versitygw with
@@ -66,15 +66,11 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		r0, h0 := requests.Load(), heads.Load()
 		procStat := func() time.Duration {
 			// utime+stime of the running daemon, from /proc.
-			s, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+			st, err := restart.ReadProcStat(cmd.Process.Pid)
 			if err != nil {
 				b.Fatal(err)
 			}
-			f := strings.Fields(string(s)[strings.LastIndexByte(string(s), ')')+2:])
-			utime, _ := strconv.Atoi(f[11])
-			stime, _ := strconv.Atoi(f[12])
-			ticks := utime + stime
-			return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+			return st.UserTime + st.SystemTime
 		}
 		cpu0 := procStat()
 		time.Sleep(checks * time.Second)
