@@ -7,18 +7,18 @@ import (
 	"testing"
 )
 
-// TestCommandsDoNotLinkTesting: the commands, the demo and the benchmark
-// driver use this package instead of internal/testenv, so that none of them
-// links the testing package (with its flags and its fake-a-testing.TB
-// temptations). A testing import added anywhere below them fails here.
+// TestCommandsDoNotLinkTesting: the commands and the drivers under
+// internal/cmd (the demo, the benchmarks and their peers) use this package
+// instead of internal/testenv, so that none of them links the testing
+// package (with its flags and its fake-a-testing.TB temptations). A testing
+// import added anywhere below them fails here.
 func TestCommandsDoNotLinkTesting(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("go command not found: %v", err)
 	}
 	mains := []string{
 		"github.com/debfleet/debfleet/cmd/...",
-		"github.com/debfleet/debfleet/internal/demo/cmd/demo",
-		"github.com/debfleet/debfleet/internal/benchagent",
+		"github.com/debfleet/debfleet/internal/cmd/...",
 		"github.com/debfleet/debfleet/internal/realparts",
 	}
 	cmd := exec.CommandContext(t.Context(), "go", append([]string{"list", "-deps"}, mains...)...)

@@ -1,11 +1,3 @@
-// Command benchagent is the driver behind scripts/bench-agent: it runs real
-// autoupdate processes against a local versitygw, behind a counting
-// reverse proxy, and measures what one idle agent costs (-mode idle) and
-// how fast a fleet of agents picks up a release (-mode fleet).
-//
-// Everything it starts (versitygw, the proxy, the agents) listens on or
-// talks to 127.0.0.1 only, is bounded in time, and is stopped on return or
-// on SIGINT/SIGTERM; agents also die with the driver (Pdeathsig).
 package main
 
 import (
@@ -32,10 +24,10 @@ func main() {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "benchagent: %v\n", err)
+		fmt.Fprintf(os.Stderr, "bench-agent: %v\n", err)
 		os.Exit(2)
 	default:
-		fmt.Fprintf(os.Stderr, "benchagent: %v\n", err)
+		fmt.Fprintf(os.Stderr, "bench-agent: %v\n", err)
 		os.Exit(1)
 	}
 }
@@ -57,7 +49,7 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("benchagent", flag.ContinueOnError)
+	fs := flag.NewFlagSet("bench-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.mode, "mode", "idle", "what to measure: idle (one agent) or fleet (many agents, one rollout)")
@@ -75,13 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.policy.MaxUpdating, "max-updating", 0, "fleet mode: at most this many hosts installing release 2 at once (0: no cap)")
 	fs.IntVar(&o.policy.HaltAfter, "halt-after", 0, "fleet mode: halt release 2 after this many failed hosts (0: never)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: benchagent -mode idle|fleet -autoupdate BIN -work DIR [flags]
+		fmt.Fprintf(fs.Output(), `Usage: bench-agent -mode idle|fleet -autoupdate BIN -work DIR [flags]
 
 Runs real autoupdate processes against a local versitygw behind a counting
 proxy and prints what they cost. Normally run by scripts/bench-agent.
 
 Example:
-  benchagent -mode fleet -agents 50 -autoupdate /tmp/x/autoupdate -work /tmp/x
+  bench-agent -mode fleet -agents 50 -autoupdate /tmp/x/autoupdate -work /tmp/x
 
 Flags:
 `)

@@ -1,10 +1,3 @@
-// Command benchcmd measures restarts under load for scripts/bench-restart:
-// the same HTTP load, with a restart every --every for --duration, against
-// examples/hello (restart), tableflip's README example, and a naive
-// stop-and-start, each with keep-alive connections and with a new
-// connection per request. It prints requests, failures, p50 and p99 latency
-// outside and during restarts, and the time from signal to the new process
-// being ready.
 package main
 
 import (
@@ -82,8 +75,8 @@ Flags:
 
 	all := []target{
 		{"restart", "github.com/debfleet/debfleet/examples/hello", signalUpgrade},
-		{"tableflip-readme", "github.com/debfleet/debfleet/restart/internal/anchors/tableflipreadme", signalUpgrade},
-		{"naive", "github.com/debfleet/debfleet/restart/internal/anchors/naive", naiveRestart},
+		{"tableflip-readme", "github.com/debfleet/debfleet/internal/cmd/bench-restart/peers/tableflipreadme", signalUpgrade},
+		{"naive", "github.com/debfleet/debfleet/internal/cmd/bench-restart/peers/naive", naiveRestart},
 	}
 	dir, err := os.MkdirTemp("", "bench-restart-")
 	if err != nil {

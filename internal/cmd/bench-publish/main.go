@@ -1,16 +1,3 @@
-// Command benchpublish measures publishing and fetching back a large
-// package through release.Client against a local versitygw, next to a
-// plain PutObject/GetObject of the same file with io.Copy. It is run by
-// scripts/bench-publish, one mode per process so each peak RSS is its own.
-//
-//	benchpublish -mode prepare -file big.deb -size 200   # build the package
-//	benchpublish -mode release -file big.deb             # Publish + Fetch
-//	benchpublish -mode plain   -file big.deb             # PutObject + GetObject
-//	benchpublish -mode compare -file big.deb -runs 3     # both, alternating, summarised
-//
-// Each measuring mode prints one JSON object: seconds and MB/s for upload
-// and download, HTTP requests sent, and peak RSS (VmHWM) of this process
-// (versitygw runs as a child and is not counted).
 package main
 
 import (
@@ -63,8 +50,14 @@ type result struct {
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
 }
 
+// main runs one mode:
+//
+//	bench-publish -mode prepare -file big.deb -size 200   # build the package
+//	bench-publish -mode release -file big.deb             # Publish + Fetch
+//	bench-publish -mode plain   -file big.deb             # PutObject + GetObject
+//	bench-publish -mode compare -file big.deb -runs 3     # both, alternating, summarised
 func main() {
-	mode := flag.String("mode", "", "prepare, release or plain")
+	mode := flag.String("mode", "", "prepare, release, plain or compare")
 	file := flag.String("file", "", "the package file")
 	sizeMiB := flag.Int("size", 200, "prepare: payload size in MiB")
 	partMiB := flag.Int64("part-size", 0, "release: part size in MiB (0: release.DefaultPartSize)")
@@ -84,7 +77,7 @@ func main() {
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchpublish:", err)
+		fmt.Fprintln(os.Stderr, "bench-publish:", err)
 		os.Exit(1)
 	}
 }

@@ -1,6 +1,3 @@
-// Command naive is a plain net/http service restarted the naive way: stop
-// (SIGTERM, then http.Server.Shutdown) and start again. It is the other
-// anchor scripts/bench-restart compares restart against.
 package main
 
 import (

@@ -1,15 +1,3 @@
-// Command demo is `make demo`: three servers, each an autoupdate agent with
-// its own dpkg sandbox root and its own hello service, follow one release
-// channel in a local S3 server (versitygw on 127.0.0.1). It publishes hello
-// 1.0.0, then 1.1.0 under load (zero failed requests), then a broken 1.2.0
-// that every host rolls back by itself, then rolls the channel back with
-// pkgdeb, and tells the story as it goes. Nothing needs root or a cloud
-// account.
-//
-// Run it from the repository root after `make build` (scripts/demo does
-// both):
-//
-//	go run ./internal/demo/cmd/demo [--hosts 3] [--interval 1s] [--keep]
 package main
 
 import (
