@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/demo"
+	"github.com/debfleet/debfleet/internal/realparts"
+)
+
+// firstInstall publishes 1.0.0, starts the agents, waits for each to
+// install it and starts each host's hello.
+func (d *driver) firstInstall(ctx context.Context) error {
+	t0, err := d.publish(ctx, "1.0.0")
+	if err != nil {
+		return err
+	}
+	if err := d.startAgents(ctx); err != nil {
+		return err
+	}
+	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateOK && st.Version == "1.0.0"
+	}, func(st fleet.HostStatus) {
+		h := d.host(st.Host)
+		h.installed = time.Since(t0)
+		d.s.say("%s: agent installed hello 1.0.0 into its dpkg root %.1fs after the publish", h.name, h.installed.Seconds())
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range d.hosts {
+		if err := d.startHello(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upgrade publishes 1.1.0 under load and waits for every host to serve
+// it from a new process, with no request failed.
+func (d *driver) upgrade(ctx context.Context) error {
+	d.s.say("load: %d keep-alive clients per host, every request counted; a refused, reset or unanswered request is a failure", d.o.workers)
+	return d.underLoad(ctx, "1.1.0", "the 1.1.0 rollout", "", func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateOK && st.Version == "1.1.0"
+	}, func(h *host, st fleet.HostStatus, after time.Duration) {
+		h.switched = after
+		h.newPID = readPID(h.pidFile)
+		d.s.say("%s: now serving 1.1.0 (GET /version: %s), pid %d -> %d, %.1fs after the publish",
+			h.name, strings.TrimSpace(get(h.addr, "/version")), h.oldPID, h.newPID, h.switched.Seconds())
+	})
+}
+
+// badRelease publishes the broken 1.2.0 under load and waits for every
+// host to roll back to 1.1.0 by itself, with no request failed.
+func (d *driver) badRelease(ctx context.Context) error {
+	note := fmt.Sprintf("each agent installs 1.2.0 and signals hello; the new binary dies, the old process keeps serving; after --health-timeout %s the agent puts 1.1.0 back",
+		d.o.healthTimeout)
+	err := d.underLoad(ctx, "1.2.0", "the bad release and its rollback", note, func(st fleet.HostStatus) bool {
+		return st.State == fleet.StateRolledBack && st.Target != nil && st.Target.Version == "1.2.0" && st.Version == "1.1.0"
+	}, func(h *host, st fleet.HostStatus, after time.Duration) {
+		h.rolledBack = after
+		msg := strings.ReplaceAll(st.Error, h.dir+"/", "HOST/")
+		d.s.say("%s: rolled back to 1.1.0 by itself %.1fs after the publish (serving %s, pid %d); reason: %s",
+			h.name, h.rolledBack.Seconds(), strings.TrimSpace(get(h.addr, "/version")), readPID(h.pidFile), msg)
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range d.hosts {
+		if v := strings.TrimSpace(get(h.addr, "/version")); v != "1.1.0" {
+			return fmt.Errorf("%s serves %q after the rollback, want 1.1.0", h.name, v)
+		}
+	}
+	return nil
+}
+
+// underLoad publishes version while every host is under load, says note
+// (if any) once it is published, and waits until every host's status
+// satisfies done, calling each for a host when it does with the time since
+// the publish. It fails when a request failed during phase.
+func (d *driver) underLoad(ctx context.Context, version, phase, note string, done func(fleet.HostStatus) bool, each func(h *host, st fleet.HostStatus, after time.Duration)) error {
+	load := demo.StartLoad(ctx, d.addrs(), d.o.workers, 2*time.Minute)
+	time.Sleep(500 * time.Millisecond) // let the load reach full speed first
+	t0, err := d.publish(ctx, version)
+	if err != nil {
+		load.Stop()
+		return err
+	}
+	if note != "" {
+		d.s.say("%s", note)
+	}
+	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), done, func(st fleet.HostStatus) {
+		each(d.host(st.Host), st, time.Since(t0))
+	})
+	time.Sleep(500 * time.Millisecond) // requests after the switch count too
+	failed := d.account(load.Stop(), phase)
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed during %s", failed, phase)
+	}
+	return nil
+}
+
+// rollbackChannel rolls the channel back as an operator would, so that new
+// servers do not install 1.2.0; the fleet already runs 1.1.0 and has
+// nothing to do.
+func (d *driver) rollbackChannel(ctx context.Context) error {
+	d.s.say("the fleet healed itself, but the channel still offers 1.2.0 to new servers: roll the channel back")
+	if _, err := d.pkgdeb(ctx, "rollback", d.channel.String(), "--to", "previous", "--sign-key", d.key()); err != nil {
+		return err
+	}
+	if _, err := d.pkgdeb(ctx, "history", d.channel.String()); err != nil {
+		return err
+	}
+	// Give every agent a few checks to see the restored release.
+	time.Sleep(3 * d.o.interval)
+	return d.status(ctx)
+}
+
+// status shows the fleet summary. pkgdeb status exits 1 unless every
+// host runs the channel's current release, so it is a check too.
+func (d *driver) status(ctx context.Context) error {
+	_, err := d.pkgdeb(ctx, "status", d.channel.String())
+	return err
+}
+
+// account adds a phase's load results to each host and prints them; it
+// returns the number of failed requests.
+func (d *driver) account(results []*realparts.LoadResult, phase string) int64 {
+	var req, fail int64
+	for i, r := range results {
+		h := d.hosts[i]
+		h.requests += r.Requests
+		h.failures += r.Failures
+		req += r.Requests
+		fail += r.Failures
+		if r.Failures > 0 {
+			d.s.say("%s: %d of %d requests failed: %s", h.name, r.Failures, r.Requests, demo.Errors(r))
+		}
+	}
+	d.s.say("during %s: %d requests served by %d hosts, %d failed", phase, req, len(results), fail)
+	return fail
+}
