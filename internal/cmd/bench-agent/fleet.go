@@ -74,6 +74,32 @@ func (u cpuUse) String(window time.Duration) string {
 // rate, publishes release 2 and measures how long each agent takes to
 // install it.
 func (b *bench) fleet(ctx context.Context, out io.Writer) error {
+	if err := b.startFleet(ctx); err != nil {
+		return err
+	}
+	idle, err := b.measureIdle(ctx)
+	if err != nil {
+		return err
+	}
+	roll, err := b.measureRollout(ctx)
+	if err != nil {
+		return err
+	}
+	b.logf("all %d agents installed release 2; stopping them", b.o.agents)
+	b.stopAgents()
+	b.fleetReport(out, idle, roll)
+	if !roll.rollout.IsDefault() {
+		rolloutReport(out, rolloutRun{
+			rollout: roll.rollout, hosts: b.hostNames(), published: roll.published,
+			covered: roll.covered, done: roll.done, idle: idle.reqs, idleWin: idle.win, roll: roll.reqs, rollWin: roll.win,
+		})
+	}
+	return nil
+}
+
+// startFleet publishes release 1, starts o.agents agents and waits until
+// every one has installed it.
+func (b *bench) startFleet(ctx context.Context) error {
 	n, interval := b.o.agents, b.o.interval
 	if _, _, err := b.publish(ctx, "1", fleet.DefaultPolicy()); err != nil {
 		return err
@@ -98,58 +124,120 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	b.logf("all %d agents installed release 1, %v after the first start", n, time.Since(startAll).Round(time.Second))
+	return nil
+}
+
+// fleetIdle is what the idle fleet cost over its window.
+type fleetIdle struct {
+	reqs     []request
+	win      time.Duration
+	cpu      cpuUse
+	rss, hwm []int64
+}
+
+// measureIdle measures the steady state of a fleet that has installed the
+// current release, over o.idleWindow.
+func (b *bench) measureIdle(ctx context.Context) (fleetIdle, error) {
+	var idle fleetIdle
 	// Let the last status writes land, then measure the steady state.
 	if err := b.sleep(ctx, 2*time.Second); err != nil {
-		return err
+		return idle, err
 	}
 	s0, err := b.snapshot()
 	if err != nil {
-		return err
+		return idle, err
 	}
 	b.logf("measuring the idle fleet for %v", b.o.idleWindow)
 	if err := b.sleep(ctx, b.o.idleWindow); err != nil {
-		return err
+		return idle, err
 	}
 	s1, err := b.snapshot()
 	if err != nil {
-		return err
+		return idle, err
 	}
-	idleReqs := b.proxy.between(s0.at, s1.at)
-	idleWin := s1.at.Sub(s0.at)
-	idleCPU := since(s0, s1)
-	rss, hwm, err := b.memory()
-	if err != nil {
-		return err
-	}
+	idle.reqs, idle.win, idle.cpu = b.proxy.between(s0.at, s1.at), s1.at.Sub(s0.at), since(s0, s1)
+	idle.rss, idle.hwm, err = b.memory()
+	return idle, err
+}
 
+// fleetRollout is what the rollout of release 2 measured.
+type fleetRollout struct {
+	rollout   *fleet.Rollout
+	published time.Time
+	// Per agent, in start order: when its wave covered it (or the
+	// publish, when later), when its status said installed, the time
+	// between the two, and the time from the publish until the driver
+	// saw the version in its dpkg database.
+	covered, done []time.Time
+	lat, polled   []time.Duration
+	// reqs and win are the requests from the publish to the last
+	// install; cpu was used over cpuWin, the publish to the last agent
+	// seen installed.
+	reqs        []request
+	win, cpuWin time.Duration
+	cpu         cpuUse
+	failed      int     // agents that logged an error
+	hwm         []int64 // VmHWM of each agent after the rollout
+	load        string  // /proc/loadavg at the end
+}
+
+// measureRollout publishes release 2 with o.policy and measures how long
+// each agent takes to install it, and what that costs.
+func (b *bench) measureRollout(ctx context.Context) (*fleetRollout, error) {
 	published, m2, err := b.publish(ctx, "2", b.o.policy)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r2, err := fleet.RolloutOf(m2)
-	if err != nil {
-		return err
+	r := &fleetRollout{published: published}
+	if r.rollout, err = fleet.RolloutOf(m2); err != nil {
+		return nil, err
 	}
 	s2, err := b.snapshot()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.logf("published release 2; waiting for %d agents to install it", n)
+	b.logf("published release 2; waiting for %d agents to install it", b.o.agents)
 	seen, err := b.waitInstalled(ctx, "2", 100*time.Millisecond)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s3, err := b.snapshot()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The status objects' Since is the agent's own clock (the same
-	// machine's) at the moment it recorded the install as done. Each
-	// host's time counts from when it could first adopt the release: the
-	// publish, or the start of its wave when that is later.
-	lat := make([]time.Duration, n)
-	covered := make([]time.Time, n)
-	done := make([]time.Time, n)
+	last, err := b.installTimes(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range seen {
+		r.polled = append(r.polled, t.Sub(published))
+	}
+	r.win = last.Sub(published)
+	r.reqs = b.proxy.between(published, last.Add(time.Millisecond))
+	r.cpu, r.cpuWin = since(s2, s3), s3.at.Sub(s2.at)
+	for _, a := range b.agents {
+		if logHas(a.log, "level=ERROR") {
+			r.failed++
+		}
+	}
+	if _, r.hwm, err = b.memory(); err != nil {
+		return nil, err
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	r.load = strings.TrimSpace(string(load))
+	return r, nil
+}
+
+// installTimes reads every agent's status object and fills in r.covered,
+// r.done and r.lat; it returns the last install.
+//
+// The status objects' Since is the agent's own clock (the same machine's)
+// at the moment it recorded the install as done. Each host's time counts
+// from when it could first adopt the release: the publish, or the start of
+// its wave when that is later.
+func (b *bench) installTimes(ctx context.Context, r *fleetRollout) (time.Time, error) {
+	n := len(b.agents)
+	r.lat, r.covered, r.done = make([]time.Duration, n), make([]time.Time, n), make([]time.Time, n)
 	var last time.Time
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -164,12 +252,12 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 				errs <- err
 				return
 			}
-			covered[i] = published
-			if c := r2.CoveredAt(a.host); c.After(published) {
-				covered[i] = c
+			r.covered[i] = r.published
+			if c := r.rollout.CoveredAt(a.host); c.After(r.published) {
+				r.covered[i] = c
 			}
-			done[i] = st.Since
-			lat[i] = st.Since.Sub(covered[i])
+			r.done[i] = st.Since
+			r.lat[i] = st.Since.Sub(r.covered[i])
 			mu.Lock()
 			if st.Since.After(last) {
 				last = st.Since
@@ -179,50 +267,32 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	polled := make([]time.Duration, n)
-	for i, t := range seen {
-		polled[i] = t.Sub(published)
-	}
-	rollWin := last.Sub(published)
-	rollReqs := b.proxy.between(published, last.Add(time.Millisecond))
-	rollCPU := since(s2, s3)
-	cpuWin := s3.at.Sub(s2.at)
-	failed := 0
-	for _, a := range b.agents {
-		if logHas(a.log, "level=ERROR") {
-			failed++
-		}
-	}
-	_, hwmAfter, err := b.memory()
-	if err != nil {
-		return err
-	}
-	load, _ := os.ReadFile("/proc/loadavg")
-	b.logf("all %d agents installed release 2; stopping them", n)
-	b.stopAgents()
+	return last, <-errs
+}
 
-	ib, rb := summarise(idleReqs), summarise(rollReqs)
-	p50, p95, pmax := percentile(lat, 50), percentile(lat, 95), percentile(lat, 100)
+// fleetReport prints what the fleet cost idle and during the rollout, and
+// the table of targets.
+func (b *bench) fleetReport(out io.Writer, idle fleetIdle, r *fleetRollout) {
+	n, interval := b.o.agents, b.o.interval
+	ib, rb := summarise(idle.reqs), summarise(r.reqs)
+	p50, p95, pmax := percentile(r.lat, 50), percentile(r.lat, 95), percentile(r.lat, 100)
 	target := interval + rolloutSlack
-	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%); release 2: %s\n", n, interval, r2.Policy)
+	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%); release 2: %s\n", n, interval, r.rollout.Policy)
 	fmt.Fprintf(out, "Idle (%v): %d requests, %.1f req/s (%d HEAD, %d status PUT, %d other, %s), peak %d in one second\n",
-		idleWin.Round(time.Second), ib.total, float64(ib.total)/idleWin.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errorText(), peakPerSecond(idleReqs))
-	fmt.Fprintf(out, "  CPU: %s\n", idleCPU.String(idleWin))
+		idle.win.Round(time.Second), ib.total, float64(ib.total)/idle.win.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errorText(), peakPerSecond(idle.reqs))
+	fmt.Fprintf(out, "  CPU: %s\n", idle.cpu.String(idle.win))
 	fmt.Fprintf(out, "  agent memory: VmRSS median %s (max %s), VmHWM median %s (max %s)\n",
-		mb(percentile(rss, 50)), mb(percentile(rss, 100)), mb(percentile(hwm, 50)), mb(percentile(hwm, 100)))
-	fmt.Fprintf(out, "  after the rollout: VmHWM median %s (max %s)\n", mb(percentile(hwmAfter, 50)), mb(percentile(hwmAfter, 100)))
+		mb(percentile(idle.rss, 50)), mb(percentile(idle.rss, 100)), mb(percentile(idle.hwm, 50)), mb(percentile(idle.hwm, 100)))
+	fmt.Fprintf(out, "  after the rollout: VmHWM median %s (max %s)\n", mb(percentile(r.hwm, 50)), mb(percentile(r.hwm, 100)))
 	fmt.Fprintf(out, "Rollout of release 2 (publish to last install, %v): %d requests, %.1f req/s (%d HEAD, %d GET, %d status PUT, %d other, %s), peak %d in one second\n",
-		rollWin.Round(time.Millisecond), rb.total, float64(rb.total)/rollWin.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errorText(), peakPerSecond(rollReqs))
-	fmt.Fprintf(out, "  CPU: %s\n", rollCPU.String(cpuWin))
+		r.win.Round(time.Millisecond), rb.total, float64(rb.total)/r.win.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errorText(), peakPerSecond(r.reqs))
+	fmt.Fprintf(out, "  CPU: %s\n", r.cpu.String(r.cpuWin))
 	fmt.Fprintf(out, "  publish (or, staged, the host's wave start) to installed, from status objects: p50 %v, p95 %v, max %v\n", p50.Round(time.Millisecond), p95.Round(time.Millisecond), pmax.Round(time.Millisecond))
 	fmt.Fprintf(out, "  publish to installed, seen in the dpkg databases (100 ms polls): p50 %v, p95 %v, max %v\n",
-		percentile(polled, 50).Round(time.Millisecond), percentile(polled, 95).Round(time.Millisecond), percentile(polled, 100).Round(time.Millisecond))
-	fmt.Fprintf(out, "  agents that logged an error during the run: %d; load average at the end: %s\n\n", failed, strings.TrimSpace(string(load)))
+		percentile(r.polled, 50).Round(time.Millisecond), percentile(r.polled, 95).Round(time.Millisecond), percentile(r.polled, 100).Round(time.Millisecond))
+	fmt.Fprintf(out, "  agents that logged an error during the run: %d; load average at the end: %s\n\n", r.failed, r.load)
 	from := "publish"
-	if r2.Staged() {
+	if r.rollout.Staged() {
 		from = "wave start"
 	}
 	table(out, [][]string{
@@ -230,18 +300,11 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 		{from + " to installed, p50", p50.Round(time.Millisecond).String(), "", ""},
 		{from + " to installed, p95", p95.Round(time.Millisecond).String(), fmt.Sprintf("<= %v (interval + 5s)", target), verdict(p95 <= target)},
 		{from + " to installed, max", pmax.Round(time.Millisecond).String(), "", ""},
-		{"S3 requests/s, idle", fmt.Sprintf("%.1f", float64(ib.total)/idleWin.Seconds()), fmt.Sprintf("%.1f (agents / interval)", float64(n)/interval.Seconds()), ""},
-		{"S3 requests/s, rollout", fmt.Sprintf("%.1f", float64(rb.total)/rollWin.Seconds()), "", ""},
-		{"agent RSS, median (idle)", mb(percentile(rss, 50)), "", ""},
-		{"agent peak RSS, median (after rollout)", mb(percentile(hwmAfter, 50)), "< 20.0 MB (the idle target)", verdict(percentile(hwmAfter, 50) < idleRSSTarget)},
+		{"S3 requests/s, idle", fmt.Sprintf("%.1f", float64(ib.total)/idle.win.Seconds()), fmt.Sprintf("%.1f (agents / interval)", float64(n)/interval.Seconds()), ""},
+		{"S3 requests/s, rollout", fmt.Sprintf("%.1f", float64(rb.total)/r.win.Seconds()), "", ""},
+		{"agent RSS, median (idle)", mb(percentile(idle.rss, 50)), "", ""},
+		{"agent peak RSS, median (after rollout)", mb(percentile(r.hwm, 50)), "< 20.0 MB (the idle target)", verdict(percentile(r.hwm, 50) < idleRSSTarget)},
 	})
-	if !r2.IsDefault() {
-		rolloutReport(out, rolloutRun{
-			rollout: r2, hosts: b.hostNames(), published: published,
-			covered: covered, done: done, idle: idleReqs, idleWin: idleWin, roll: rollReqs, rollWin: rollWin,
-		})
-	}
-	return nil
 }
 
 // hostNames lists the agents' hosts, in start order.
