@@ -113,6 +113,9 @@ func prepare(ctx context.Context, path string, size int64) error {
 	return err
 }
 
+// measure publishes path and fetches it back to path.fetched the mode's
+// way against a fresh versitygw, checks the copy, and prints the result
+// as JSON.
 func measure(ctx context.Context, mode, path string, partSize int64, concurrency int) error {
 	srv, err := realparts.StartS3()
 	if err != nil {
@@ -136,7 +139,6 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 	back := path + ".fetched"
 	defer os.Remove(back)
 	doer := &countingDoer{}
-	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20)}
 	a := release.Address{Bucket: bucket, Key: "bench/production.deb"}
 
 	var up, down time.Duration
@@ -147,71 +149,91 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 		if err != nil {
 			return err
 		}
-		// Hashing the file is part of publishing (pkgdeb publish does it
-		// before the upload), so it is timed too.
-		start := time.Now()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		m := &release.Manifest{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
-			SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost"}
-		pub, err := c.Publish(ctx, a, release.PublishInput{Body: f, Manifest: m})
+		up, down, err = releaseRoundTrip(ctx, c, a, f, size, back)
 		if err != nil {
 			return err
 		}
-		up = time.Since(start)
-		start = time.Now()
-		out, err := os.Create(back)
-		if err != nil {
-			return err
-		}
-		bw := bufio.NewWriterSize(out, 1<<20)
-		if _, err := c.Fetch(ctx, a, pub.VersionID, bw); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		if err := out.Close(); err != nil {
-			return err
-		}
-		down = time.Since(start)
 	case "plain":
 		c := s3.New(s3.Options{Region: srv.Region, Credentials: srv.Credentials(), BaseEndpoint: aws.String(srv.Endpoint),
 			UsePathStyle: true, HTTPClient: doer})
-		start := time.Now()
-		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: f, ContentLength: aws.Int64(size)}); err != nil {
+		if up, down, err = plainRoundTrip(ctx, c, a, f, size, back); err != nil {
 			return err
 		}
-		up = time.Since(start)
-		start = time.Now()
-		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
-		if err != nil {
-			return err
-		}
-		out, err := os.Create(back)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, obj.Body); err != nil {
-			return err
-		}
-		obj.Body.Close()
-		if err := out.Close(); err != nil {
-			return err
-		}
-		down = time.Since(start)
 	}
 	if err := sameFile(path, back); err != nil {
 		return err
 	}
-	res.UploadSec, res.DownloadSec = up.Seconds(), down.Seconds()
+	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20), UploadSec: up.Seconds(), DownloadSec: down.Seconds(),
+		Requests: doer.n.Load(), PeakRSSMiB: peakRSSMiB()}
 	res.UploadMiBps = res.SizeMiB / up.Seconds()
 	res.DownloadMiBps = res.SizeMiB / down.Seconds()
-	res.Requests = doer.n.Load()
-	res.PeakRSSMiB = peakRSSMiB()
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// releaseRoundTrip publishes f (size bytes) to a with release.Client and
+// fetches it back into the file back, timing each direction.
+func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address, f *os.File, size int64, back string) (up, down time.Duration, err error) {
+	// Hashing the file is part of publishing (pkgdeb publish does it
+	// before the upload), so it is timed too.
+	start := time.Now()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return 0, 0, err
+	}
+	m := &release.Manifest{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
+		SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost"}
+	pub, err := c.Publish(ctx, a, release.PublishInput{Body: f, Manifest: m})
+	if err != nil {
+		return 0, 0, err
+	}
+	up = time.Since(start)
+	start = time.Now()
+	out, err := os.Create(back)
+	if err != nil {
+		return 0, 0, err
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	if _, err := c.Fetch(ctx, a, pub.VersionID, bw); err != nil {
+		out.Close()
+		return 0, 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		out.Close()
+		return 0, 0, err
+	}
+	if err := out.Close(); err != nil {
+		return 0, 0, err
+	}
+	return up, time.Since(start), nil
+}
+
+// plainRoundTrip puts f (size bytes) to a with one PutObject and gets it
+// back into the file back with GetObject and io.Copy, timing each
+// direction.
+func plainRoundTrip(ctx context.Context, c *s3.Client, a release.Address, f *os.File, size int64, back string) (up, down time.Duration, err error) {
+	start := time.Now()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: f, ContentLength: aws.Int64(size)}); err != nil {
+		return 0, 0, err
+	}
+	up = time.Since(start)
+	start = time.Now()
+	obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer obj.Body.Close()
+	out, err := os.Create(back)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := io.Copy(out, obj.Body); err != nil {
+		out.Close()
+		return 0, 0, err
+	}
+	if err := out.Close(); err != nil {
+		return 0, 0, err
+	}
+	return up, time.Since(start), nil
 }
 
 // sameFile checks the fetched copy, so a fast but wrong transfer cannot
