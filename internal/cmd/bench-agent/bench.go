@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,14 +31,12 @@ type bench struct {
 	progress io.Writer
 	pids     pidFile
 
-	srv      *realparts.S3Server
-	proxy    *countingProxy
-	proxyURL string
-	httpSrv  *http.Server
-	client   *release.Client // direct to versitygw: not counted
-	channel  release.Address
-	envFile  string
-	agents   []*agentProc
+	srv     *realparts.S3Server
+	proxy   *realparts.S3Proxy
+	client  *release.Client // direct to versitygw: not counted
+	channel release.Address
+	envFile string
+	agents  []*agentProc
 }
 
 // setup starts versitygw, a versioned bucket and the counting proxy.
@@ -68,16 +64,9 @@ func setup(ctx context.Context, o options, progress io.Writer) (b *bench, err er
 		return nil, err
 	}
 	b.channel = release.Address{Bucket: bucket, Key: o.packageName + "/production.deb"}
-	if b.proxy, err = newCountingProxy(b.srv.Endpoint); err != nil {
+	if b.proxy, err = realparts.StartS3Proxy(b.srv.Endpoint); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("proxy listen: %w", err)
-	}
-	b.proxyURL = "http://" + ln.Addr().String()
-	b.httpSrv = &http.Server{Handler: b.proxy, ReadHeaderTimeout: 10 * time.Second}
-	go b.httpSrv.Serve(ln)
 	b.client, err = release.New(ctx, release.Options{Endpoint: b.srv.Endpoint, Region: b.srv.Region, Credentials: b.srv.Credentials()})
 	if err != nil {
 		return nil, err
@@ -88,17 +77,16 @@ func setup(ctx context.Context, o options, progress io.Writer) (b *bench, err er
 	if err := os.WriteFile(b.envFile, nil, 0o644); err != nil {
 		return nil, err
 	}
-	b.logf("versitygw %s, counting proxy %s, channel %s", b.srv.Endpoint, b.proxyURL, b.channel)
+	b.logf("versitygw %s, counting proxy %s, channel %s", b.srv.Endpoint, b.proxy.URL, b.channel)
 	return b, nil
 }
 
 // close stops every agent, the proxy and versitygw.
 func (b *bench) close() {
 	b.stopAgents()
-	if b.httpSrv != nil {
-		b.httpSrv.Close()
-		b.httpSrv = nil
-		b.proxy.closeIdle()
+	if b.proxy != nil {
+		b.proxy.Close()
+		b.proxy = nil
 	}
 	if b.srv != nil {
 		if err := b.srv.Close(); err != nil {
@@ -162,7 +150,7 @@ func (b *bench) agentEnv() []string {
 	}
 	for _, kv := range b.srv.Env() {
 		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL_S3=") {
-			kv = "AWS_ENDPOINT_URL_S3=" + b.proxyURL
+			kv = "AWS_ENDPOINT_URL_S3=" + b.proxy.URL
 		}
 		env = append(env, kv)
 	}
@@ -183,7 +171,7 @@ func (b *bench) startAgent(ctx context.Context, host string, env []string) (*age
 	}
 	args := []string{
 		"--source", b.channel.String(), "--package", b.o.packageName,
-		"--endpoint", b.proxyURL, "--region", b.srv.Region,
+		"--endpoint", b.proxy.URL, "--region", b.srv.Region,
 		"--state-dir", filepath.Join(dir, "state"), "--dpkg-root", root,
 		"--host", host, "--interval", b.o.interval.String(), "--env-file", b.envFile,
 	}

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/realparts"
 )
 
 func TestPercentile(t *testing.T) {
@@ -56,12 +54,12 @@ func TestInstalledVersion(t *testing.T) {
 
 func TestSummarise(t *testing.T) {
 	at := time.Unix(100, 0)
-	reqs := []request{
-		{at: at, method: http.MethodHead, code: http.StatusNotModified},
-		{at: at, method: http.MethodHead, code: http.StatusOK},
-		{at: at.Add(time.Second), method: http.MethodGet, code: http.StatusOK},
-		{at: at.Add(time.Second), method: http.MethodPut, status: true, code: http.StatusOK},
-		{at: at.Add(time.Second), method: http.MethodPut, code: http.StatusForbidden, target: "/k?"},
+	reqs := []realparts.S3Request{
+		{At: at, Method: http.MethodHead, Code: http.StatusNotModified},
+		{At: at, Method: http.MethodHead, Code: http.StatusOK},
+		{At: at.Add(time.Second), Method: http.MethodGet, Code: http.StatusOK},
+		{At: at.Add(time.Second), Method: http.MethodPut, Kind: realparts.KindStatus, Code: http.StatusOK},
+		{At: at.Add(time.Second), Method: http.MethodPut, Code: http.StatusForbidden, Target: "/k?"},
 	}
 	got := summarise(reqs)
 	want := breakdown{total: 5, head: 2, notModified: 1, get: 1, putStatus: 1, other: 1, errors: 1}
@@ -119,59 +117,20 @@ func TestTestenvHelpers(t *testing.T) {
 	}
 }
 
-func TestErrorTarget(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
-		{"http://h/bkt/app/production.deb?versionId=1&x-id=GetObject", "/app/production.deb?versionId,x-id"},
-		{"http://h/bkt/app/production.deb.status/web-1.json", "/app/production.deb.status/HOST?"},
-		{"http://h/bkt?versioning", "/?versioning"},
-		{"http://h/bkt/app/production.deb.leases/12.json?x-id=GetObject", "/app/production.deb.leases/SLOT?x-id"},
-		{"http://h/bkt/app/production.deb.rollout/abc123/halt.json", "/app/production.deb.rollout/SHA256/halt.json?"},
-	} {
-		u, err := url.Parse(tc.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := errorTarget(u); got != tc.want {
-			t.Errorf("errorTarget(%s) = %q, want %q", tc.url, got, tc.want)
-		}
-	}
-}
-
-func TestRequestKind(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
-		{"http://h/bkt/app/production.deb", kindRelease},
-		{"http://h/bkt/app/production.deb?partNumber=2", kindRelease},
-		{"http://h/bkt/app/production.deb.status/web-1.json", kindStatus},
-		{"http://h/bkt/app/production.deb.leases/3.json", kindLease},
-		{"http://h/bkt/app/production.deb.rollout/abc/halt.json", kindRollout},
-		{"http://h/bkt/app/production.deb.rollout/abc/failed/web-1.json", kindRollout},
-		{"http://h/bkt?list-type=2&prefix=app%2Fproduction.deb.rollout%2F", kindList},
-		{"http://h/bkt", kindList},
-	} {
-		u, err := url.Parse(tc.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := requestKind(u); got != tc.want {
-			t.Errorf("requestKind(%s) = %q, want %q", tc.url, got, tc.want)
-		}
-	}
-}
-
 // TestInstallingOverTime replays status PUTs: hosts enter and leave the
 // installing state, a failed PUT counts for nothing.
 func TestInstallingOverTime(t *testing.T) {
 	at := time.Unix(100, 0)
-	put := func(s int, host, state string, code int) request {
-		return request{at: at.Add(time.Duration(s) * time.Second), method: http.MethodPut, kind: kindStatus, status: true, host: host, state: state, code: code}
+	put := func(s int, host, state string, code int) realparts.S3Request {
+		return realparts.S3Request{At: at.Add(time.Duration(s) * time.Second), Method: http.MethodPut, Kind: realparts.KindStatus, Host: host, State: state, Code: code}
 	}
-	tl := installingOverTime([]request{
+	tl := installingOverTime([]realparts.S3Request{
 		put(1, "a", "installing", 200),
 		put(2, "b", "installing", 200),
 		put(2, "c", "installing", 503),
 		put(3, "a", "installing", 200), // a heartbeat: still one host
 		put(4, "a", "ok", 200),
-		{at: at.Add(5 * time.Second), method: http.MethodHead, kind: kindRelease, code: 200},
+		{At: at.Add(5 * time.Second), Method: http.MethodHead, Kind: realparts.KindRelease, Code: 200},
 		put(6, "b", "rolled-back", 200),
 	})
 	if tl.peak != 2 {
@@ -185,42 +144,8 @@ func TestInstallingOverTime(t *testing.T) {
 			t.Errorf("installing at +%ds = %d, want %d", tc.s, got, tc.want)
 		}
 	}
-	c := countKinds([]request{put(1, "a", "ok", 200), {method: http.MethodGet, kind: kindRollout, code: 404}, {method: http.MethodPut, kind: kindLease, code: 412}})
-	if c[kindStatus].put != 1 || c[kindRollout].notFound != 1 || c[kindLease].preconditionFailed != 1 {
-		t.Errorf("countKinds = status %+v rollout %+v lease %+v", *c[kindStatus], *c[kindRollout], *c[kindLease])
-	}
-}
-
-// TestProxyReadsStatusPUTs: the proxy learns the state a status PUT
-// reports and forwards the body unchanged.
-func TestProxyReadsStatusPUTs(t *testing.T) {
-	var got []byte
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, _ = io.ReadAll(r.Body)
-	}))
-	defer backend.Close()
-	p, err := newCountingProxy(backend.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(p)
-	defer front.Close()
-	defer p.closeIdle()
-	body := `{"host":"web-1","state":"installing","since":"2026-01-01T00:00:00Z"}`
-	req, err := http.NewRequest(http.MethodPut, front.URL+"/bkt/app/production.deb.status/web-1.json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if string(got) != body {
-		t.Errorf("backend got %q, want %q", got, body)
-	}
-	reqs := p.between(time.Time{}, time.Now().Add(time.Second))
-	if len(reqs) != 1 || reqs[0].host != "web-1" || reqs[0].state != "installing" || reqs[0].kind != kindStatus {
-		t.Errorf("recorded %+v", reqs)
+	c := countKinds([]realparts.S3Request{put(1, "a", "ok", 200), {Method: http.MethodGet, Kind: realparts.KindRollout, Code: 404}, {Method: http.MethodPut, Kind: realparts.KindLease, Code: 412}})
+	if c[realparts.KindStatus].put != 1 || c[realparts.KindRollout].notFound != 1 || c[realparts.KindLease].preconditionFailed != 1 {
+		t.Errorf("countKinds = status %+v rollout %+v lease %+v", *c[realparts.KindStatus], *c[realparts.KindRollout], *c[realparts.KindLease])
 	}
 }

@@ -10,7 +10,12 @@ import (
 	"syscall"
 	"time"
 
+<<<<<<< HEAD
 	"github.com/debfleet/debfleet/fleet"
+=======
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/release"
+>>>>>>> 91adafd (realparts: S3Proxy, the one proxy that counts S3 requests and injects HTTP faults)
 )
 
 // rolloutSlack is the target: p95 of publish-to-installed within
@@ -129,7 +134,7 @@ func (b *bench) startFleet(ctx context.Context) error {
 
 // fleetIdle is what the idle fleet cost over its window.
 type fleetIdle struct {
-	reqs     []request
+	reqs     []realparts.S3Request
 	win      time.Duration
 	cpu      cpuUse
 	rss, hwm []int64
@@ -155,7 +160,7 @@ func (b *bench) measureIdle(ctx context.Context) (fleetIdle, error) {
 	if err != nil {
 		return idle, err
 	}
-	idle.reqs, idle.win, idle.cpu = b.proxy.between(s0.at, s1.at), s1.at.Sub(s0.at), since(s0, s1)
+	idle.reqs, idle.win, idle.cpu = b.proxy.Between(s0.at, s1.at), s1.at.Sub(s0.at), since(s0, s1)
 	idle.rss, idle.hwm, err = b.memory()
 	return idle, err
 }
@@ -173,7 +178,7 @@ type fleetRollout struct {
 	// reqs and win are the requests from the publish to the last
 	// install; cpu was used over cpuWin, the publish to the last agent
 	// seen installed.
-	reqs        []request
+	reqs        []realparts.S3Request
 	win, cpuWin time.Duration
 	cpu         cpuUse
 	failed      int     // agents that logged an error
@@ -213,7 +218,7 @@ func (b *bench) measureRollout(ctx context.Context) (*fleetRollout, error) {
 		r.polled = append(r.polled, t.Sub(published))
 	}
 	r.win = last.Sub(published)
-	r.reqs = b.proxy.between(published, last.Add(time.Millisecond))
+	r.reqs = b.proxy.Between(published, last.Add(time.Millisecond))
 	r.cpu, r.cpuWin = since(s2, s3), s3.at.Sub(s2.at)
 	for _, a := range b.agents {
 		if logHas(a.log, "level=ERROR") {

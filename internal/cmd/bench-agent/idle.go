@@ -60,7 +60,7 @@ func (b *bench) idle(ctx context.Context, out io.Writer) error {
 	}
 	end := time.Now()
 	window := end.Sub(start)
-	reqs := summarise(b.proxy.between(start, end))
+	reqs := summarise(b.proxy.Between(start, end))
 	a.stop(stopGrace)
 	b.logf("stopped the agent")
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/realparts"
 )
 
 // rolloutRun is what a fleet run measured of a release with a rollout
@@ -20,9 +21,9 @@ type rolloutRun struct {
 	published time.Time
 	covered   []time.Time
 	done      []time.Time
-	idle      []request
+	idle      []realparts.S3Request
 	idleWin   time.Duration
-	roll      []request
+	roll      []realparts.S3Request
 	rollWin   time.Duration
 }
 
@@ -111,24 +112,24 @@ type stateTimeline struct {
 	peak   int
 }
 
-func installingOverTime(reqs []request) stateTimeline {
+func installingOverTime(reqs []realparts.S3Request) stateTimeline {
 	var tl stateTimeline
 	state := map[string]string{}
 	n := 0
 	for _, q := range reqs {
-		if q.state == "" || q.code >= 300 {
+		if q.State == "" || q.Code >= 300 {
 			continue
 		}
-		was := state[q.host] == fleet.StateInstalling
-		is := q.state == fleet.StateInstalling
-		state[q.host] = q.state
+		was := state[q.Host] == fleet.StateInstalling
+		is := q.State == fleet.StateInstalling
+		state[q.Host] = q.State
 		switch {
 		case is && !was:
 			n++
 		case was && !is:
 			n--
 		}
-		tl.times, tl.counts = append(tl.times, q.at), append(tl.counts, n)
+		tl.times, tl.counts = append(tl.times, q.At), append(tl.counts, n)
 		tl.peak = max(tl.peak, n)
 	}
 	return tl
@@ -152,30 +153,30 @@ type kindCounts struct {
 	head, get, put, list, del, other, notFound, preconditionFailed, total int
 }
 
-func countKinds(reqs []request) map[string]*kindCounts {
+func countKinds(reqs []realparts.S3Request) map[string]*kindCounts {
 	m := map[string]*kindCounts{}
 	for _, q := range reqs {
-		c := m[q.kind]
+		c := m[q.Kind]
 		if c == nil {
 			c = &kindCounts{}
-			m[q.kind] = c
+			m[q.Kind] = c
 		}
 		c.total++
 		switch {
-		case q.kind == kindList:
+		case q.Kind == realparts.KindList:
 			c.list++
-		case q.method == http.MethodHead:
+		case q.Method == http.MethodHead:
 			c.head++
-		case q.method == http.MethodGet:
+		case q.Method == http.MethodGet:
 			c.get++
-		case q.method == http.MethodPut:
+		case q.Method == http.MethodPut:
 			c.put++
-		case q.method == http.MethodDelete:
+		case q.Method == http.MethodDelete:
 			c.del++
 		default:
 			c.other++
 		}
-		switch q.code {
+		switch q.Code {
 		case http.StatusNotFound:
 			c.notFound++
 		case http.StatusPreconditionFailed:
@@ -187,12 +188,12 @@ func countKinds(reqs []request) map[string]*kindCounts {
 
 // kindTable is one row per kind of object and window: counts by method,
 // 404s and 412s, the rate, and (rollout only) requests per host.
-func kindTable(idle []request, idleWin time.Duration, roll []request, rollWin time.Duration, hosts int) [][]string {
+func kindTable(idle []realparts.S3Request, idleWin time.Duration, roll []realparts.S3Request, rollWin time.Duration, hosts int) [][]string {
 	rows := [][]string{{"window", "kind", "HEAD", "GET", "PUT", "LIST", "DELETE", "404", "412", "req/s", "per host per release"}}
-	kinds := []string{kindRelease, kindStatus, kindLease, kindRollout, kindList}
+	kinds := []string{realparts.KindRelease, realparts.KindStatus, realparts.KindLease, realparts.KindRollout, realparts.KindList}
 	for _, w := range []struct {
 		name  string
-		reqs  []request
+		reqs  []realparts.S3Request
 		win   time.Duration
 		count bool
 	}{{"idle", idle, idleWin, false}, {"rollout", roll, rollWin, true}} {
