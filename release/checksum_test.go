@@ -7,39 +7,28 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 // tamperProxy forwards to backend and lets edit change every GetObject
 // response (not HEADs), as a corrupting middlebox or disk would.
 func tamperProxy(t *testing.T, backend string, edit func(*http.Response) error) string {
 	t.Helper()
-	u, err := url.Parse(backend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
-			r.Out.Host = r.In.Host // the client signed this Host; keep it
-		},
-		ModifyResponse: func(resp *http.Response) error {
-			if resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("versionId") == "" {
-				return nil
-			}
-			return edit(resp)
-		},
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	p := testenv.StartS3Proxy(t, backend)
+	p.SetFault(realparts.Fault{Response: func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("versionId") == "" {
+			return nil
+		}
+		return edit(resp)
+	}})
+	return p.URL
 }
 
 // TestFetchVerifiesS3Checksum: versitygw returns a full-object SHA-256 for

@@ -3,43 +3,22 @@ package release
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testenv"
 )
 
 // flakyProxy forwards to the real server but answers the first fail
 // requests itself with status (a throttling or server error), as an
 // overloaded S3 does.
-func flakyProxy(t *testing.T, backend string, fail int64, status int, code string) (*httptest.Server, *atomic.Int64) {
+func flakyProxy(t *testing.T, backend string, fail int64, status int, code string) *realparts.S3Proxy {
 	t.Helper()
-	u, err := url.Parse(backend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host // the client signed this Host; keep it
-	}}
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) <= fail {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(status)
-			if r.Method != http.MethodHead {
-				w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>injected</Message></Error>`))
-			}
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
+	p := testenv.StartS3Proxy(t, backend)
+	p.SetFault(realparts.Fault{Status: status, Code: code, Times: int(fail)})
+	return p
 }
 
 func TestRetriesAreBounded(t *testing.T) {
@@ -62,7 +41,7 @@ func TestRetriesAreBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			proxy, n := flakyProxy(t, srv.Endpoint, tt.fail, tt.status, tt.code)
+			proxy := flakyProxy(t, srv.Endpoint, tt.fail, tt.status, tt.code)
 			// A short backoff keeps the test fast; the bound is the attempt count.
 			c, err := New(context.Background(), Options{Endpoint: proxy.URL, Region: srv.Region, Credentials: srv.Credentials(), MaxBackoff: 50 * time.Millisecond})
 			if err != nil {
@@ -72,7 +51,7 @@ func TestRetriesAreBounded(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
-			reqs := n.Load()
+			reqs := int64(len(proxy.Requests()))
 			if !tt.wantErr {
 				reqs-- // the HEAD after the listing
 			}
