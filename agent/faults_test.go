@@ -5,9 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,67 +14,40 @@ import (
 
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/internal/testenv/tcpfault"
 	"github.com/debfleet/debfleet/release"
 )
 
 // faultProxy forwards HTTP requests to the S3 server. With a fault set it
 // answers every request itself: "cut" drops the connection without an
-// answer (a network outage), a number answers with that HTTP status (403
+// answer (a network outage; toxiproxy resets it), a number answers with that HTTP status (403
 // for a policy or credential problem, 503 for an overloaded endpoint), and
 // "truncate" cuts every download after 100 bytes.
 type faultProxy struct {
-	srv   *httptest.Server
-	fault atomic.Value // string
-}
-
-// truncatingWriter aborts the response after left body bytes, so the
-// client sees the connection close mid-body.
-type truncatingWriter struct {
-	http.ResponseWriter
-	left int
-}
-
-func (w *truncatingWriter) Write(b []byte) (int, error) {
-	if len(b) > w.left {
-		w.ResponseWriter.Write(b[:w.left])
-		w.ResponseWriter.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	}
-	w.left -= len(b)
-	return w.ResponseWriter.Write(b)
+	*tcpfault.Proxy // "cut"
+	s3              *realparts.S3Proxy
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
+	s3 := testenv.StartS3Proxy(t, target)
+	return &faultProxy{Proxy: tcpfault.Start(t, s3.URL), s3: s3}
+}
+
+// set replaces the fault; "" is none.
+func (p *faultProxy) set(t *testing.T, fault string) {
+	p.Heal()
+	switch fault {
+	case "":
+		p.s3.SetFault(realparts.Fault{})
+	case "cut":
+		p.Cut(t)
+	case "truncate":
+		p.s3.SetFault(realparts.Fault{CutBodyAfter: 100})
+	default:
+		code, _ := strconv.Atoi(fault)
+		p.s3.SetFault(realparts.Fault{Status: code})
 	}
-	p := &faultProxy{}
-	p.fault.Store("")
-	forward := httputil.NewSingleHostReverseProxy(u)
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch f := p.fault.Load().(string); f {
-		case "":
-			forward.ServeHTTP(w, r)
-		case "truncate":
-			if r.Method != http.MethodGet {
-				forward.ServeHTTP(w, r)
-				return
-			}
-			forward.ServeHTTP(&truncatingWriter{ResponseWriter: w, left: 100}, r)
-		case "cut":
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		default:
-			code, _ := strconv.Atoi(f)
-			w.WriteHeader(code)
-		}
-	}))
-	t.Cleanup(p.srv.Close)
-	return p
 }
 
 // TestAgentFaults: a channel that is unreachable or refuses our
@@ -103,12 +73,12 @@ func TestAgentFaults(t *testing.T) {
 			h := newHost(t)
 			h.inst.Service = nil
 			proxy := newFaultProxy(t, ch.srv.Endpoint)
-			client, err := release.New(t.Context(), release.Options{Endpoint: proxy.srv.URL, Region: ch.srv.Region,
+			client, err := release.New(t.Context(), release.Options{Endpoint: proxy.URL, Region: ch.srv.Region,
 				Credentials: ch.srv.Credentials(), MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
-			proxy.fault.Store(tt.fault)
+			proxy.set(t, tt.fault)
 			// Published straight to the server, not through the fault.
 			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 
@@ -136,7 +106,7 @@ func TestAgentFaults(t *testing.T) {
 				// At most the download in progress.
 				t.Errorf("files left from failed downloads: %q", debs)
 			}
-			proxy.fault.Store("")
+			proxy.set(t, "")
 			if err := realparts.WaitFor(ctx, "install after the fault", func() bool {
 				st := ch.tryStatus(t, "web-3")
 				return st != nil && st.State == "ok" && st.Version == "1.0"
