@@ -2,13 +2,9 @@ package main
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,17 +27,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var requests, heads atomic.Int64
-	target, _ := url.Parse(srv.Endpoint)
-	forward := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		if r.Method == http.MethodHead {
-			heads.Add(1)
-		}
-		forward.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
+	proxy := testenv.StartS3Proxy(b, srv.Endpoint)
 	source := publishDeb(b, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, nil)
 
 	for b.Loop() {
@@ -63,7 +49,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		r0, h0 := requests.Load(), heads.Load()
+		from := time.Now()
 		procStat := func() time.Duration {
 			// utime+stime of the running daemon, from /proc.
 			st, err := restart.ReadProcStat(cmd.Process.Pid)
@@ -75,7 +61,13 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		cpu0 := procStat()
 		time.Sleep(checks * time.Second)
 		cpu := procStat() - cpu0
-		r, h := requests.Load()-r0, heads.Load()-h0
+		reqs := proxy.Between(from, time.Now())
+		r, h := len(reqs), 0
+		for _, q := range reqs {
+			if q.Method == http.MethodHead {
+				h++
+			}
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
