@@ -10,12 +10,8 @@ import (
 	"syscall"
 	"time"
 
-<<<<<<< HEAD
 	"github.com/debfleet/debfleet/fleet"
-=======
 	"github.com/debfleet/debfleet/internal/realparts"
-	"github.com/debfleet/debfleet/release"
->>>>>>> 91adafd (realparts: S3Proxy, the one proxy that counts S3 requests and injects HTTP faults)
 )
 
 // rolloutSlack is the target: p95 of publish-to-installed within
