@@ -2,38 +2,15 @@ package fleet
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
-
-// denyingDoer plays the part of S3 under an IAM policy: it answers 403
-// AccessDenied to the requests deny matches, as S3 does for a GET of a
-// missing object when the caller may not list the bucket, and sends every
-// other request to the real server.
-type denyingDoer struct {
-	deny   func(r *http.Request) bool
-	denied atomic.Int64
-}
-
-func (d *denyingDoer) Do(r *http.Request) (*http.Response, error) {
-	if d.deny(r) {
-		d.denied.Add(1)
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
-		return &http.Response{
-			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header:        http.Header{"Content-Type": {"application/xml"}},
-			Body:          io.NopCloser(strings.NewReader(body)),
-			ContentLength: int64(len(body)), Request: r,
-		}, nil
-	}
-	return http.DefaultClient.Do(r)
-}
 
 func isList(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.Query().Has("list-type")
@@ -49,9 +26,21 @@ func TestMissingRecordsUnderIAM(t *testing.T) {
 	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
 	sha := strings.Repeat("ab", 32)
 	admin := testClient(t, srv)
-	client := func(t *testing.T, deny func(r *http.Request) bool) (clients, *denyingDoer) {
-		d := &denyingDoer{deny: deny}
-		return newClients(t, release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: d, MaxAttempts: 1}), d
+	// client plays S3 under an IAM policy: the proxy answers 403
+	// AccessDenied to the requests deny matches, as S3 does for a GET of
+	// a missing object when the caller may not list the bucket.
+	client := func(t *testing.T, deny func(r *http.Request) bool) (clients, *realparts.S3Proxy) {
+		p := testenv.StartS3Proxy(t, srv.Endpoint)
+		p.SetFault(realparts.Fault{Status: http.StatusForbidden, Code: "AccessDenied", Match: deny})
+		return newClients(t, release.Options{Endpoint: p.URL, Region: srv.Region, Credentials: srv.Credentials(), MaxAttempts: 1}), p
+	}
+	denied := func(p *realparts.S3Proxy) (n int) {
+		for _, q := range p.Requests() {
+			if q.Code == http.StatusForbidden {
+				n++
+			}
+		}
+		return n
 	}
 	// S3 without s3:ListBucket on the bucket: every GET of a record
 	// that does not exist is a 403.
@@ -69,8 +58,8 @@ func TestMissingRecordsUnderIAM(t *testing.T) {
 		if err != nil || st.Halted || st.Record != nil {
 			t.Fatalf("ReadRolloutState = %+v, %v; want not halted", st, err)
 		}
-		if d.denied.Load() != 2 {
-			t.Errorf("%d requests denied, want the 2 halt GETs", d.denied.Load())
+		if n := denied(d); n != 2 {
+			t.Errorf("%d requests denied, want the 2 halt GETs", n)
 		}
 	})
 	t.Run("missing update slot", func(t *testing.T) {

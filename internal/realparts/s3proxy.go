@@ -66,6 +66,11 @@ type Fault struct {
 	// goes back and may change it (a header, the body), as a corrupting
 	// middlebox would. An error answers 502.
 	Response func(*http.Response) error
+	// Match, when set, limits the fault to the requests it reports true
+	// for (an IAM policy denying some calls); the others are forwarded
+	// unchanged and not counted in Times. It runs with the proxy's lock
+	// held and must not read the body.
+	Match func(*http.Request) bool
 	// Times, when above 0, applies the fault to the next Times requests
 	// only; the ones after them are forwarded unchanged.
 	Times int
@@ -192,7 +197,7 @@ func (p *S3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	i, f := p.arrived(q)
+	i, f := p.arrived(q, r)
 	rec := &codeRecorder{ResponseWriter: w}
 	// Deferred, so that an answer cut short (a panic) is recorded too.
 	defer func() { p.answered(i, rec.code, r.URL) }()
@@ -214,13 +219,16 @@ func (p *S3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// arrived records q and returns its index in the log (-1 when the log is
-// full) and the fault to apply to it.
-func (p *S3Proxy) arrived(q S3Request) (int, Fault) {
+// arrived records q, made by r, and returns its index in the log (-1 when
+// the log is full) and the fault to apply to it.
+func (p *S3Proxy) arrived(q S3Request, r *http.Request) (int, Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.fault
-	if f.Times > 0 {
+	switch {
+	case f.Match != nil && !f.Match(r):
+		f = Fault{}
+	case f.Times > 0:
 		if p.faultLeft == 0 {
 			f = Fault{}
 		} else {
