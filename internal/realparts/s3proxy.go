@@ -23,8 +23,8 @@ type S3Request struct {
 	// At is when it arrived.
 	At     time.Time
 	Method string
-	// Kind is what it touches: KindRelease, KindStatus, KindLease,
-	// KindRollout or KindList.
+	// Kind is what it touches: KindRelease, KindPart, KindStatus,
+	// KindLease, KindRollout or KindList.
 	Kind string
 	// Code is the status it was answered with; 0 while the answer is
 	// under way, or when the connection broke before one.
@@ -41,6 +41,7 @@ type S3Request struct {
 // layout (<key>, <key>.status/, <key>.leases/, <key>.rollout/).
 const (
 	KindRelease = "release"
+	KindPart    = "part" // one part of a release (?partNumber): its upload, or a HEAD for its size
 	KindStatus  = "status"
 	KindLease   = "lease"
 	KindRollout = "rollout" // halt and failure records
@@ -71,6 +72,13 @@ type Fault struct {
 	// unchanged and not counted in Times. It runs with the proxy's lock
 	// held and must not read the body.
 	Match func(*http.Request) bool
+	// Before, when set, is called with each request once it is recorded,
+	// before it is forwarded or answered, outside the proxy's lock (it may
+	// send requests through the proxy); the request waits for it. A test
+	// makes something happen at an exact point of a client's sequence: a
+	// publish between an agent's HEAD and its GET. It must not read the
+	// body.
+	Before func(*http.Request)
 	// Times, when above 0, applies the fault to the next Times requests
 	// only; the ones after them are forwarded unchanged.
 	Times int
@@ -201,6 +209,9 @@ func (p *S3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &codeRecorder{ResponseWriter: w}
 	// Deferred, so that an answer cut short (a panic) is recorded too.
 	defer func() { p.answered(i, rec.code, r.URL) }()
+	if f.Before != nil {
+		f.Before(r)
+	}
 	switch {
 	case f.Status != 0:
 		if f.Code != "" {
@@ -332,6 +343,8 @@ func requestKind(u *url.URL) string {
 		return KindLease
 	case strings.Contains(key, ".rollout/"):
 		return KindRollout
+	case u.Query().Has("partNumber"):
+		return KindPart
 	default:
 		return KindRelease
 	}

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,6 +158,45 @@ func TestS3ProxyResponse(t *testing.T) {
 	}
 }
 
+// TestS3ProxyBefore: Before runs for the requests Match picks, Times
+// counting, once each is recorded and before it reaches the server,
+// outside the proxy's lock: it can send a request through the proxy.
+func TestS3ProxyBefore(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	event := func(e string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}
+	p := startProxy(t, func(w http.ResponseWriter, r *http.Request) { event("server " + r.URL.Path) })
+	p.SetFault(Fault{Times: 1, Match: func(r *http.Request) bool { return r.Method == http.MethodGet }, Before: func(r *http.Request) {
+		event("before " + r.URL.Path)
+		resp, err := http.Head(p.URL + "/bkt/during")
+		if err != nil {
+			t.Errorf("a request from Before: %v", err)
+			return
+		}
+		resp.Body.Close()
+	}})
+	do(t, p, http.MethodGet, "/bkt/first")
+	do(t, p, http.MethodGet, "/bkt/second")
+	do(t, p, http.MethodHead, "/bkt/head")
+	want := []string{"before /bkt/first", "server /bkt/during", "server /bkt/first", "server /bkt/second", "server /bkt/head"}
+	if !slices.Equal(events, want) {
+		t.Errorf("events %q, want %q", events, want)
+	}
+	var methods []string
+	for _, q := range p.Requests() {
+		methods = append(methods, q.Method)
+	}
+	if want := []string{"GET", "HEAD", "GET", "HEAD"}; !slices.Equal(methods, want) {
+		t.Errorf("recorded %q, want %q: the first GET on arrival, before Before's HEAD", methods, want)
+	}
+}
+
 func TestErrorTarget(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{"http://h/bkt/app/production.deb?versionId=1&x-id=GetObject", "/app/production.deb?versionId,x-id"},
@@ -177,7 +218,7 @@ func TestErrorTarget(t *testing.T) {
 func TestRequestKind(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{"http://h/bkt/app/production.deb", KindRelease},
-		{"http://h/bkt/app/production.deb?partNumber=2", KindRelease},
+		{"http://h/bkt/app/production.deb?partNumber=2&versionId=1", KindPart},
 		{"http://h/bkt/app/production.deb.status/web-1.json", KindStatus},
 		{"http://h/bkt/app/production.deb.leases/3.json", KindLease},
 		{"http://h/bkt/app/production.deb.rollout/abc/halt.json", KindRollout},

@@ -190,7 +190,7 @@ func countKinds(reqs []realparts.S3Request) map[string]*kindCounts {
 // 404s and 412s, the rate, and (rollout only) requests per host.
 func kindTable(idle []realparts.S3Request, idleWin time.Duration, roll []realparts.S3Request, rollWin time.Duration, hosts int) [][]string {
 	rows := [][]string{{"window", "kind", "HEAD", "GET", "PUT", "LIST", "DELETE", "404", "412", "req/s", "per host per release"}}
-	kinds := []string{realparts.KindRelease, realparts.KindStatus, realparts.KindLease, realparts.KindRollout, realparts.KindList}
+	kinds := []string{realparts.KindRelease, realparts.KindPart, realparts.KindStatus, realparts.KindLease, realparts.KindRollout, realparts.KindList}
 	for _, w := range []struct {
 		name  string
 		reqs  []realparts.S3Request
