@@ -48,6 +48,19 @@ func newChannel(t *testing.T) *channel {
 	return &channel{srv: srv, client: c, addr: release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}}
 }
 
+// proxied returns c as seen by a client whose requests go through an S3
+// proxy (testenv.StartS3Proxy), which records them and injects the faults
+// set on it, and that proxy.
+func (c *channel) proxied(t testing.TB) (*channel, *realparts.S3Proxy) {
+	t.Helper()
+	p := testenv.StartS3Proxy(t, c.srv.Endpoint)
+	client, err := release.New(t.Context(), release.Options{Endpoint: p.URL, Region: c.srv.Region, Credentials: c.srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &channel{srv: c.srv, client: client, addr: c.addr}, p
+}
+
 // pub is a release ready to publish.
 type pub struct {
 	m    *release.Manifest

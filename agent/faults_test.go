@@ -137,22 +137,6 @@ func TestAgentFaults(t *testing.T) {
 	}
 }
 
-// replaceOnGet publishes a new release the moment the agent starts
-// downloading the current one, through the agent's own HTTP client.
-type replaceOnGet struct {
-	next    func()
-	key     string
-	fired   atomic.Bool
-	wrapped *http.Client
-}
-
-func (r *replaceOnGet) Do(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/"+r.key) && r.fired.CompareAndSwap(false, true) {
-		r.next()
-	}
-	return r.wrapped.Do(req)
-}
-
 // TestReleaseReplacedDuringDownload: the download is pinned to the
 // VersionId the HEAD saw, so a publish in between cannot mix two releases;
 // the agent installs the one it saw, then the new one at the next check.
@@ -163,14 +147,21 @@ func TestReleaseReplacedDuringDownload(t *testing.T) {
 	v1 := manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now())
 	v2 := manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0"}), time.Now())
 	ch.publish(t, v1)
-	doer := &replaceOnGet{key: ch.addr.Key, wrapped: &http.Client{}, next: func() { ch.publish(t, v2) }}
-	client, err := release.New(t.Context(), release.Options{Endpoint: ch.srv.Endpoint, Region: ch.srv.Region,
-		Credentials: ch.srv.Credentials(), HTTPClient: doer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	agents, proxy := ch.proxied(t)
+	// The agent's first GET of the release, its download, waits at the
+	// proxy while 2.0 is published: after the HEAD that found 1.0, before
+	// any of 1.0's bytes.
+	var replaced atomic.Bool
+	proxy.SetFault(realparts.Fault{Times: 1, Match: func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/"+ch.addr.Key)
+	}, Before: func(*http.Request) {
+		if _, err := ch.client.Publish(t.Context(), ch.addr, release.PublishInput{Body: bytes.NewReader(v2.body), Manifest: v2.m, Force: true}); err != nil {
+			t.Errorf("publish 2.0: %v", err)
+		}
+		replaced.Store(true)
+	}})
 	var logs bytes.Buffer
-	a, err := New(Config{Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-4", Interval: time.Second,
+	a, err := New(Config{Channel: ch.addr, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: "web-4", Interval: time.Second,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +177,7 @@ func TestReleaseReplacedDuringDownload(t *testing.T) {
 			t.Errorf("after check %d: dpkg says %q, want %q", i+1, got, want)
 		}
 	}
-	if !doer.fired.Load() {
+	if !replaced.Load() {
 		t.Fatal("the release was never replaced during a download")
 	}
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,56 +19,13 @@ import (
 	"github.com/debfleet/debfleet/release"
 )
 
-// recordingDoer records every request a release.Client sends, as
-// "METHOD kind" (see requestKind).
-type recordingDoer struct {
-	mu      sync.Mutex
-	seen    []string
-	wrapped *http.Client
-}
-
-func (d *recordingDoer) Do(r *http.Request) (*http.Response, error) {
-	d.mu.Lock()
-	d.seen = append(d.seen, r.Method+" "+requestKind(r))
-	d.mu.Unlock()
-	return d.wrapped.Do(r)
-}
-
-func (d *recordingDoer) take() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.seen
-	d.seen = nil
-	return s
-}
-
-// requestKind names what a path-style S3 request touches: the release
-// (one part of it with ?partNumber), a status object, an update slot, the
-// rollout's halt and failure records, or a listing.
-func requestKind(r *http.Request) string {
-	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	q := r.URL.Query()
-	switch {
-	case key == "" || q.Has("list-type") || q.Has("prefix"):
-		return "list"
-	case strings.Contains(key, ".status/"):
-		return "status"
-	case strings.Contains(key, ".leases/"):
-		return "lease"
-	case strings.Contains(key, ".rollout/"):
-		return "rollout"
-	case q.Has("partNumber"):
-		return "release part"
-	default:
-		return "release"
-	}
-}
-
-// counts tallies requests by "METHOD kind".
-func counts(reqs []string) map[string]int {
+// counts tallies requests by "METHOD kind", with realparts' kinds: the
+// release (one part of it is "part"), a status object, an update slot,
+// the rollout's halt and failure records, or a listing.
+func counts(reqs []realparts.S3Request) map[string]int {
 	m := map[string]int{}
-	for _, r := range reqs {
-		m[r]++
+	for _, q := range reqs {
+		m[q.Method+" "+q.Kind]++
 	}
 	return m
 }
@@ -101,20 +56,14 @@ func TestDefaultPolicyRequests(t *testing.T) {
 		{"multipart", 5 << 20, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doer := &recordingDoer{wrapped: &http.Client{}}
-			opts := release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), PartSize: tc.partSize}
-			pubClient, err := release.New(t.Context(), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.HTTPClient = doer
-			client, err := release.New(t.Context(), opts)
+			pubClient, err := release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), PartSize: tc.partSize})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ch := &channel{srv: srv, client: pubClient, addr: release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}}
+			agents, proxy := ch.proxied(t)
 			h := newFleetHost(t, "web-1")
-			a, err := New(Config{Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: h.name, Report: true,
+			a, err := New(Config{Channel: ch.addr, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: h.name, Report: true,
 				Interval: time.Second, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
@@ -131,17 +80,17 @@ func TestDefaultPolicyRequests(t *testing.T) {
 				if res.Multipart != (tc.parts > 0) {
 					t.Fatalf("published multipart = %v, want %v", res.Multipart, tc.parts > 0)
 				}
-				doer.take()
+				seen := len(proxy.Requests())
 				if out, err := a.Check(t.Context()); out != OK || err != nil {
 					t.Fatalf("install %s: %q, %v", p.m.Version, out, err)
 				}
-				got := counts(doer.take())
+				got := counts(proxy.Requests()[seen:])
 				// One HEAD of the channel finds the release, one
 				// GET downloads it (by version ID), one HEAD per
 				// part, and two status PUTs: installing, then ok.
 				want := map[string]int{"HEAD release": 1, "GET release": 1, "PUT status": 2}
 				if tc.parts > 0 {
-					want["HEAD release part"] = tc.parts
+					want["HEAD part"] = tc.parts
 				}
 				if !maps.Equal(got, want) {
 					t.Errorf("install of %s with the default policy: requests %s, want %s", p.m.Version, describe(got), describe(want))
@@ -157,14 +106,14 @@ func TestDefaultPolicyRequests(t *testing.T) {
 // and nothing is listed, since failures count only under halt-after.
 func TestCappedPolicyRequests(t *testing.T) {
 	ch := newChannel(t)
-	doer := &recordingDoer{wrapped: &http.Client{}}
-	a := startedAgent(t, ch.through(t, doer), newFleetHost(t, "web-1"))
+	agents, proxy := ch.proxied(t)
+	a := startedAgent(t, agents, newFleetHost(t, "web-1"))
 	ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), fleet.Policy{Waves: []float64{100}, MaxUpdating: 2})
-	doer.take()
+	seen := len(proxy.Requests())
 	if out, err := a.Check(t.Context()); out != OK || err != nil {
 		t.Fatalf("install: %q, %v", out, err)
 	}
-	got := counts(doer.take())
+	got := counts(proxy.Requests()[seen:])
 	// The channel's HEAD and the download; the halt record read twice
 	// (404); the free first slot read (404), taken and then given back
 	// with conditional PUTs; two status PUTs.
@@ -175,35 +124,23 @@ func TestCappedPolicyRequests(t *testing.T) {
 	}
 }
 
-// beforeDoer runs before on every request, then sends it.
-type beforeDoer struct {
-	wrapped *http.Client
-	before  func(*http.Request)
-}
-
-func (d beforeDoer) Do(r *http.Request) (*http.Response, error) {
-	d.before(r)
-	return d.wrapped.Do(r)
-}
-
 // A halt that lands while a host takes its update slot, after its first
 // look at the halt record, still stops it: under max-updating without
 // halt-after, the second look is the halt record alone.
 func TestHaltWhileTakingSlot(t *testing.T) {
 	ch := newChannel(t)
 	r := ch.staged(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), fleet.Policy{Waves: []float64{100}, MaxUpdating: 2})
-	var once sync.Once
-	doer := beforeDoer{wrapped: &http.Client{}, before: func(req *http.Request) {
-		if req.Method == http.MethodPut && requestKind(req) == "lease" {
-			once.Do(func() {
-				if _, _, err := ch.fleet().Halt(req.Context(), ch.addr, r.SHA256, "1.0", "ops", "bad canary"); err != nil {
-					t.Errorf("halt: %v", err)
-				}
-			})
+	agents, proxy := ch.proxied(t)
+	// The halt lands just before the host's first slot PUT reaches S3.
+	proxy.SetFault(realparts.Fault{Times: 1, Match: func(req *http.Request) bool {
+		return req.Method == http.MethodPut && strings.Contains(req.URL.Path, ".leases/")
+	}, Before: func(*http.Request) {
+		if _, _, err := ch.fleet().Halt(t.Context(), ch.addr, r.SHA256, "1.0", "ops", "bad canary"); err != nil {
+			t.Errorf("halt: %v", err)
 		}
-	}}
+	}})
 	h := newFleetHost(t, "web-1")
-	a := startedAgent(t, ch.through(t, doer), h)
+	a := startedAgent(t, agents, h)
 	if out, err := a.Check(t.Context()); out == OK || err != nil {
 		t.Fatalf("check: %q, %v; want the release held", out, err)
 	}
@@ -225,17 +162,6 @@ func TestHaltWhileTakingSlot(t *testing.T) {
 	}
 }
 
-// through returns c as seen by a client whose requests go through doer.
-func (c *channel) through(t testing.TB, doer release.HTTPDoer) *channel {
-	t.Helper()
-	client, err := release.New(t.Context(), release.Options{Endpoint: c.srv.Endpoint, Region: c.srv.Region,
-		Credentials: c.srv.Credentials(), HTTPClient: doer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &channel{srv: c.srv, client: client, addr: c.addr}
-}
-
 // startedAgent returns h's agent on ch, started (recovered and reported).
 func startedAgent(t testing.TB, ch *channel, h *fleetHost) *Agent {
 	t.Helper()
@@ -254,23 +180,13 @@ func describe(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// denyHaltRecords answers as S3 does under docs/iam-agent.json, where
-// agents may read but not write halt records: 403 to a PUT of a halt
-// record, and 403 to a GET of one (no halt record exists in this test, and
-// S3 answers 403 for a missing object to a caller without an
+// haltRecordsDenied picks the requests S3 refuses under
+// docs/iam-agent.json, where agents may read but not write halt records:
+// a PUT of a halt record, and a GET of one (no halt record exists in this
+// test, and S3 answers 403 for a missing object to a caller without an
 // unconditional s3:ListBucket).
-type denyHaltRecords struct{ wrapped *http.Client }
-
-func (d denyHaltRecords) Do(r *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(r.URL.Path, "/halt.json") && (r.Method == http.MethodPut || r.Method == http.MethodGet) {
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
-		return &http.Response{
-			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
-			ContentLength: int64(len(body)), Request: r,
-		}, nil
-	}
-	return d.wrapped.Do(r)
+func haltRecordsDenied(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, "/halt.json") && (r.Method == http.MethodPut || r.Method == http.MethodGet)
 }
 
 // TestHaltWithoutHaltRecordWrites: agents that may not write the halt
@@ -282,7 +198,9 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 	ch := newChannel(t)
 	hosts := newFleet(t, "iam", n)
 	var logs realparts.SyncBuffer
-	r := failUnderHaltAfter(t, ch, ch.through(t, denyHaltRecords{&http.Client{}}), hosts, &logs)
+	agents, proxy := ch.proxied(t)
+	proxy.SetFault(realparts.Fault{Status: http.StatusForbidden, Code: "AccessDenied", Match: haltRecordsDenied})
+	r := failUnderHaltAfter(t, ch, agents, hosts, &logs)
 
 	failures, err := ch.fleet().ReadFailures(t.Context(), ch.addr, r.SHA256)
 	if err != nil {
