@@ -4,48 +4,37 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
 
-// kindDoer counts S3 requests by the kind S3 bills them as.
-type kindDoer struct {
-	wrapped                   *http.Client
-	head, get, put, list, del atomic.Int64
-}
-
-func (d *kindDoer) Do(r *http.Request) (*http.Response, error) {
-	q := r.URL.RawQuery
-	switch {
-	case r.Method == http.MethodHead:
-		d.head.Add(1)
-	case r.Method == http.MethodPut || r.Method == http.MethodPost:
-		d.put.Add(1)
-	case r.Method == http.MethodDelete:
-		d.del.Add(1)
-	case strings.Contains(q, "list-type=") || strings.Contains(q, "versions") || strings.Count(r.URL.Path, "/") < 2:
-		d.list.Add(1)
-	default:
-		d.get.Add(1)
-	}
-	return d.wrapped.Do(r)
-}
-
+// kindCounts counts S3 requests by the kind S3 bills them as.
 type kindCounts struct{ head, get, put, list, del int64 }
 
-func (d *kindDoer) snapshot() kindCounts {
-	return kindCounts{d.head.Load(), d.get.Load(), d.put.Load(), d.list.Load(), d.del.Load()}
-}
-
-func (a kindCounts) minus(b kindCounts) kindCounts {
-	return kindCounts{a.head - b.head, a.get - b.get, a.put - b.put, a.list - b.list, a.del - b.del}
+// billed counts the requests the S3 proxy recorded by billing kind.
+func billed(reqs []realparts.S3Request) kindCounts {
+	var c kindCounts
+	for _, q := range reqs {
+		switch {
+		case q.Method == http.MethodHead:
+			c.head++
+		case q.Method == http.MethodPut || q.Method == http.MethodPost:
+			c.put++
+		case q.Method == http.MethodDelete:
+			c.del++
+		case q.Kind == realparts.KindList:
+			c.list++
+		default:
+			c.get++
+		}
+	}
+	return c
 }
 
 func (a kindCounts) String() string {
@@ -55,7 +44,8 @@ func (a kindCounts) String() string {
 // BenchmarkStagedRollout runs in-process agents (sandboxed dpkg, no
 // service) through one staged rollout (10%,50%,100%, a wave every 3 s,
 // --max-updating 4 --halt-after 5) against a local versitygw, counting
-// every S3 request the agents make by billing kind, then an idle period.
+// every S3 request the agents make by billing kind at the S3 proxy, then
+// an idle period.
 // It reports, per agent: requests per poll while idle (the 304 HEAD),
 // and the requests the rollout cost beyond the polls; and the most hosts
 // seen updating at once. Run it once:
@@ -78,18 +68,13 @@ func benchStagedRollout(b *testing.B, n int) {
 		idleFor      = 5 * time.Second
 	)
 	srv := s3env.Server(b)
-	doer := &kindDoer{wrapped: &http.Client{}}
-	counted, err := release.New(b.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: doer})
-	if err != nil {
-		b.Fatal(err)
-	}
 	plain, err := release.New(b.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	addr := release.Address{Bucket: srv.Bucket(b, true), Key: "hello/production.deb"}
-	agents := &channel{srv: srv, client: counted, addr: addr}
 	observer := &channel{srv: srv, client: plain, addr: addr}
+	agents, proxy := observer.proxied(b)
 	hosts := newFleet(b, "bench", n)
 	for _, h := range hosts {
 		h.interval = pollInterval
@@ -99,7 +84,7 @@ func benchStagedRollout(b *testing.B, n int) {
 
 	policy := fleet.Policy{Waves: []float64{10, 50, 100}, WaveInterval: waveInterval, MaxUpdating: 4, HaltAfter: 5}
 	r := observer.staged(b, testenv.BuildAgentDeb(b, testenv.AgentDeb{Package: "hello", Version: "2.0"}), policy)
-	before := doer.snapshot()
+	before := len(proxy.Requests())
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -132,11 +117,12 @@ func benchStagedRollout(b *testing.B, n int) {
 	if done.IsZero() {
 		b.Fatalf("rollout not done by %s: %d of %d on 2.0", deadline, len(observer.onVersion(b, hosts, "2.0")), n)
 	}
-	rollout := doer.snapshot().minus(before)
+	reqs := proxy.Requests()
+	rollout := billed(reqs[before:])
 	rolloutTime := done.Sub(r.PublishedAt)
-	idleStart := doer.snapshot()
+	idleStart := len(reqs)
 	time.Sleep(idleFor)
-	idle := doer.snapshot().minus(idleStart)
+	idle := billed(proxy.Requests()[idleStart:])
 	cancel()
 	wg.Wait()
 
