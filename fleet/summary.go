@@ -153,11 +153,13 @@ func (s *Summary) hostsOf(fs *FleetStatus, now time.Time, stale time.Duration) [
 }
 
 // tally holds the live hosts of a summary by what keeps them from the
-// current release, each entry a host name with its target and error.
+// current release: host names, with target and error where that helps.
 type tally struct {
-	byVersion                                             map[string]*VersionHosts
-	failed, rolledBack, refused, installing, other, stale []string
-	none, unreadable, waiting, halted                     []string
+	byVersion map[string]*VersionHosts
+
+	installing, waiting, halted    []string
+	failed, rolledBack, refused    []string
+	unreadable, other, none, stale []string
 }
 
 // tally counts the hosts into s.Counts and lists them by what keeps them
