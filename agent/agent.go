@@ -271,6 +271,11 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	if obj.VersionID == "" {
 		return a.refuse(ctx, obj, errors.New("the channel has no VersionId (bucket versioning is off), so a download cannot be pinned"))
 	}
+	if obj.Size != m.Size {
+		// Refused, and so remembered, before anything is downloaded:
+		// a bucket writer may not make every host fill its disk.
+		return a.refuse(ctx, obj, fmt.Errorf("the release object is %d bytes, its manifest says %d", obj.Size, m.Size))
+	}
 	ad, err := a.admit(ctx, obj)
 	if err != nil {
 		var refusal *refusalError

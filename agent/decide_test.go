@@ -35,6 +35,7 @@ type memChannel struct {
 	body    []byte
 	headErr error
 	etags   int
+	fetches int
 }
 
 func (c *memChannel) set(m *release.Manifest, body []byte, versionID string) {
@@ -61,6 +62,7 @@ func (c *memChannel) HeadIfNoneMatch(ctx context.Context, a release.Address, eta
 func (c *memChannel) Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error) {
 	c.mu.Lock()
 	obj, body := *c.obj, c.body
+	c.fetches++
 	c.mu.Unlock()
 	if obj.VersionID != versionID {
 		return nil, &release.Error{Op: "get", Kind: release.ErrNotFound}
@@ -261,6 +263,8 @@ func TestDecisionTable(t *testing.T) {
 			rel: rel{version: "0.9", publishedAt: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}},
 		{name: "refuse: no VersionId", rel: rel{version: "2.0", noVersionID: true}, want: StateRefused, state: "refused", because: "no VersionId"},
 		{name: "refuse: package differs from its manifest", rel: rel{version: "2.0", debVersion: "2.1"}, want: StateRefused, state: "refused", because: "package is hello 2.1"},
+		{name: "refuse: object larger than its manifest", rel: rel{version: "2.0"},
+			before: func(t *testing.T, tb *table) { tb.ch.obj.Size = 100 << 30 }, want: StateRefused, state: "refused", because: "107374182400 bytes, its manifest says"},
 		{name: "refuse: malformed policy", rel: rel{version: "2.0", extra: map[string]string{"rollout": "50%"}}, want: StateRefused, state: "refused", because: "100%"},
 		{name: "wait for a wave", rel: rel{version: "2.0", policy: staged}, want: "", state: "waiting", because: "does not cover this host"},
 		{name: "wave reached an hour later", rel: rel{version: "2.0", policy: staged},
@@ -333,5 +337,26 @@ func (tb *table) fail(t *testing.T, host string) {
 	m := tb.ch.obj.Manifest
 	if err := tb.fleet.RecordFailure(t.Context(), tb.addr, fleet.FailureRecord{Host: host, Version: m.Version, SHA256: m.SHA256, Outcome: "rolled-back", Time: tb.now}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRefusalRemembered: a refused release is not fetched, and not
+// considered again until the channel changes.
+func TestRefusalRemembered(t *testing.T) {
+	tb := newTable(t, false)
+	tb.publish(t, rel{version: "2.0"})
+	tb.ch.obj.Size = 100 << 30
+	for i := range 3 {
+		out, err := tb.agent.Check(t.Context())
+		if want := map[bool]Outcome{true: StateRefused, false: ""}[i == 0]; out != want || err != nil {
+			t.Fatalf("check %d: %q, %v; want %q", i+1, out, err, want)
+		}
+	}
+	if tb.ch.fetches != 0 {
+		t.Errorf("%d fetches of a refused release, want 0", tb.ch.fetches)
+	}
+	tb.publish(t, rel{version: "2.1"})
+	if out, err := tb.agent.Check(t.Context()); out != OK || err != nil {
+		t.Errorf("the next release: %q, %v", out, err)
 	}
 }

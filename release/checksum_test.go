@@ -179,3 +179,35 @@ func TestPartHasher(t *testing.T) {
 		})
 	}
 }
+
+// countingWriter counts what it is given.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// TestFetchRefusesSizeMismatch: whoever writes to the bucket may put a
+// valid manifest (say, copied from a real release) on a far larger
+// object. Fetch refuses it before reading a byte of the body. (A body
+// longer than its Content-Length cannot reach Fetch: net/http stops at the
+// length, and Fetch reads at most the signed size plus one anyway.)
+func TestFetchRefusesSizeMismatch(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	small := randomBytes(t, 1000)
+	m := testManifest(small, "1.0")
+	big := randomBytes(t, 4<<20)
+	out, err := c.S3().PutObject(testCtx(t), &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: bytes.NewReader(big), Metadata: m.Metadata()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w countingWriter
+	_, err = c.Fetch(testCtx(t), a, aws.ToString(out.VersionId), &w)
+	if !errors.Is(err, ErrChecksumMismatch) || !strings.Contains(err.Error(), "4194304 bytes, its manifest says 1000") {
+		t.Fatalf("fetch of a 4 MiB object under a 1000-byte manifest: %v", err)
+	}
+	if w.n != 0 {
+		t.Errorf("%d bytes written before the refusal, want 0", w.n)
+	}
+
+}

@@ -104,7 +104,9 @@ func (c *Client) HeadIfNoneMatch(ctx context.Context, a Address, etag string) (o
 // the manifest's size and SHA-256, and S3's own SHA-256 checksum of the
 // stored object (see verifyS3Checksum). It fails with ErrNoManifest when
 // the version has no manifest and ErrChecksumMismatch on any difference;
-// w has then received bytes that must be discarded. Memory use does not
+// w has then received bytes that must be discarded. An object whose
+// length is not the manifest's size is refused before any byte is read,
+// and w never receives more than size+1 bytes. Memory use does not
 // depend on the object's size. A failed transfer is not resumed: call
 // Fetch again with a fresh w.
 func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Writer) (*Object, error) {
@@ -123,6 +125,12 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	if obj.Manifest == nil {
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoManifest, Err: obj.ManifestErr, Detail: fmt.Sprint(obj.ManifestErr)}
 	}
+	if obj.Size != obj.Manifest.Size {
+		// Refused before a byte is read: whoever wrote the object may
+		// not make us store more than the signed size.
+		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
+			Detail: fmt.Sprintf("the object is %d bytes, its manifest says %d", obj.Size, obj.Manifest.Size)}
+	}
 	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size)
 	if err != nil {
 		return obj, err
@@ -132,7 +140,8 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	if want.parts != nil {
 		sinks = append(sinks, want.parts)
 	}
-	n, err := io.Copy(io.MultiWriter(sinks...), out.Body)
+	// One byte past the manifest's size is enough to tell a longer body.
+	n, err := io.Copy(io.MultiWriter(sinks...), io.LimitReader(out.Body, obj.Manifest.Size+1))
 	if err != nil {
 		return obj, c.opError("fetch", tgt, err)
 	}
