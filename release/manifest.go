@@ -217,6 +217,15 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: published-at %q", ErrNoManifest, f[metaPublishedAt])
 	}
 	m.PublishedAt = m.PublishedAt.UTC()
+	// The signature covers the fields as Canonical writes them, so a
+	// value written another way ("0001000", fractional seconds) would
+	// verify while meaning what its writer chose: refuse it.
+	if s := strconv.FormatInt(m.Size, 10); s != f[metaSize] {
+		return nil, fmt.Errorf("%w: size %q is not in canonical form (%s)", ErrNoManifest, f[metaSize], s)
+	}
+	if s := m.PublishedAt.Format(time.RFC3339); s != f[metaPublishedAt] {
+		return nil, fmt.Errorf("%w: published-at %q is not in canonical form (%s)", ErrNoManifest, f[metaPublishedAt], s)
+	}
 	if s, ok := f[metaSignature]; ok {
 		if m.Signature, err = base64.StdEncoding.DecodeString(s); err != nil {
 			return nil, fmt.Errorf("%w: signature is not base64", ErrNoManifest)

@@ -145,6 +145,15 @@ func TestParseManifestRejects(t *testing.T) {
 		{"bad time", func(m map[string]string) { m[metaPublishedAt] = "yesterday" }},
 		{"no package", func(m map[string]string) { delete(m, metaPackage) }},
 		{"key id without signature", func(m map[string]string) { m[metaKeyID] = "0011223344556677" }},
+		{"size not canonical", func(m map[string]string) { m[metaSize] = "0" + m[metaSize] }},
+		{"size with a sign", func(m map[string]string) { m[metaSize] = "+" + m[metaSize] }},
+		{"published-at with fractions", func(m map[string]string) {
+			m[metaPublishedAt] = strings.Replace(m[metaPublishedAt], "Z", ".000Z", 1)
+		}},
+		{"published-at in another zone", func(m map[string]string) {
+			t, _ := time.Parse(time.RFC3339, m[metaPublishedAt])
+			m[metaPublishedAt] = t.In(time.FixedZone("", 3600)).Format(time.RFC3339)
+		}},
 	}
 	for _, tt := range tests {
 		md := map[string]string{}
