@@ -156,7 +156,7 @@ func TestHaltWhileTakingSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range leases {
-		if l.Record.Held(time.Now()) {
+		if l.Held(time.Now()) {
 			t.Errorf("slot %d still held by %q after the halt", l.Slot, l.Record.Holder)
 		}
 	}

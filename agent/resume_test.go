@@ -71,7 +71,7 @@ func TestResumeRetakesSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(leases) != 1 || leases[0].Record.Holder != h.name || !leases[0].Record.Held(time.Now()) {
+	if len(leases) != 1 || leases[0].Record.Holder != h.name || !leases[0].Held(time.Now()) {
 		t.Errorf("slots during the resumed install: %+v, want the one held by %s", leases, h.name)
 	}
 

@@ -103,7 +103,7 @@ func benchStagedRollout(b *testing.B, n int) {
 		}
 		held := 0
 		for _, l := range leases {
-			if l.Record.Held(time.Now()) {
+			if l.Held(time.Now()) {
 				held++
 			}
 		}

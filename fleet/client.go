@@ -15,9 +15,10 @@ import (
 // for a missing record (also where S3 answers 403 and a listing shows no
 // such key), release.ErrPreconditionFailed for a lost conditional write.
 type Store interface {
-	// Get reads the JSON document at a into v and returns its ETag. A
+	// Get reads the JSON document at a into v and returns its ETag and
+	// the store's LastModified (its own clock, which no writer sets). A
 	// document over maxSize bytes, or one that is not JSON, is an error.
-	Get(ctx context.Context, a release.Address, maxSize int64, v any) (etag string, err error)
+	Get(ctx context.Context, a release.Address, maxSize int64, v any) (release.RecordInfo, error)
 	// Put writes v as JSON at a, atomically (a reader sees the old or the
 	// new document), the last writer winning; it returns the new ETag.
 	Put(ctx context.Context, a release.Address, v any) (etag string, err error)

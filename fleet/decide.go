@@ -97,7 +97,7 @@ func (r *Rollout) MayTry(st *RolloutState, leases []LeaseSlot, mine int, now tim
 	}
 	trying := 0
 	for _, l := range leases {
-		if l.Slot != mine && l.Record.Held(now) && l.Record.SHA256 == r.SHA256 {
+		if l.Slot != mine && l.Held(now) && l.Record.SHA256 == r.SHA256 {
 			trying++
 		}
 	}

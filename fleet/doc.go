@@ -35,7 +35,11 @@
 // so a holder that dies blocks its slot for at most the TTL, and a holder
 // whose lease expired and was taken over learns it from the 412 as
 // ErrLeaseLost and is no longer counted. Expiry uses the holder's clock:
-// hosts must agree to well within the TTL (NTP does). Release is a
+// hosts must agree to well within the TTL (NTP does). The holder's claims
+// are capped by the store's clock: a slot counts as free MaxLeaseTTL after
+// its last write (the store's LastModified), and a record acquired after
+// it was written holds nothing, so a rogue writer cannot hold a slot
+// forever. Release is a
 // conditional overwrite with an empty holder, not a DELETE: versitygw
 // refuses If-None-Match: * on a key whose current version is a delete
 // marker, which would leave a deleted slot unusable; an overwrite keeps

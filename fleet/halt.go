@@ -299,8 +299,8 @@ func (c *Client) updateHalt(ctx context.Context, channel release.Address, sha st
 	a := HaltAddress(channel, sha)
 	for range maxHaltAttempts {
 		var rec HaltRecord
-		etag, err := c.store.Get(ctx, a, maxRecordSize, &rec)
-		cur := &rec
+		info, err := c.store.Get(ctx, a, maxRecordSize, &rec)
+		cur, etag := &rec, info.ETag
 		switch {
 		case errors.Is(err, release.ErrNotFound):
 			cur, etag = nil, ""

@@ -44,7 +44,9 @@ type LeaseRecord struct {
 	SHA256  string `json:"sha256,omitempty"`
 	// Acquired is when the holder took the slot; Expires is when it
 	// becomes free unless renewed. Both are the holder's clock: hosts'
-	// clocks must agree to well within the lease TTL (NTP does).
+	// clocks must agree to well within the lease TTL (NTP does). They are
+	// the writer's claims: LeaseSlot.Held caps them with the store's
+	// clock.
 	Acquired time.Time `json:"acquired"`
 	Expires  time.Time `json:"expires"`
 	// Nonce is fresh at every write. S3's ETag of a single PUT is the MD5
@@ -58,8 +60,30 @@ type LeaseRecord struct {
 // SetNonce implements release.Noncer.
 func (r *LeaseRecord) SetNonce(n string) { r.Nonce = n }
 
-// Held reports whether r holds its slot at now.
-func (r *LeaseRecord) Held(now time.Time) bool { return r.Holder != "" && now.Before(r.Expires) }
+// MaxLeaseTTL is the longest a lease may last without renewal. It bounds
+// what any writer of a slot can claim: a slot counts as free MaxLeaseTTL
+// after its last write, whatever its record says.
+const MaxLeaseTTL = time.Hour
+
+// clockSkew is how far a holder's clock may run ahead of the store's
+// before an acquisition time counts as made up.
+const clockSkew = time.Minute
+
+// heldAt is the one rule for whether a slot's record holds it at now (the
+// reader's clock), given when the store last wrote it (its own clock; zero
+// when unknown): the record names a holder, its Expires has not passed,
+// nor has its last write plus MaxLeaseTTL, and it was not acquired after
+// it was written. The writer's clock alone would let one rogue record
+// (expires 9999-01-01) stop every rollout of the channel.
+func heldAt(r LeaseRecord, modified, now time.Time) bool {
+	if r.Holder == "" || !now.Before(r.Expires) {
+		return false
+	}
+	if modified.IsZero() {
+		return true
+	}
+	return now.Before(modified.Add(MaxLeaseTTL)) && !r.Acquired.After(modified.Add(clockSkew))
+}
 
 // LeaseRequest asks for one of a channel's update slots.
 type LeaseRequest struct {
@@ -118,8 +142,8 @@ func (c *Client) AcquireLease(ctx context.Context, channel release.Address, req 
 		return nil, fmt.Errorf("acquire lease on %s: %d slots", channel, req.Slots)
 	case req.Holder == "":
 		return nil, fmt.Errorf("acquire lease on %s: no holder name", channel)
-	case req.TTL <= 0:
-		return nil, fmt.Errorf("acquire lease on %s: TTL must be positive", channel)
+	case req.TTL <= 0 || req.TTL > MaxLeaseTTL:
+		return nil, fmt.Errorf("acquire lease on %s: TTL %v is not in (0, %v]", channel, req.TTL, MaxLeaseTTL)
 	}
 	now := req.Now
 	if now == nil {
@@ -139,13 +163,14 @@ func (c *Client) AcquireLease(ctx context.Context, channel release.Address, req 
 		slot := (first + i) % req.Slots
 		a := LeaseAddress(channel, slot)
 		var cur LeaseRecord
-		etag, err := c.store.Get(ctx, a, maxRecordSize, &cur)
+		info, err := c.store.Get(ctx, a, maxRecordSize, &cur)
+		etag := info.ETag
 		switch {
 		case errors.Is(err, release.ErrNotFound):
 			etag = "" // create-only
 		case err != nil:
 			return nil, fmt.Errorf("acquire lease: %w", err)
-		case cur.Holder != req.Holder && cur.Held(now()):
+		case cur.Holder != req.Holder && heldAt(cur, info.LastModified, now()):
 			busy = append(busy, fmt.Sprintf("%s until %s", cur.Holder, cur.Expires.Format(time.RFC3339)))
 			continue
 		}
@@ -264,7 +289,13 @@ func (l *Lease) Keep(ctx context.Context, every time.Duration) (stop func() erro
 type LeaseSlot struct {
 	Slot   int
 	Record LeaseRecord // zero when the slot object does not exist yet
+	// Modified is when the store last wrote the slot (its clock).
+	Modified time.Time
 }
+
+// Held reports whether the slot is held at now: its record's claim,
+// capped by the store's clock (see MaxLeaseTTL).
+func (s LeaseSlot) Held(now time.Time) bool { return heldAt(s.Record, s.Modified, now) }
 
 // ReadLeases reads slots 0..slots-1 of channel (one GET each); missing
 // slots come back with a zero Record.
@@ -272,10 +303,11 @@ func (c *Client) ReadLeases(ctx context.Context, channel release.Address, slots 
 	out := make([]LeaseSlot, 0, slots)
 	for i := range slots {
 		var rec LeaseRecord
-		if _, err := c.store.Get(ctx, LeaseAddress(channel, i), maxRecordSize, &rec); err != nil && !errors.Is(err, release.ErrNotFound) {
+		info, err := c.store.Get(ctx, LeaseAddress(channel, i), maxRecordSize, &rec)
+		if err != nil && !errors.Is(err, release.ErrNotFound) {
 			return nil, fmt.Errorf("read leases: %w", err)
 		}
-		out = append(out, LeaseSlot{Slot: i, Record: rec})
+		out = append(out, LeaseSlot{Slot: i, Record: rec, Modified: info.LastModified})
 	}
 	return out, nil
 }

@@ -331,3 +331,65 @@ func TestLeaseRaceProcesses(t *testing.T) {
 		t.Errorf("slot holder %q", slots[0].Record.Holder)
 	}
 }
+
+// TestRogueLease: a writer of a slot (one stolen agent credential) cannot
+// hold it past MaxLeaseTTL after its last write, whatever its record
+// claims, and a record acquired after it was written holds nothing.
+func TestRogueLease(t *testing.T) {
+	c, ch := leaseChannel(t)
+	ctx := testCtx(t)
+	forever := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	rogue := func(slot int, acquired time.Time) {
+		t.Helper()
+		if err := c.putJSON(ctx, LeaseAddress(ch, slot), LeaseRecord{Holder: "rogue", Acquired: acquired, Expires: forever}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := func(at time.Time) LeaseRequest {
+		return LeaseRequest{Slots: 1, Holder: "web-1", TTL: time.Minute, Now: func() time.Time { return at }}
+	}
+	rogue(0, time.Now())
+	if _, err := c.AcquireLease(ctx, ch, req(time.Now())); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("a fresh rogue record: %v, want ErrNoLease (it counts while it may be a real holder)", err)
+	}
+	l, err := c.AcquireLease(ctx, ch, req(time.Now().Add(MaxLeaseTTL+time.Minute)))
+	if err != nil {
+		t.Fatalf("an hour after the rogue write: %v, want the slot", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rogue(0, forever)
+	if _, err := c.AcquireLease(ctx, ch, req(time.Now())); err != nil {
+		t.Errorf("a record acquired in the year 9999: %v, want the slot", err)
+	}
+	if _, err := c.AcquireLease(ctx, ch, LeaseRequest{Slots: 1, Holder: "web-2", TTL: 2 * MaxLeaseTTL}); err == nil {
+		t.Error("a TTL over MaxLeaseTTL was accepted")
+	}
+}
+
+func TestLeaseHeld(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rec := func(holder string, acquired, expires time.Time) LeaseRecord {
+		return LeaseRecord{Holder: holder, Acquired: acquired, Expires: expires}
+	}
+	tests := []struct {
+		name string
+		slot LeaseSlot
+		want bool
+	}{
+		{"held", LeaseSlot{Record: rec("a", now, now.Add(time.Minute)), Modified: now}, true},
+		{"released", LeaseSlot{Record: rec("", now, now.Add(time.Minute)), Modified: now}, false},
+		{"expired", LeaseSlot{Record: rec("a", now.Add(-2*time.Minute), now.Add(-time.Minute)), Modified: now.Add(-2 * time.Minute)}, false},
+		{"claims forever, written long ago", LeaseSlot{Record: rec("a", now.Add(-2*time.Hour), now.Add(1000*time.Hour)), Modified: now.Add(-MaxLeaseTTL)}, false},
+		{"claims forever, written just now", LeaseSlot{Record: rec("a", now, now.Add(1000*time.Hour)), Modified: now}, true},
+		{"acquired after it was written", LeaseSlot{Record: rec("a", now.Add(time.Hour), now.Add(2*time.Hour)), Modified: now}, false},
+		{"holder's clock a little ahead", LeaseSlot{Record: rec("a", now.Add(30*time.Second), now.Add(time.Minute)), Modified: now}, true},
+		{"store time unknown", LeaseSlot{Record: rec("a", now, now.Add(time.Minute))}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.slot.Held(now); got != tt.want {
+			t.Errorf("%s: Held = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
 		rs.HaltReason = st.Record.Describe() // a resume: who and why
 	}
 	for _, l := range rec.Leases {
-		if l.Record.Held(now) {
+		if l.Held(now) {
 			rs.Updating = append(rs.Updating, UpdatingHost{Host: l.Record.Holder, Slot: l.Slot, Expires: l.Record.Expires.UTC()})
 		}
 	}

@@ -49,11 +49,17 @@ type Noncer interface {
 	SetNonce(string)
 }
 
-// RecordInfo is one document found by Records.List.
+// RecordInfo describes one document, as Records.Get read it or
+// Records.List found it.
 type RecordInfo struct {
 	Addr Address
-	// Name is the part of the key between the listed prefix and suffix.
-	Name         string
+	// Name is, from List, the part of the key between the listed prefix
+	// and suffix.
+	Name string
+	// ETag identifies this write of the document (see PutIf).
+	ETag string
+	// LastModified is when S3 stored it: the server's clock, which no
+	// writer sets.
 	LastModified time.Time
 	Size         int64
 }
@@ -61,9 +67,9 @@ type RecordInfo struct {
 // Records returns the JSON record layer of c.
 func (c *Client) Records() *Records { return &Records{c: c} }
 
-// Get reads the JSON document at a into v and returns its ETag. A
-// document over maxSize bytes is refused; a missing object gives
-// ErrNotFound.
+// Get reads the JSON document at a into v and returns its ETag and
+// LastModified. A document over maxSize bytes is refused; a missing object
+// gives ErrNotFound.
 //
 // S3 answers a GET of a missing object 403 rather than 404 when the
 // caller may not list the bucket, and agents are granted s3:ListBucket
@@ -73,27 +79,27 @@ func (c *Client) Records() *Records { return &Records{c: c} }
 // that grant allows: no such key is ErrNotFound, an existing one keeps the
 // 403. Without the grant the 403 stands, and the caller fails rather than
 // guess.
-func (r *Records) Get(ctx context.Context, a Address, maxSize int64, v any) (etag string, err error) {
+func (r *Records) Get(ctx context.Context, a Address, maxSize int64, v any) (RecordInfo, error) {
 	out, err := r.c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
 	if err != nil {
 		err = r.c.opError("get", a.String(), err)
 		if errors.Is(err, ErrAccessDenied) && r.absent(ctx, a) {
-			return "", &Error{Op: "get", Target: a.String(), Kind: ErrNotFound, Detail: "access denied, and a listing shows no such key", Err: err}
+			return RecordInfo{}, &Error{Op: "get", Target: a.String(), Kind: ErrNotFound, Detail: "access denied, and a listing shows no such key", Err: err}
 		}
-		return "", err
+		return RecordInfo{}, err
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(out.Body, maxSize+1))
 	if err != nil {
-		return "", r.c.opError("get", a.String(), err)
+		return RecordInfo{}, r.c.opError("get", a.String(), err)
 	}
 	if int64(len(data)) > maxSize {
-		return "", fmt.Errorf("get %s: larger than %d bytes", a, maxSize)
+		return RecordInfo{}, fmt.Errorf("get %s: larger than %d bytes", a, maxSize)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return "", fmt.Errorf("get %s: %w", a, err)
+		return RecordInfo{}, fmt.Errorf("get %s: %w", a, err)
 	}
-	return aws.ToString(out.ETag), nil
+	return RecordInfo{Addr: a, ETag: aws.ToString(out.ETag), LastModified: aws.ToTime(out.LastModified), Size: int64(len(data))}, nil
 }
 
 // absent reports whether a listing of a's key shows no object with that
@@ -171,6 +177,7 @@ func (r *Records) List(ctx context.Context, bucket, prefix, suffix string) ([]Re
 			out = append(out, RecordInfo{
 				Addr:         Address{Bucket: bucket, Key: key},
 				Name:         name,
+				ETag:         aws.ToString(o.ETag),
 				LastModified: aws.ToTime(o.LastModified),
 				Size:         aws.ToInt64(o.Size),
 			})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -27,10 +28,11 @@ const DefaultEnvFile = "/etc/default/autoupdate"
 // --health-url is AUTOUPDATE_HEALTH_URL.
 const envPrefix = "AUTOUPDATE_"
 
-// Bounds of --lease-ttl.
+// Bounds of --lease-ttl: the slot is renewed every third of it, and no
+// lease may outlast the fleet's cap.
 const (
 	minLeaseTTL = 3 * time.Second
-	maxLeaseTTL = time.Hour
+	maxLeaseTTL = fleet.MaxLeaseTTL
 )
 
 // config is the parsed, validated command line.

@@ -37,23 +37,23 @@ func notFound(a release.Address) error {
 }
 
 // Get implements fleet.Store.
-func (s *Store) Get(ctx context.Context, a release.Address, maxSize int64, v any) (string, error) {
+func (s *Store) Get(ctx context.Context, a release.Address, maxSize int64, v any) (release.RecordInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return release.RecordInfo{}, err
 	}
 	s.mu.Lock()
 	o, ok := s.objects[a]
 	s.mu.Unlock()
 	if !ok {
-		return "", notFound(a)
+		return release.RecordInfo{}, notFound(a)
 	}
 	if int64(len(o.body)) > maxSize {
-		return "", fmt.Errorf("get %s: larger than %d bytes", a, maxSize)
+		return release.RecordInfo{}, fmt.Errorf("get %s: larger than %d bytes", a, maxSize)
 	}
 	if err := json.Unmarshal(o.body, v); err != nil {
-		return "", fmt.Errorf("get %s: %w", a, err)
+		return release.RecordInfo{}, fmt.Errorf("get %s: %w", a, err)
 	}
-	return o.etag, nil
+	return release.RecordInfo{Addr: a, ETag: o.etag, LastModified: o.modified, Size: int64(len(o.body))}, nil
 }
 
 // Put implements fleet.Store.
@@ -113,7 +113,7 @@ func (s *Store) List(ctx context.Context, bucket, prefix, suffix string) ([]rele
 		if !ok || name == "" || strings.Contains(name, "/") {
 			continue
 		}
-		out = append(out, release.RecordInfo{Addr: a, Name: name, LastModified: o.modified, Size: int64(len(o.body))})
+		out = append(out, release.RecordInfo{Addr: a, Name: name, ETag: o.etag, LastModified: o.modified, Size: int64(len(o.body))})
 	}
 	slices.SortFunc(out, func(a, b release.RecordInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

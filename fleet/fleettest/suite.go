@@ -74,9 +74,9 @@ func putAndGet(t *testing.T, ctx context.Context, s fleet.Store, a release.Addre
 			t.Fatalf("Put %s: etag %q, %v", v, tag, err)
 		}
 		var got plain
-		gotTag, err := s.Get(ctx, a, 1024, &got)
-		if err != nil || got.Value != v || gotTag != tag {
-			t.Fatalf("Get after Put %s: %+v etag %q, %v; want etag %q", v, got, gotTag, err, tag)
+		info, err := s.Get(ctx, a, 1024, &got)
+		if err != nil || got.Value != v || info.ETag != tag || info.Addr != a || info.LastModified.IsZero() || info.Size == 0 {
+			t.Fatalf("Get after Put %s: %+v %+v, %v; want etag %q", v, got, info, err, tag)
 		}
 	}
 }
@@ -90,8 +90,8 @@ func createOnly(t *testing.T, ctx context.Context, s fleet.Store, a release.Addr
 		t.Fatalf("PutIf \"\" on an existing document: %v, want ErrPreconditionFailed", err)
 	}
 	var got doc
-	if gotTag, err := s.Get(ctx, a, 1024, &got); err != nil || got.Value != "first" || gotTag != tag {
-		t.Errorf("after a refused create: %+v %q, %v", got, gotTag, err)
+	if info, err := s.Get(ctx, a, 1024, &got); err != nil || got.Value != "first" || info.ETag != tag {
+		t.Errorf("after a refused create: %+v %+v, %v", got, info, err)
 	}
 	if _, err := s.PutIf(ctx, at(a, "absent.json"), &doc{Value: "x"}, tag); !errors.Is(err, release.ErrPreconditionFailed) && !errors.Is(err, release.ErrNotFound) {
 		t.Errorf("PutIf with an ETag on a missing document: %v, want ErrPreconditionFailed or ErrNotFound", err)
@@ -130,8 +130,8 @@ func compareAndSwap(t *testing.T, ctx context.Context, s fleet.Store, a release.
 		}
 	}
 	var got doc
-	if tag, err := s.Get(ctx, a, 1024, &got); err != nil || got.Value != "a" || tag != t2 {
-		t.Errorf("after the swaps: %+v %q, %v; want a at %q", got, tag, err, t2)
+	if info, err := s.Get(ctx, a, 1024, &got); err != nil || got.Value != "a" || info.ETag != t2 {
+		t.Errorf("after the swaps: %+v %+v, %v; want a at %q", got, info, err, t2)
 	}
 }
 
