@@ -120,7 +120,10 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 			return err
 		}
 		if already {
-			fmt.Fprintf(stdout, "%s: %s was already halted by %s at %s: %s\n", ch, name, rec.By, rec.Time.Format("2006-01-02 15:04:05Z"), rec.Reason)
+			// Whoever halted it wrote By and Reason: an agent, or anyone
+			// with write access to the bucket.
+			fmt.Fprintf(stdout, "%s: %s was already halted by %s at %s: %s\n", ch, name, visible(rec.By), rec.Time.Format("2006-01-02 15:04:05Z"),
+				visible(rec.Reason))
 			return nil
 		}
 		fmt.Fprintf(stdout, "%s: halted %s: no other host will adopt it; hosts running it keep it.\n", ch, name)
@@ -138,7 +141,7 @@ func haltOrResume(ctx context.Context, op, help string, args []string, stdout, s
 	if !st.Halted {
 		fmt.Fprintf(stdout, "%s: %s was not halted; ", ch, name)
 	} else {
-		fmt.Fprintf(stdout, "%s: resumed %s (was: %s); ", ch, name, st.Reason)
+		fmt.Fprintf(stdout, "%s: resumed %s (was: %s); ", ch, name, visible(st.Reason))
 	}
 	fmt.Fprintf(stdout, "%d recorded failures forgiven", rec.Forgiven)
 	if policy.HaltAfter > 0 {

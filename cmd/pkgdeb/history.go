@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -72,9 +71,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		for _, v := range hist {
 			out = append(out, toEntry(v))
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(stdout, out, true)
 	}
 	if len(hist) == 0 {
 		fmt.Fprintf(stdout, "%s: no versions\n", ch)

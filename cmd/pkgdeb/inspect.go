@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +18,9 @@ owner, size, path; "link to X" for a hard link, "-> X" for a symlink), its
 conffiles and maintainer scripts, and check every file against md5sums (a
 hard link against the content it shares).
 Exits non-zero when the package cannot be read or md5sums do not verify.
+Whoever built the package chose every name and field: characters a
+terminal would act on (escape sequences, carriage returns, bidi overrides)
+are printed as Go escapes (\x1b, \r, \u202e); --json has the exact texts.
 
 Examples:
   pkgdeb inspect dist/hello_1.2.3_amd64.deb
@@ -130,24 +132,26 @@ func printInspectJSON(w io.Writer, name string, p *deb.Package, verr error) erro
 	for k, v := range p.Scripts {
 		out.Scripts[k] = string(v)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := writeJSON(w, out, true); err != nil {
 		return fmt.Errorf("inspect %s: %w", name, err)
 	}
 	return nil
 }
 
+// printInspectText writes p in human form: everything the package holds
+// (names, fields, paths, owners) goes through visible, since whoever
+// built it chose every byte.
 func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
 	var b strings.Builder
 	members := make([]string, 0, len(p.Members))
 	for _, m := range p.Members {
-		members = append(members, fmt.Sprintf("%s (%d bytes)", m.Name, m.Size))
+		members = append(members, fmt.Sprintf("%s (%d bytes)", visible(m.Name), m.Size))
 	}
-	fmt.Fprintf(&b, "%s\n  members: %s\n\n", name, strings.Join(members, ", "))
+	fmt.Fprintf(&b, "%s\n  members: %s\n\n", visible(name), strings.Join(members, ", "))
 	for _, f := range p.Fields {
-		// Continuation lines of multi-line fields keep their leading space.
-		fmt.Fprintf(&b, "%s: %s\n", f.Name, f.Value)
+		// Continuation lines of multi-line fields keep their leading
+		// space: a newline in a value always starts one (deb.Read).
+		fmt.Fprintf(&b, "%s: %s\n", visible(f.Name), visibleLines(f.Value))
 	}
 	fmt.Fprintf(&b, "\nFiles (%d):\n", len(p.Files))
 	width := 1
@@ -163,19 +167,19 @@ func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
 		if group == "" {
 			group = fmt.Sprint(f.Gid)
 		}
-		line := fmt.Sprintf("%s %s/%s %*s %s", modeString(f), owner, group, width, sizeColumn(f), f.Path)
+		line := fmt.Sprintf("%s %s/%s %*s %s", modeString(f), visible(owner), visible(group), width, sizeColumn(f), visible(f.Path))
 		switch f.Type {
 		case deb.Hardlink:
-			line += " link to " + f.LinkTarget
+			line += " link to " + visible(f.LinkTarget)
 		case deb.Symlink:
-			line += " -> " + f.LinkTarget
+			line += " -> " + visible(f.LinkTarget)
 		}
 		b.WriteString(line + "\n")
 	}
 	if len(p.Conffiles) > 0 {
 		b.WriteString("\nConffiles:\n")
 		for _, c := range p.Conffiles {
-			b.WriteString("  " + c + "\n")
+			b.WriteString("  " + visible(c) + "\n")
 		}
 	}
 	if len(p.Scripts) > 0 {
@@ -190,9 +194,9 @@ func printInspectText(w io.Writer, name string, p *deb.Package, verr error) {
 	if verr == nil {
 		b.WriteString("md5sums: OK\n")
 	} else {
-		fmt.Fprintf(&b, "md5sums: FAILED: %v\n", verr)
+		fmt.Fprintf(&b, "md5sums: FAILED: %s\n", visible(verr.Error()))
 		for _, m := range p.MD5Mismatches {
-			b.WriteString("  mismatch: " + m + "\n")
+			b.WriteString("  mismatch: " + visible(m) + "\n")
 		}
 	}
 	io.WriteString(w, b.String())

@@ -76,10 +76,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "pkgdeb %s: %v\nRun 'pkgdeb %s --help' for usage.\n", name, err, name)
+			fmt.Fprintf(stderr, "pkgdeb %s: %s\nRun 'pkgdeb %s --help' for usage.\n", name, visibleLines(err.Error()), name)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "pkgdeb %s: %v\n", name, err)
+			// Errors quote what others wrote (a package's paths, a
+			// status object's host name) as often as not.
+			fmt.Fprintf(stderr, "pkgdeb %s: %s\n", name, visibleLines(err.Error()))
 			printAdvice(stderr, name, err)
 			return 1
 		}

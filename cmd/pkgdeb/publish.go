@@ -274,7 +274,7 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 		switch {
 		case err != nil:
 			failed++
-			fmt.Fprintf(stderr, "%s: FAILED: %v\n", dst, err)
+			fmt.Fprintf(stderr, "%s: FAILED: %s\n", dst, visibleLines(err.Error()))
 			printAdvice(stderr, "publish", err)
 		case res.Skipped:
 			fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has sha256 %s; nothing uploaded (--force uploads anyway)\n", dst, res.VersionID, m.ShortSHA())

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +53,11 @@ halted; or "unreadable" when its object could not be read, with the reason
 in error; waiting and halted hosts carry "rollout" with their wave, place
 and why).
 
+Host names, versions, states and errors are what agents wrote: characters
+a terminal would act on (escape sequences, carriage returns, bidi
+overrides) are printed as Go escapes (\x1b, \r, \u202e); --json has the
+exact texts, with such characters \u-escaped.
+
 A release published with a rollout policy (pkgdeb publish --rollout,
 --max-updating, --halt-after) shows the wave in force, the progress (live
 hosts on the release / live hosts the waves cover so far / live hosts),
@@ -97,11 +101,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	show := func(r *fleet.Summary) error {
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			if !*watch {
-				enc.SetIndent("", "  ")
-			}
-			return enc.Encode(r)
+			return writeJSON(stdout, r, !*watch)
 		}
 		if *watch && isTerminal(stdout) {
 			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
@@ -118,7 +118,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		if !r.Converged {
-			return errors.New(r.Verdict)
+			return errors.New(visible(r.Verdict))
 		}
 		return nil
 	}
@@ -132,7 +132,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case err != nil:
 			// The channel may not exist yet or the network may be
 			// down for a moment: keep watching.
-			fmt.Fprintf(stderr, "%s %v\n", time.Now().Format(time.TimeOnly), err)
+			fmt.Fprintf(stderr, "%s %s\n", time.Now().Format(time.TimeOnly), visible(err.Error()))
 		default:
 			if err := show(r); err != nil {
 				return err
@@ -166,10 +166,13 @@ func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, sta
 	return s, nil
 }
 
-// printStatus writes the human form of r.
+// printStatus writes the human form of r. Agents (any of them, with one
+// server's credentials) write the host names, versions, states and errors
+// it shows: each goes through visible, and so does the verdict, which
+// fleet.Summarize builds from them.
 func printStatus(w io.Writer, r *fleet.Summary) {
 	cur := r.Current
-	fmt.Fprintf(w, "channel  %s\n", r.Channel)
+	fmt.Fprintf(w, "channel  %s\n", visible(r.Channel))
 	if cur.SHA256 != "" {
 		fmt.Fprintf(w, "current  %s %s  sha256 %.12s  version_id %s  published %s\n",
 			cur.Package, cur.Version, cur.SHA256, cur.VersionID, cur.PublishedAt.UTC().Format(time.RFC3339))
@@ -203,7 +206,8 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 			if ro := h.Rollout; msg == "" && ro != nil {
 				msg = ro.Waiting + ro.Halted
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, cmp.Or(h.Version, "-"), h.State, current, seen, target, fleet.OneLine(msg, 80))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), visible(h.State), current, seen,
+				visible(target), visible(fleet.OneLine(msg, 80)))
 		}
 		tw.Flush()
 	}
@@ -216,11 +220,11 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 			if v.Current {
 				name += " (current)"
 			}
-			fmt.Fprintf(tw, "%s\t%.12s\t%d\n", name, v.SHA256, v.Hosts)
+			fmt.Fprintf(tw, "%s\t%.12s\t%d\n", visible(name), visible(v.SHA256), v.Hosts)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "\n%s\n", r.Verdict)
+	fmt.Fprintf(w, "\n%s\n", visible(r.Verdict))
 }
 
 // printRollout writes the rollout lines under the current release.
@@ -235,21 +239,22 @@ func printRollout(w io.Writer, ro *fleet.RolloutSummary) {
 	if len(ro.Updating) > 0 {
 		var u []string
 		for _, h := range ro.Updating {
-			u = append(u, fmt.Sprintf("%s (slot %d, until %s)", h.Host, h.Slot, h.Expires.Format(time.TimeOnly)))
+			u = append(u, fmt.Sprintf("%s (slot %d, until %s)", visible(h.Host), h.Slot, h.Expires.Format(time.TimeOnly)))
 		}
 		fmt.Fprintf(w, "updating %s\n", strings.Join(u, ", "))
 	}
 	if len(ro.Failures) > 0 {
 		var f []string
 		for _, x := range ro.Failures {
-			f = append(f, fmt.Sprintf("%s (%s at %s: %s)", x.Host, x.Outcome, x.Time.UTC().Format(time.TimeOnly), fleet.OneLine(x.Error, 80)))
+			f = append(f, fmt.Sprintf("%s (%s at %s: %s)", visible(x.Host), visible(x.Outcome), x.Time.UTC().Format(time.TimeOnly),
+				visible(fleet.OneLine(x.Error, 80))))
 		}
 		fmt.Fprintf(w, "failures %d: %s\n", len(ro.Failures), strings.Join(f, "; "))
 	}
 	switch {
 	case ro.Halted:
-		fmt.Fprintf(w, "HALTED   %s\n         (pkgdeb resume continues it; pkgdeb rollback takes it back)\n", ro.HaltReason)
+		fmt.Fprintf(w, "HALTED   %s\n         (pkgdeb resume continues it; pkgdeb rollback takes it back)\n", visible(ro.HaltReason))
 	case ro.HaltReason != "":
-		fmt.Fprintf(w, "halt     none (last: %s)\n", ro.HaltReason)
+		fmt.Fprintf(w, "halt     none (last: %s)\n", visible(ro.HaltReason))
 	}
 }
