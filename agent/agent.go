@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -73,6 +74,9 @@ type Agent struct {
 	log     *slog.Logger
 	s       *state.State
 	backoff Backoff
+	// failHalt is the last release found halted by its failure count;
+	// only Check's goroutine uses it.
+	failHalt *fleet.FailureHalt
 
 	mu         sync.Mutex // guards status and metrics, read by Metrics
 	status     Status

@@ -360,3 +360,40 @@ func TestRefusalRemembered(t *testing.T) {
 		t.Errorf("the next release: %q, %v", out, err)
 	}
 }
+
+// TestHaltByFailuresRemembered: a host that found a release halted by its
+// failure count (no halt record: agents may not write one) keeps
+// reporting it halted without taking an update slot again, even when
+// every slot is busy, until a resume forgives the failures.
+func TestHaltByFailuresRemembered(t *testing.T) {
+	tb := newTable(t, false)
+	tb.publish(t, rel{version: "2.0", policy: &fleet.Policy{Waves: []float64{100}, MaxUpdating: 1, HaltAfter: 1}})
+	tb.fail(t, "web-2")
+	check := func(want string) {
+		t.Helper()
+		tb.ch.set(tb.ch.obj.Manifest, tb.ch.body, tb.ch.obj.VersionID) // a new ETag: consider it again
+		if out, err := tb.agent.Check(t.Context()); out != "" || err != nil {
+			t.Fatalf("Check = %q, %v", out, err)
+		}
+		if st, err := tb.fleet.ReadHostStatus(t.Context(), tb.addr, "web-1"); err != nil || st.State != want {
+			t.Fatalf("status %+v, %v; want %s", st, err, want)
+		}
+	}
+	check(fleet.StateHalted)
+	l, err := tb.fleet.AcquireLease(t.Context(), tb.addr, fleet.LeaseRequest{Slots: 1, Holder: "web-3", SHA256: tb.ch.obj.Manifest.SHA256, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(fleet.StateHalted) // not "waiting: no free update slot"
+	if _, err := tb.fleet.Resume(t.Context(), tb.addr, tb.ch.obj.Manifest.SHA256, "2.0", "ops", "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	check(fleet.StateWaiting) // resumed; web-3 holds the one slot
+	if err := l.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	tb.ch.set(tb.ch.obj.Manifest, tb.ch.body, tb.ch.obj.VersionID)
+	if out, err := tb.agent.Check(t.Context()); out != OK || err != nil {
+		t.Fatalf("after the resume and a free slot: %q, %v", out, err)
+	}
+}

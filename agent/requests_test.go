@@ -213,8 +213,10 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 		t.Errorf("halt record %+v, %v; want none (agents may not write it)", rec, err)
 	}
 	halted := 0
+	var states []string
 	for _, h := range hosts {
 		st := ch.status(t, h.name)
+		states = append(states, fmt.Sprintf("%s %s %+v %q %+v", h.name, st.State, st.Target, st.Error, st.Rollout))
 		if st.Version != "1.0" {
 			t.Errorf("%s runs %q, want 1.0", h.name, st.Version)
 		}
@@ -226,7 +228,7 @@ func TestHaltWithoutHaltRecordWrites(t *testing.T) {
 		}
 	}
 	if halted != n-2 {
-		t.Errorf("%d hosts report the release halted, want %d", halted, n-2)
+		t.Errorf("%d hosts report the release halted, want %d:\n%s\n%s", halted, n-2, strings.Join(states, "\n"), logs.String())
 	}
 	if !strings.Contains(logs.String(), "could not check whether the release is halted") {
 		t.Errorf("the refused halt write was not logged:\n%s", logs.String())

@@ -80,6 +80,11 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	if d := fleet.Halted(rec); d.Verdict != fleet.Adopt {
 		return hold(d)
 	}
+	if d := a.failHalt.Stands(m.SHA256, rec); d.Verdict != fleet.Adopt {
+		// Found before with a slot held; taking one again at every
+		// poll would only keep the slots busy for hosts that check.
+		return hold(d)
+	}
 	slots := r.Slots()
 	if slots == 0 {
 		return &admission{rollout: r}, nil
@@ -125,6 +130,7 @@ func (a *Agent) mayTry(ctx context.Context, r *fleet.Rollout, lease *fleet.Lease
 		return fleet.Decision{}, err
 	}
 	if st.Halted {
+		a.failHalt = fleet.FailureHaltOf(st)
 		return fleet.Decision{Verdict: fleet.Halt, Reason: st.Reason}, nil
 	}
 	leases, err := a.cfg.Fleet.ReadLeases(ctx, a.cfg.Channel, slots)

@@ -117,3 +117,42 @@ func (r *Rollout) Position(host string, now time.Time) *HostRollout {
 	}
 	return hr
 }
+
+// FailureHalt is a halt a host found from the failure count alone, with no
+// halt record saying so (agents may not write one). Failure records are
+// never removed, so only a resume, which writes a halt record forgiving
+// them, lifts such a halt: a host that remembers it need not take an
+// update slot at every poll to find it again.
+type FailureHalt struct {
+	SHA256 string
+	// Forgiven is what the halt record forgave when the halt was found
+	// (0 without a record).
+	Forgiven int
+	Reason   string
+}
+
+// FailureHaltOf returns the halt st shows from failures, nil when st does
+// not halt the release or a halt record already says so.
+func FailureHaltOf(st *RolloutState) *FailureHalt {
+	if !st.Halted || (st.Record != nil && st.Record.Halted) {
+		return nil
+	}
+	return &FailureHalt{SHA256: st.SHA256, Forgiven: forgivenBy(st.Record), Reason: st.Reason}
+}
+
+// Stands decides from the release's current halt record (nil: none)
+// whether h still halts release sha: no resume has changed what is
+// forgiven since h was found.
+func (h *FailureHalt) Stands(sha string, rec *HaltRecord) Decision {
+	if h == nil || h.SHA256 != sha || forgivenBy(rec) != h.Forgiven {
+		return adopt
+	}
+	return Decision{Halt, h.Reason}
+}
+
+func forgivenBy(rec *HaltRecord) int {
+	if rec == nil {
+		return 0
+	}
+	return rec.Forgiven
+}

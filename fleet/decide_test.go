@@ -139,3 +139,38 @@ func TestPosition(t *testing.T) {
 		t.Errorf("Position in the last wave: %+v", hr)
 	}
 }
+
+func TestFailureHalt(t *testing.T) {
+	sha, other := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	byFailures := &RolloutState{SHA256: sha, Halted: true, Reason: "2 hosts failed (halt-after 2): a, b", FailedHosts: []string{"a", "b"}}
+	if h := FailureHaltOf(&RolloutState{SHA256: sha}); h != nil {
+		t.Errorf("FailureHaltOf a running release = %+v", h)
+	}
+	if h := FailureHaltOf(&RolloutState{SHA256: sha, Halted: true, Record: &HaltRecord{Halted: true}}); h != nil {
+		t.Errorf("FailureHaltOf a release its halt record halts = %+v", h)
+	}
+	h := FailureHaltOf(byFailures)
+	tests := []struct {
+		name string
+		sha  string
+		rec  *HaltRecord
+		want Verdict
+	}{
+		{"still no record", sha, nil, Halt},
+		{"another release", other, nil, Adopt},
+		{"resumed: failures forgiven", sha, &HaltRecord{Forgiven: 2}, Adopt},
+	}
+	for _, tt := range tests {
+		if d := h.Stands(tt.sha, tt.rec); d.Verdict != tt.want || (tt.want == Halt && d.Reason != byFailures.Reason) {
+			t.Errorf("%s: Stands = %+v, want %s", tt.name, d, tt.want)
+		}
+	}
+	resumed := FailureHaltOf(&RolloutState{SHA256: sha, Halted: true, Reason: "again", Record: &HaltRecord{Forgiven: 2}})
+	if d := resumed.Stands(sha, &HaltRecord{Forgiven: 2}); d.Verdict != Halt {
+		t.Errorf("halted again after a resume: %+v", d)
+	}
+	var none *FailureHalt
+	if d := none.Stands(sha, nil); d.Verdict != Adopt {
+		t.Errorf("no halt remembered: %+v", d)
+	}
+}
