@@ -308,6 +308,62 @@ func TestAgentEndToEnd(t *testing.T) {
 	})
 }
 
+// TestCredentialsStayOut is issue 13's finding: the agent's
+// AWS_SECRET_ACCESS_KEY reached a postinst, then the status object through
+// the postinst's output. Now no credential reaches the script, and what it
+// prints of them anyway (reading the credentials file, as root can) is
+// redacted from everything the agent writes: the status object, the
+// failure record, the state directory, the log and Once's error.
+func TestCredentialsStayOut(t *testing.T) {
+	secrets := testenv.FakeCredentials(t)
+	ch := newChannel(t)
+	h := newHost(t)
+	if err := os.WriteFile(filepath.Join(h.root, "etc/credentials"), []byte(secrets.File()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	postinst := "#!/bin/sh\nenv > \"$DPKG_ROOT/tmp/postinst.env\"\ncat \"$DPKG_ROOT/etc/credentials\" >&2\nexit 1\n"
+	r := manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Postinst: postinst}), time.Now())
+	ch.publish(t, r)
+	var logs bytes.Buffer
+	h.inst.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	a := newAgent(t, h, ch, nil, &logs)
+	onceErr := a.Once(t.Context())
+	if onceErr == nil {
+		t.Fatal("Once succeeded; want the postinst's failure")
+	}
+
+	secrets.CheckEnvDump(t, filepath.Join(h.root, "tmp/postinst.env"), "the postinst")
+	status := ch.status(t, "web-1")
+	failures, err := ch.fleet().ReadFailures(t.Context(), ch.addr, r.m.SHA256)
+	if err != nil || len(failures) != 1 {
+		t.Fatalf("failure records: %+v, %v; want one", failures, err)
+	}
+	stateFiles, err := filepath.Glob(filepath.Join(h.stateDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state strings.Builder
+	for _, f := range stateFiles {
+		b, _ := os.ReadFile(f) // directories read as nothing
+		state.Write(b)
+	}
+	for what, text := range map[string]string{
+		"the status object":   status.Error,
+		"the failure record":  failures[0].Error,
+		"the state directory": state.String(),
+		"the log":             logs.String(),
+		"Once's error":        onceErr.Error(),
+	} {
+		if leaks := secrets.Leaks(text); len(leaks) > 0 {
+			t.Errorf("%s carries %v:\n%s", what, leaks, text)
+		}
+	}
+	// The script's output did reach them, redacted.
+	if !strings.Contains(status.Error, "AWS_SECRET_ACCESS_KEY=[redacted]") || !strings.Contains(failures[0].Error, "AWS_SECRET_ACCESS_KEY=[redacted]") {
+		t.Errorf("status error %q, failure record error %q: want the postinst's redacted output", status.Error, failures[0].Error)
+	}
+}
+
 // TestAgentChannelDown: an unreachable endpoint never touches the service
 // or the state; Run keeps going, backs off, logs once, and recovers.
 func TestAgentChannelDown(t *testing.T) {

@@ -7,4 +7,9 @@
 // context, instead of failing the release. With Root set, every command runs
 // against a sandbox root (--root, --log, --force-script-chrootless), so the
 // host's package database is never touched: tests and the demo use this.
+//
+// dpkg and the maintainer scripts it runs get the agent's environment
+// without its credentials (no AWS_* variable, nothing whose name says it
+// is a secret), and the values of those credentials are redacted from the
+// output that errors carry.
 package dpkg

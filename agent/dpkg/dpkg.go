@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/childenv"
 )
 
 // ErrLocked is returned (wrapped) when dpkg's lock stayed held by another
@@ -56,7 +58,8 @@ type Error struct {
 	Args []string
 	// ExitCode is dpkg's exit status.
 	ExitCode int
-	// Output is what dpkg wrote to stdout and stderr, trimmed.
+	// Output is what dpkg wrote to stdout and stderr, trimmed, with the
+	// values of the agent's credentials replaced by "[redacted]".
 	Output string
 }
 
@@ -224,7 +227,9 @@ func isLockError(err error) bool {
 }
 
 // run runs one command with a clean, noninteractive environment and no
-// stdin, so nothing can stop to ask a question.
+// stdin, so nothing can stop to ask a question. The environment holds none
+// of the agent's credentials, and their values are redacted from the
+// output it returns.
 //
 // Once started, a command is not interrupted when ctx ends: killing dpkg
 // midway is exactly what leaves a host half installed. It runs in its own
@@ -244,23 +249,26 @@ func (d *Dpkg) run(ctx context.Context, name string, args []string) (string, err
 	cmd.Env = env()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = &buf
 	err := cmd.Run()
+	// A maintainer script can still read the credentials file and print
+	// it; the output goes into errors, and from there into status objects.
+	out := childenv.Redact(buf.String())
 	if runCtx.Err() != nil {
-		return out.String(), fmt.Errorf("%s %s: killed after %s: %w", name, strings.Join(args, " "), timeout, runCtx.Err())
+		return out, fmt.Errorf("%s %s: killed after %s: %w", name, strings.Join(args, " "), timeout, runCtx.Err())
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		err = &Error{Args: args, ExitCode: ee.ExitCode(), Output: strings.TrimSpace(out.String())}
+		err = &Error{Args: args, ExitCode: ee.ExitCode(), Output: strings.TrimSpace(out)}
 	} else if err != nil {
 		err = fmt.Errorf("run %s: %w", name, err)
 	}
 	if ctx.Err() != nil {
-		return out.String(), fmt.Errorf("%s %s finished (%v), then stopping: %w", name, strings.Join(args, " "), errOrOK(err), ctx.Err())
+		return out, fmt.Errorf("%s %s finished (%v), then stopping: %w", name, strings.Join(args, " "), errOrOK(err), ctx.Err())
 	}
-	return out.String(), err
+	return out, err
 }
 
 func errOrOK(err error) any {
@@ -270,9 +278,11 @@ func errOrOK(err error) any {
 	return err
 }
 
+// env is the agent's environment without its credentials
+// (childenv.Environ), made noninteractive, with sbin in PATH.
 func env() []string {
 	var e []string
-	for _, kv := range os.Environ() {
+	for _, kv := range childenv.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case "DEBIAN_FRONTEND", "DPKG_FRONTEND_LOCKED", "DPKG_ROOT", "DPKG_ADMINDIR":

@@ -319,3 +319,38 @@ func running(pid int) bool {
 	st, err := restart.ReadProcStat(pid)
 	return err == nil && st.State != 'Z'
 }
+
+// TestCredentialsStayOut: the agent's credentials (in its environment, from
+// /etc/autoupdate/credentials) never reach a maintainer script, and what a
+// script prints of them anyway (reading the file, as root can) is redacted
+// from the error that the agent puts into its status object, its failure
+// records and its log.
+func TestCredentialsStayOut(t *testing.T) {
+	secrets := testenv.FakeCredentials(t)
+	t.Setenv("AWS_REGION", "eu-west-3")
+	root := testenv.DpkgRoot(t)
+	if err := os.WriteFile(filepath.Join(root, "etc/credentials"), []byte(secrets.File()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	postinst := "#!/bin/sh\nenv > \"$DPKG_ROOT/tmp/postinst.env\"\nenv >&2\ncat \"$DPKG_ROOT/etc/credentials\" >&2\nexit 1\n"
+	d := &Dpkg{Root: root}
+	err := d.Install(t.Context(), testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Postinst: postinst}))
+	var de *Error
+	if !errors.As(err, &de) {
+		t.Fatalf("Install: %v, want a *dpkg.Error", err)
+	}
+	env := secrets.CheckEnvDump(t, filepath.Join(root, "tmp/postinst.env"), "the postinst")
+	for _, want := range []string{"DEBIAN_FRONTEND=noninteractive\n", "DPKG_ROOT=" + root + "\n", "PATH="} {
+		if !strings.Contains(env, want) {
+			t.Errorf("the postinst's environment lacks %q:\n%s", want, env)
+		}
+	}
+	for what, text := range map[string]string{"Error()": err.Error(), "Output": de.Output} {
+		if leaks := secrets.Leaks(text); len(leaks) > 0 {
+			t.Errorf("%s carries %v:\n%s", what, leaks, text)
+		}
+	}
+	if !strings.Contains(de.Output, "AWS_SECRET_ACCESS_KEY=[redacted]") {
+		t.Errorf("Output does not show the redacted line the script printed:\n%s", de.Output)
+	}
+}

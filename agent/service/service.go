@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/childenv"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -45,7 +46,9 @@ type Input struct {
 	// SIGHUP.
 	Signal syscall.Signal
 	// ReloadCmd, when set, is run with "sh -c" instead of sending Signal,
-	// e.g. "systemctl reload hello". It is bounded by Timeout.
+	// e.g. "systemctl reload hello". It is bounded by Timeout. It gets the
+	// agent's environment without its credentials, and their values are
+	// redacted from its output in errors.
 	ReloadCmd string
 	// HealthURL, when set, must answer 200 to a GET.
 	HealthURL string
@@ -279,12 +282,15 @@ func (s *Service) reload(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.in.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.in.ReloadCmd)
+	cmd.Env = childenv.Environ()
 	// The command may start long-lived children (a shell backgrounding the
 	// service); do not wait for their copies of our pipes.
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("restart: reload command %q: %w: %s", s.in.ReloadCmd, err, truncate(strings.TrimSpace(string(out)), 500))
+		// Redacted before truncating, which could cut a value in two.
+		msg := truncate(strings.TrimSpace(childenv.Redact(string(out))), 500)
+		return fmt.Errorf("restart: reload command %q: %w: %s", s.in.ReloadCmd, err, msg)
 	}
 	return nil
 }

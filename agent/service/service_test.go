@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -160,6 +161,40 @@ func TestRestartNothingRunning(t *testing.T) {
 				t.Errorf("took %s", el)
 			}
 		})
+	}
+}
+
+// TestReloadCmdGetsNoCredentials: the reload command runs without the
+// agent's credentials (in its environment, from
+// /etc/autoupdate/credentials), and what it prints of them anyway (reading
+// the file) is redacted from the error that reaches the agent's status
+// object, failure records and log.
+func TestReloadCmdGetsNoCredentials(t *testing.T) {
+	secrets := testenv.FakeCredentials(t)
+	t.Setenv("AWS_REGION", "eu-west-3")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "credentials"), []byte(secrets.File()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Input{
+		ReloadCmd: fmt.Sprintf(`env > %[1]s/reload.env; cat %[1]s/credentials >&2; exit 3`, dir),
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Restart(t.Context(), "2.0")
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("Restart: %v, want the reload command's failure", err)
+	}
+	if env := secrets.CheckEnvDump(t, filepath.Join(dir, "reload.env"), "the reload command"); !strings.Contains(env, "PATH=") {
+		t.Errorf("the reload command's environment lacks PATH:\n%s", env)
+	}
+	if leaks := secrets.Leaks(err.Error()); len(leaks) > 0 {
+		t.Errorf("the error carries %v:\n%v", leaks, err)
+	}
+	if !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY=[redacted]") {
+		t.Errorf("the error does not show the redacted line the command printed:\n%v", err)
 	}
 }
 
