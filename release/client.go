@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,10 +50,18 @@ type HTTPDoer interface {
 // profile) and region.
 type Options struct {
 	// Endpoint is an S3-compatible endpoint URL such as
-	// http://127.0.0.1:7070. Empty means the SDK's choice: AWS, or
-	// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set. Any custom endpoint
-	// is addressed path-style (http://host/bucket/key).
+	// https://s3.example.com or http://127.0.0.1:7070. Empty means the
+	// SDK's choice: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (or the
+	// shared config's endpoint_url) when set. Any custom endpoint is
+	// addressed path-style (http://host/bucket/key).
 	Endpoint string
+	// AllowInsecureEndpoint lets the endpoint, given or from the
+	// environment, be plain http:// to a host other than a loopback
+	// address (127.0.0.0/8, ::1, localhost). Without it New refuses one
+	// with ErrInsecureEndpoint: requests, session tokens, packages and
+	// the fleet's records would cross the network unencrypted, open to
+	// reading and to changes on the way.
+	AllowInsecureEndpoint bool
 	// Region to sign for; empty means the SDK's (AWS_REGION, shared
 	// config), else us-east-1.
 	Region string
@@ -83,7 +93,9 @@ type Client struct {
 }
 
 // New returns a Client. It resolves configuration and credentials lazily:
-// missing credentials show up as ErrNoCredentials on the first request.
+// missing credentials show up as ErrNoCredentials on the first request. A
+// plain http:// endpoint off loopback is refused with ErrInsecureEndpoint
+// unless o.AllowInsecureEndpoint.
 func New(ctx context.Context, o Options) (*Client, error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -130,6 +142,14 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			c.endpoint = *so.BaseEndpoint
 		}
 	})
+	if !o.AllowInsecureEndpoint && insecureEndpoint(c.endpoint) {
+		from := ""
+		if o.Endpoint == "" {
+			from = " (from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config)"
+		}
+		return nil, fmt.Errorf("endpoint %s%s: %w: requests, session tokens and packages would travel unencrypted; use https://, or allow it explicitly",
+			c.endpoint, from, ErrInsecureEndpoint)
+	}
 	c.tm = transfermanager.New(c.s3, func(to *transfermanager.Options) {
 		to.PartSizeBytes = o.PartSize
 		to.MultipartUploadThreshold = o.PartSize
@@ -138,6 +158,23 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		to.FailTimeout = abortTimeout
 	})
 	return c, nil
+}
+
+// insecureEndpoint reports whether endpoint, the one the S3 client
+// resolved ("" for AWS's), is plain http:// to a host that is not a
+// loopback address: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. One
+// that does not parse is left for the SDK to refuse.
+func insecureEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.Unmap().IsLoopback()
 }
 
 // loadConfig resolves the SDK configuration for o: our dial timeout,

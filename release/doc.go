@@ -58,6 +58,14 @@
 // error. No error or log line contains a credential: errors carry S3's
 // error code and message only, or the credential chain's.
 //
+// Endpoints. New refuses a plain http:// endpoint whose host is not a
+// loopback address (127.0.0.0/8, ::1, localhost) with ErrInsecureEndpoint,
+// unless Options.AllowInsecureEndpoint: requests, session tokens, packages
+// and the fleet's records would otherwise cross the network unencrypted.
+// The rule applies to the endpoint the S3 client resolves, so also to one
+// the SDK finds in AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared
+// config.
+//
 // Records. Client.Records is the one layer through which anything kept
 // next to a channel as small JSON documents reaches S3 (the fleet package
 // keeps host status, update slots, failures and halts there): atomic

@@ -34,6 +34,10 @@ var (
 	// tried answered. It matches ErrAccessDenied too: without credentials
 	// nothing is allowed.
 	ErrNoCredentials error = noCredentials{}
+	// ErrInsecureEndpoint: New was given, or found in the environment or
+	// shared config, a plain http:// endpoint whose host is not a loopback
+	// address, without Options.AllowInsecureEndpoint.
+	ErrInsecureEndpoint = errors.New("plain http:// endpoint off loopback")
 )
 
 // noCredentials is ErrNoCredentials's type, which also matches

@@ -40,6 +40,7 @@ type config struct {
 	EnvFile       string
 	Source        release.Address
 	Endpoint      string
+	Insecure      bool
 	Region        string
 	Interval      time.Duration
 	Jitter        time.Duration
@@ -70,7 +71,7 @@ type flags struct {
 	logFormat, jitter                                                 string
 	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
-	report, once                                                      bool
+	report, once, insecure                                            bool
 }
 
 func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
@@ -80,6 +81,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.envFile, "env-file", "", "read KEY=VALUE settings from `file` (default "+DefaultEnvFile+", if it exists)")
 	fs.StringVar(&f.source, "source", "", "the release channel, `s3://bucket/key` (required)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "S3-compatible endpoint `URL` (default: AWS, or AWS_ENDPOINT_URL_S3)")
+	fs.BoolVar(&f.insecure, "insecure-endpoint", false, "allow a plain http:// endpoint (--endpoint or AWS_ENDPOINT_URL_S3) that is not on loopback, e.g. http://10.0.0.5:9000: requests and packages then cross the network unencrypted")
 	fs.StringVar(&f.region, "region", "", "S3 `region` (default: the SDK's, else us-east-1)")
 	fs.DurationVar(&f.interval, "interval", 10*time.Second, "how often to check the channel")
 	fs.StringVar(&f.jitter, "jitter", "", "random spread of each interval, +/- this `duration` (default 20% of --interval)")
@@ -217,7 +219,7 @@ func flagName(envKey string) (string, bool) {
 
 func (f *flags) validate() (*config, error) {
 	c := &config{
-		EnvFile: f.envFile, Endpoint: f.endpoint, Region: f.region, Interval: f.interval,
+		EnvFile: f.envFile, Endpoint: f.endpoint, Insecure: f.insecure, Region: f.region, Interval: f.interval,
 		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ReloadCmd: f.reloadCmd,
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
 		Splay: f.splay, PublicKeys: f.publicKeys, Host: f.host, Report: f.report,

@@ -34,7 +34,9 @@ func main() {
 }
 
 // run executes one autoupdate invocation and returns its exit status: 0 on
-// success (or after a clean stop), 2 for a usage error, 1 for a failure.
+// success (or after a clean stop), 2 for a usage error or an endpoint
+// refused as insecure (settings to change: systemd does not restart on 2),
+// 1 for a failure.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 1 && args[0] == "--version" {
 		fmt.Fprintln(stdout, "autoupdate", version)
@@ -57,6 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if err := daemon(ctx, cfg, stderr); err != nil {
 		fmt.Fprintf(stderr, "autoupdate: %v\n", err)
+		if errors.Is(err, release.ErrInsecureEndpoint) {
+			// A setting to change, as for a usage error: restarting
+			// does not help.
+			fmt.Fprintln(stderr, "(pass --insecure-endpoint, or set AUTOUPDATE_INSECURE_ENDPOINT=true, if you really mean it)")
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -84,7 +92,7 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	defer dir.Close()
 
-	client, err := release.New(ctx, release.Options{Endpoint: cfg.Endpoint, Region: cfg.Region, Logger: log})
+	client, err := release.New(ctx, release.Options{Endpoint: cfg.Endpoint, Region: cfg.Region, AllowInsecureEndpoint: cfg.Insecure, Logger: log})
 	if err != nil {
 		return err
 	}

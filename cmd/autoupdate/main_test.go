@@ -186,6 +186,64 @@ func TestDaemonStopsOnSignal(t *testing.T) {
 	}
 }
 
+// TestInsecureEndpoint: a plain http:// endpoint off loopback, from
+// --endpoint, the env file or AWS_ENDPOINT_URL_S3, is refused before any
+// request with exit status 2 (systemd does not restart on it) and advice
+// naming the setting, unless --insecure-endpoint or its env-file form.
+func TestInsecureEndpoint(t *testing.T) {
+	srv := s3env.Server(t)
+	srv.SetEnv(t)
+	source := publishDeb(t, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, nil)
+	proxy := testenv.StartS3ProxyOffLoopback(t, srv.Endpoint)
+	tests := []struct {
+		name    string
+		args    []string
+		envFile string // more lines of the env file
+		env     string // AWS_ENDPOINT_URL_S3; "" keeps the loopback server's
+		refused bool
+	}{
+		{"--endpoint", []string{"--endpoint", proxy.URL}, "", "", true},
+		{"env file", nil, "AUTOUPDATE_ENDPOINT=" + proxy.URL + "\n", "", true},
+		{"AWS_ENDPOINT_URL_S3", nil, "", proxy.URL, true},
+		{"--endpoint --insecure-endpoint", []string{"--endpoint", proxy.URL, "--insecure-endpoint"}, "", "", false},
+		{"env file, AUTOUPDATE_INSECURE_ENDPOINT", nil, "AUTOUPDATE_ENDPOINT=" + proxy.URL + "\nAUTOUPDATE_INSECURE_ENDPOINT=true\n", "", false},
+		{"AWS_ENDPOINT_URL_S3 --insecure-endpoint", []string{"--insecure-endpoint"}, "", proxy.URL, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("AWS_ENDPOINT_URL_S3", tt.env)
+			}
+			envFile := filepath.Join(t.TempDir(), "autoupdate")
+			writeFile(t, envFile, "AUTOUPDATE_SOURCE="+source+"\nAUTOUPDATE_PACKAGE=hello\n"+tt.envFile)
+			root := testenv.DpkgRoot(t)
+			args := append([]string{"--env-file", envFile, "--once", "--state-dir", t.TempDir(), "--dpkg-root", root,
+				"--host", "web-1", "--region", srv.Region}, tt.args...)
+			before := len(proxy.Requests())
+			var stderr bytes.Buffer
+			code := run(t.Context(), args, &stderr, &stderr, func(string) string { return "" })
+			sent := len(proxy.Requests()) - before
+			if !tt.refused {
+				if code != 0 || sent == 0 {
+					t.Fatalf("exit %d, %d requests through %s; want 0 and the release installed through it\n%s", code, sent, proxy.URL, stderr.String())
+				}
+				if out, _ := testenv.Dpkg(t, root, "-s", "hello"); !strings.Contains(out, "install ok installed") {
+					t.Errorf("hello not installed:\n%s", out)
+				}
+				return
+			}
+			if code != 2 || sent != 0 {
+				t.Errorf("exit %d, %d requests sent; want 2 and none", code, sent)
+			}
+			for _, w := range []string{proxy.URL, "plain http:// endpoint off loopback", "(pass --insecure-endpoint, or set AUTOUPDATE_INSECURE_ENDPOINT=true, if you really mean it)"} {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args     []string

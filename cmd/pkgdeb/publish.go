@@ -49,13 +49,15 @@ sends the release to every host at once.
 
 Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
-AWS_ENDPOINT_URL_S3 or --endpoint selects an S3-compatible server.
+AWS_ENDPOINT_URL_S3 or --endpoint selects an S3-compatible server; a plain
+http:// one that is not on loopback needs --insecure-endpoint.
 
 Examples:
   pkgdeb publish dist/hello_1.2.3_amd64.deb s3://acme-releases/hello/staging.deb
   pkgdeb publish --sign-key ci.key dist/hello_1.2.3_amd64.deb \
       s3://acme-releases-eu/hello/production.deb s3://acme-releases-us/hello/production.deb
   pkgdeb publish --endpoint http://127.0.0.1:7070 hello.deb s3://test/hello.deb
+  pkgdeb publish --endpoint http://minio.lan:9000 --insecure-endpoint hello.deb s3://test/hello.deb
   pkgdeb publish --sign-key ci.key --rollout 10%,50%,100% --wave-interval 5m \
       --max-updating 2 --halt-after 2 hello.deb s3://acme-releases/hello/production.deb
 
@@ -65,18 +67,21 @@ Flags:
 // s3Flags are the connection flags every S3 command takes.
 type s3Flags struct {
 	endpoint, region string
+	insecureEndpoint bool
 }
 
 func (f *s3Flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.endpoint, "endpoint", "", "S3-compatible endpoint `URL` (default: AWS, or $AWS_ENDPOINT_URL_S3); path-style addressing")
 	fs.StringVar(&f.region, "region", "", "S3 `region` (default: $AWS_REGION, the shared config, else us-east-1)")
+	fs.BoolVar(&f.insecureEndpoint, "insecure-endpoint", false, "allow a plain http:// endpoint that is not on loopback (e.g. http://10.0.0.5:9000): requests and packages then cross the network unencrypted")
 }
 
 func (f *s3Flags) client(ctx context.Context, stderr io.Writer) (*release.Client, error) {
 	return release.New(ctx, release.Options{
-		Endpoint: f.endpoint,
-		Region:   f.region,
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Endpoint:              f.endpoint,
+		Region:                f.region,
+		AllowInsecureEndpoint: f.insecureEndpoint,
+		Logger:                slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 }
 

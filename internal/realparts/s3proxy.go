@@ -2,7 +2,9 @@ package realparts
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -95,8 +98,8 @@ const maxStatusBody = 64 << 10
 // aws-chunked body.
 var stateField = regexp.MustCompile(`"state":"([a-z-]+)"`)
 
-// S3Proxy is an HTTP reverse proxy on 127.0.0.1 in front of an S3
-// endpoint. It records every request where S3 sees it (SDK retries
+// S3Proxy is an HTTP reverse proxy (on 127.0.0.1 unless started with
+// StartS3ProxyOn) in front of an S3 endpoint. It records every request where S3 sees it (SDK retries
 // included), not where the client thinks it sent it, and injects the
 // HTTP-level faults set with SetFault. Clients signed requests for the
 // proxy's address, and the proxy keeps that Host, which S3 checks the
@@ -118,9 +121,15 @@ type S3Proxy struct {
 // faultKey carries the fault chosen for a request to ModifyResponse.
 type faultKey struct{}
 
-// StartS3Proxy starts a proxy in front of the S3 endpoint at target (a
-// base URL). The caller must Close it.
+// StartS3Proxy starts a proxy on 127.0.0.1 in front of the S3 endpoint at
+// target (a base URL). The caller must Close it.
 func StartS3Proxy(target string) (*S3Proxy, error) {
+	return StartS3ProxyOn(target, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+}
+
+// StartS3ProxyOn is StartS3Proxy listening on a free port of ip, such as
+// NonLoopbackIP, where release.New calls a plain http:// URL insecure.
+func StartS3ProxyOn(target string, ip netip.Addr) (*S3Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -145,7 +154,7 @@ func StartS3Proxy(target string) (*S3Proxy, error) {
 		// ones logged would only be clients cut off by their stop.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("S3 proxy: %w", err)
 	}
@@ -153,6 +162,32 @@ func StartS3Proxy(target string) (*S3Proxy, error) {
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
+}
+
+// NonLoopbackIP returns an address of this machine that is not a loopback
+// one (IPv4 first): what a test listens on to be reached at a URL that
+// release.New calls insecure when it is plain http://.
+func NonLoopbackIP() (netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface addresses: %w", err)
+	}
+	var found []netip.Addr
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if ip = ip.Unmap(); ok && ip.IsGlobalUnicast() {
+			found = append(found, ip)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b netip.Addr) int { return cmp.Compare(a.BitLen(), b.BitLen()) })
+	if len(found) == 0 {
+		return netip.Addr{}, errors.New("no address but loopback and link-local ones")
+	}
+	return found[0], nil
 }
 
 // Close stops the proxy, cutting the connections still open, and closes
