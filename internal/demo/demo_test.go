@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,10 +132,17 @@ func TestWaitHosts(t *testing.T) {
 	}
 
 	var seen []string
-	go func() {
+	// The put may still be waiting for its answer when WaitHosts has
+	// seen its effect: the test waits for it before it ends (and its
+	// context with it).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
 		time.Sleep(200 * time.Millisecond)
-		put("b", "1.1.0", fleet.StateOK)
-	}()
+		if err := fleet.New(c.Records(), nil).PutStatus(t.Context(), channel, &fleet.HostStatus{Host: "b", Package: "hello", Version: "1.1.0", State: fleet.StateOK}); err != nil {
+			t.Error(err)
+		}
+	})
 	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	fs, err := WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, func(st fleet.HostStatus) { seen = append(seen, st.Host) })
