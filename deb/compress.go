@@ -3,7 +3,6 @@ package deb
 import (
 	"bufio"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 
@@ -83,7 +82,7 @@ func (b *bufferedCloser) Close() error {
 
 // decompressor returns a reader of the decompressed content of r. The
 // returned close function releases decoder resources.
-func decompressor(r io.Reader, c Compression) (io.Reader, func(), error) {
+func decompressor(r *io.SectionReader, c Compression) (io.Reader, func(), error) {
 	switch c {
 	case Gzip:
 		z, err := gzip.NewReader(r)
@@ -95,18 +94,17 @@ func decompressor(r io.Reader, c Compression) (io.Reader, func(), error) {
 		// The window cap bounds the decoder's memory whatever the header
 		// claims.
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderLowmem(true))
+			zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
 		return z, z.Close, nil
 	case XZ:
-		// Single stream, as dpkg-deb and Build write: a hostile second
-		// stream cannot slip a huge dictionary past checkXZDict.
-		cfg := xz.ReaderConfig{SingleStream: true}
-		z, err := cfg.NewReader(r)
+		// Our own reader of the container: it checks every block's
+		// dictionary against maxXZDict (see readxz.go).
+		z, err := newXZReader(r)
 		if err != nil {
-			return nil, nil, fmt.Errorf("xz: %w", err)
+			return nil, nil, err
 		}
 		return z, func() {}, nil
 	case None:
@@ -128,70 +126,4 @@ func compressionOfMember(name, prefix string) (Compression, bool) {
 		return XZ, true
 	}
 	return "", false
-}
-
-// openCompressed opens a decompressor for r, rejecting xz streams whose
-// dictionary would take more than maxXZDict of memory.
-func openCompressed(r io.Reader, c Compression) (io.Reader, func(), error) {
-	if c == XZ {
-		br := bufio.NewReaderSize(r, 64)
-		head, _ := br.Peek(24)
-		if err := checkXZDict(head); err != nil {
-			return nil, nil, err
-		}
-		r = br
-	}
-	return decompressor(r, c)
-}
-
-// checkXZDict looks at the first block header of an xz stream (after the 12
-// byte stream header) for an LZMA2 dictionary larger than maxXZDict.
-func checkXZDict(b []byte) error {
-	if len(b) < 14 {
-		return nil // too short: the decoder reports the real error
-	}
-	hdr := b[12:]
-	flags := hdr[1]
-	i := 2
-	vli := func() (uint64, bool) {
-		var v uint64
-		for s := 0; i < len(hdr) && s < 63; s += 7 {
-			c := hdr[i]
-			i++
-			v |= uint64(c&0x7f) << s
-			if c&0x80 == 0 {
-				return v, true
-			}
-		}
-		return 0, false
-	}
-	if flags&0x40 != 0 {
-		if _, ok := vli(); !ok {
-			return nil
-		}
-	}
-	if flags&0x80 != 0 {
-		if _, ok := vli(); !ok {
-			return nil
-		}
-	}
-	for f := 0; f <= int(flags&3); f++ {
-		id, ok1 := vli()
-		psize, ok2 := vli()
-		if !ok1 || !ok2 || uint64(len(hdr)-i) < psize {
-			return nil
-		}
-		if id == 0x21 && psize == 1 {
-			d := hdr[i]
-			if d > 40 {
-				return errors.New("xz: invalid LZMA2 dictionary size")
-			}
-			size := uint64(2|d&1) << (d/2 + 11)
-			if size > maxXZDict {
-				return fmt.Errorf("xz: LZMA2 dictionary of %d bytes exceeds the %d allowed", size, maxXZDict)
-			}
-		}
-		i += int(psize)
-	}
-	return nil
 }

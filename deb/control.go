@@ -79,7 +79,7 @@ func continuation(text string) string {
 // checks the syntax only: call Validate for the fields' values. Errors
 // name the line.
 func ParseControl(data []byte) (Control, error) {
-	fields, err := parseParagraph(data)
+	fields, err := parseParagraph(string(data))
 	if err != nil {
 		return Control{}, err
 	}
@@ -87,10 +87,18 @@ func ParseControl(data []byte) (Control, error) {
 }
 
 // parseParagraph parses one deb822 paragraph. Continuation lines are kept in
-// the value, joined by "\n" with their leading space.
-func parseParagraph(data []byte) ([]Field, error) {
+// the value, joined by "\n" with their leading space; they are gathered
+// first and added once, so many of them cost linear time.
+func parseParagraph(data string) ([]Field, error) {
 	var fields []Field
-	for n, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+	var cont strings.Builder // the last field's continuation lines
+	endField := func() {
+		if cont.Len() > 0 {
+			fields[len(fields)-1].Value += cont.String()
+			cont.Reset()
+		}
+	}
+	for n, line := range strings.Split(strings.TrimRight(data, "\n"), "\n") {
 		switch {
 		case line == "":
 			return nil, fmt.Errorf("line %d: blank line inside the control paragraph", n+1)
@@ -98,7 +106,8 @@ func parseParagraph(data []byte) ([]Field, error) {
 			if len(fields) == 0 {
 				return nil, fmt.Errorf("line %d: continuation line before any field", n+1)
 			}
-			fields[len(fields)-1].Value += "\n" + line
+			cont.WriteByte('\n')
+			cont.WriteString(line)
 		case line[0] == '#':
 		default:
 			name, value, ok := strings.Cut(line, ":")
@@ -108,12 +117,14 @@ func parseParagraph(data []byte) ([]Field, error) {
 			if err := checkFieldName(name); err != nil {
 				return nil, fmt.Errorf("line %d: field name %q: %v", n+1, name, err)
 			}
+			endField()
 			fields = append(fields, Field{Name: name, Value: strings.TrimSpace(value)})
 		}
 	}
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("empty control paragraph")
 	}
+	endField()
 	return fields, nil
 }
 

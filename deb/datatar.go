@@ -20,12 +20,7 @@ import (
 // archive ends at the first header that fails to decode with an empty name
 // (or at end of input), without needing two zero blocks.
 
-const (
-	tarBlockSize = 512
-	// maxLongName bounds one GNU long name or link (dpkg allocates
-	// whatever the header asks for; no file system accepts paths this long).
-	maxLongName = 1 << 20
-)
+const tarBlockSize = 512
 
 // tarEntry is one decoded data tarball entry.
 type tarEntry struct {
@@ -44,8 +39,10 @@ type tarEntry struct {
 type dpkgTarReader struct {
 	r    io.Reader
 	blk  [tarBlockSize]byte
-	left int64 // content bytes of the current entry not read yet
-	pad  int64 // padding after them
+	cur  tarEntry      // what Next returns, reused
+	long [maxPath]byte // a GNU long name or link being read
+	left int64         // content bytes of the current entry not read yet
+	pad  int64         // padding after them
 }
 
 // Read reads the current regular file's content; it returns io.EOF at its
@@ -83,7 +80,8 @@ func (t *dpkgTarReader) skipCurrent() error {
 }
 
 // Next returns the next entry, GNU long names and links applied, or io.EOF
-// at the end of the archive. Errors carry dpkg's wording.
+// at the end of the archive; the entry is valid until the next call. Errors
+// carry dpkg's wording.
 func (t *dpkgTarReader) Next() (*tarEntry, error) {
 	if err := t.skipCurrent(); err != nil {
 		return nil, err
@@ -99,8 +97,8 @@ func (t *dpkgTarReader) Next() (*tarEntry, error) {
 		case err != nil:
 			return nil, err
 		}
-		e, err := decodeTarHeader(&t.blk)
-		if err != nil {
+		e := &t.cur
+		if err := decodeTarHeader(&t.blk, e); err != nil {
 			if e.name == "" {
 				return nil, io.EOF // the zero blocks that end the archive
 			}
@@ -129,7 +127,11 @@ func (t *dpkgTarReader) Next() (*tarEntry, error) {
 		case '1', '2', '3', '4', '5', '6':
 			return e, nil
 		case 'K', 'L':
-			s, err := t.readLong(e.size)
+			what := "name"
+			if e.typeflag == 'K' {
+				what = "link target"
+			}
+			s, err := t.readLong(e.size, what)
 			if err != nil {
 				return nil, err
 			}
@@ -155,11 +157,13 @@ func (t *dpkgTarReader) Next() (*tarEntry, error) {
 
 // readLong reads a GNU long name or link of size bytes (in whole blocks),
 // cut at its first NUL as dpkg does. It returns nil at a clean end of input.
-func (t *dpkgTarReader) readLong(size int64) (*string, error) {
-	if size > maxLongName {
-		return nil, fmt.Errorf("tar entry long name or link of %d bytes is more than the %d allowed", size, maxLongName)
+// dpkg allocates whatever size the header gives; Read refuses more than
+// PATH_MAX, its NUL included, which no system call would take.
+func (t *dpkgTarReader) readLong(size int64, what string) (*string, error) {
+	if size > maxPath {
+		return nil, fmt.Errorf("GNU long %s of %d bytes is longer than PATH_MAX (%d bytes)", what, size, maxPath)
 	}
-	b := make([]byte, 0, size)
+	b := t.long[:0]
 	for left := size; left > 0; left -= tarBlockSize {
 		n, err := io.ReadFull(t.r, t.blk[:])
 		switch {
@@ -209,10 +213,11 @@ func cstring(b []byte) string {
 	return string(b)
 }
 
-// decodeTarHeader is tar_header_decode: it always fills the name (the
-// caller tells the end of the archive by it) before checking the numbers.
-func decodeTarHeader(b *[tarBlockSize]byte) (*tarEntry, error) {
-	e := &tarEntry{typeflag: b[156]}
+// decodeTarHeader is tar_header_decode into e: it always fills the name
+// (the caller tells the end of the archive by it) before checking the
+// numbers.
+func decodeTarHeader(b *[tarBlockSize]byte, e *tarEntry) error {
+	*e = tarEntry{typeflag: b[156]}
 	if e.typeflag == 0 {
 		e.typeflag = '0'
 	}
@@ -229,12 +234,12 @@ func decodeTarHeader(b *[tarBlockSize]byte) (*tarEntry, error) {
 	e.mode = int64(mode & 0o7777)
 	size, err := tarUnsigned(thSize.of(b), math.MaxInt64)
 	if err != nil {
-		return e, errors.New("invalid tar header size field")
+		return errors.New("invalid tar header size field")
 	}
 	e.size = int64(size)
 	mtime, err := tarSigned(thMtime.of(b))
 	if err != nil {
-		return e, errors.New("invalid tar header mtime field")
+		return errors.New("invalid tar header mtime field")
 	}
 	e.mtime = mtime
 	if e.typeflag == '3' || e.typeflag == '4' {
@@ -246,17 +251,17 @@ func decodeTarHeader(b *[tarBlockSize]byte) (*tarEntry, error) {
 	e.uname = cstring(thUname.of(b))
 	uid, err := tarUnsigned(thUID.of(b), math.MaxUint32)
 	if err != nil {
-		return e, errors.New("invalid tar header uid field")
+		return errors.New("invalid tar header uid field")
 	}
 	e.gname = cstring(thGname.of(b))
 	gid, err := tarUnsigned(thGID.of(b), math.MaxUint32)
 	if err != nil {
-		return e, errors.New("invalid tar header gid field")
+		return errors.New("invalid tar header gid field")
 	}
 	e.uid, e.gid = int64(uid), int64(gid)
 	sum, err := tarOctal(thChecksum.of(b))
 	if err != nil {
-		return e, errors.New("invalid tar header checksum field")
+		return errors.New("invalid tar header checksum field")
 	}
 	var got uint64 = ' ' * 8
 	for i, c := range b {
@@ -265,9 +270,9 @@ func decodeTarHeader(b *[tarBlockSize]byte) (*tarEntry, error) {
 		}
 	}
 	if got != sum {
-		return e, errors.New("invalid tar header checksum")
+		return errors.New("invalid tar header checksum")
 	}
-	return e, nil
+	return nil
 }
 
 var errTarNumber = errors.New("invalid tar number")

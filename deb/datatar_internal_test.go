@@ -3,6 +3,7 @@ package deb
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,9 @@ func TestDataTarLikeTarfn(t *testing.T) {
 		{"truncated content", rawHeader("./a", '0', 3, nil), "", "unexpected EOF"},
 		{"missing padding", join(rawHeader("./a", '0', 3, nil), []byte("ab\n")), "", "unexpected end of file or stream"},
 		{"empty long name", join(rawHeader("././@LongLink", 'L', 1, nil), block("\x00"), rawHeader("short", '0', 0, nil)), "", "invalid tar header with empty name field"},
-		{"huge long name", rawHeader("././@LongLink", 'L', maxLongName+1, nil), "", "long name or link of 1048577 bytes"},
+		{"longest long name", join(rawHeader("././@LongLink", 'L', maxPath, nil), block(strings.Repeat("x", maxPath-1)+"\x00"), rawHeader("short", '0', 0, nil)), strings.Repeat("x", maxPath-1), ""},
+		{"long name past PATH_MAX", rawHeader("././@LongLink", 'L', maxPath+1, nil), "", "GNU long name of 4097 bytes is longer than PATH_MAX (4096 bytes)"},
+		{"long link past PATH_MAX", rawHeader("././@LongLink", 'K', 1<<20, nil), "", "GNU long link target of 1048576 bytes is longer than PATH_MAX"},
 		{"GNU sparse", rawHeader("./a", 'S', 0, nil), "", "unsupported GNU tar header type 'S'"},
 		{"PAX global header", rawHeader("pax_global_header", 'g', 0, nil), "", "unsupported PAX tar header type 'g'"},
 		{"Solaris ACL", rawHeader("./a", 'A', 0, nil), "", "unsupported Solaris tar header type 'A'"},
@@ -79,7 +82,7 @@ func TestDataTarLikeTarfn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &Package{}
-			err := p.readData(bytes.NewReader(tt.tar), None, nil)
+			err := p.readData(io.NewSectionReader(bytes.NewReader(tt.tar), 0, int64(len(tt.tar))), None, nil, &keeper{})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)

@@ -28,5 +28,6 @@
 // to a temporary file because an ar member's size precedes its content.
 //
 // Read parses a .deb (members, control fields, file list, conffiles,
-// scripts) and checks its md5sums; it is safe on hostile input.
+// scripts) and checks its md5sums; it is safe on hostile input, and one
+// Read stays under 64 MB whatever the package holds.
 package deb

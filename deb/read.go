@@ -72,20 +72,9 @@ type FileInfo struct {
 // not match md5sums.
 var ErrMD5Mismatch = errors.New("md5sums do not match")
 
-// Limits that bound Read's memory on hostile input. Real packages are far
-// below them: the control member holds metadata only.
 const (
-	maxMembers        = 32
-	maxControlMember  = 32 << 20 // compressed control.tar.*
-	maxControlTotal   = 48 << 20 // decompressed control tarball
-	maxControlFile    = 32 << 20 // one file of the control tarball
-	maxDataEntries    = 250_000  // entries of the data tarball kept in Files
-	maxDataNames      = 64 << 20 // bytes of names, link targets, owners kept in Files
-	maxDebianBinary   = 64
-	maxXZDict         = 64 << 20
-	arHeaderSize      = 60
-	arMagic           = "!<arch>\n"
-	maxControlEntries = 1000
+	arHeaderSize = 60
+	arMagic      = "!<arch>\n"
 )
 
 // ReadFile reads the .deb at path (see Read).
@@ -106,10 +95,15 @@ func ReadFile(path string) (*Package, error) {
 	return p, nil
 }
 
-// Read parses a .deb of size bytes. It never panics and bounds its memory on
-// hostile input: ar and tar sizes are checked against the file, the control
-// member and each file in it are capped, the data tarball is streamed (its
-// md5s computed on the fly) and at most 250,000 of its entries are listed.
+// Read parses a .deb of size bytes. It never panics, and one Read stays
+// under 64 MB whatever the package holds: ar and tar sizes are checked
+// against the file; the control member is capped (16 MiB, compressed and
+// not); names and link targets are at most PATH_MAX (4096 bytes, as Linux
+// takes); each xz block's dictionary and the zstd window are at most
+// 16 MiB; the data tarball is streamed (its md5s computed on the fly); and
+// the metadata Read keeps (control files, md5sums, the entries in Files)
+// is at most 24 MiB, some 33,000 files with their md5sums. Past a limit,
+// Read fails with an error that names it.
 //
 // The data tarball is read as dpkg -i reads it, not as tar does: regular
 // files, hard links, symlinks, directories, devices and fifos, GNU long
@@ -154,11 +148,12 @@ func Read(r io.ReaderAt, size int64) (*Package, error) {
 	if members[1].Size > maxControlMember {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed", members[1].Name, members[1].Size, maxControlMember)
 	}
-	sums, err := p.readControl(section(1), cc)
+	var k keeper
+	sums, err := p.readControl(section(1), cc, &k)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", members[1].Name, err)
 	}
-	if err := p.readData(section(2), dc, sums); err != nil {
+	if err := p.readData(section(2), dc, sums, &k); err != nil {
 		return nil, fmt.Errorf("%s: %w", members[2].Name, err)
 	}
 	return p, nil

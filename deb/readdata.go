@@ -16,13 +16,14 @@ import (
 
 // readData streams the data tarball as dpkg's extractor reads it (see
 // datatar.go), listing entries, resolving hard links and checking md5sums.
-func (p *Package) readData(r io.Reader, c Compression, sums map[string]string) error {
-	zr, done, err := openCompressed(r, c)
+// The entries it keeps count against k.
+func (p *Package) readData(r *io.SectionReader, c Compression, sums map[string]string, k *keeper) error {
+	zr, done, err := decompressor(r, c)
 	if err != nil {
 		return err
 	}
 	defer done()
-	d := newDataReader(p, zr, sums)
+	d := newDataReader(p, zr, sums, k)
 	for {
 		hdr, err := d.tr.Next()
 		if err == io.EOF {
@@ -47,9 +48,11 @@ func (p *Package) readData(r io.Reader, c Compression, sums map[string]string) e
 // dataReader lists the entries of one data tarball in a Package's Files.
 type dataReader struct {
 	p    *Package
+	k    *keeper
 	tr   *dpkgTarReader
 	buf  []byte
 	h    hash.Hash
+	sum  [md5.Size]byte
 	sums map[string]string // md5sums: path ("usr/bin/x") -> md5
 	conf map[string]bool   // conffiles, as paths in md5sums
 	// byName maps dpkg's name for an entry (leading "/" and "./" skipped,
@@ -57,12 +60,11 @@ type dataReader struct {
 	// what a later hard link may name.
 	byName map[string]int
 	seen   map[string]bool // paths of the entries md5sums must cover
-	names  int             // bytes of names, link targets and owners in Files
 }
 
-func newDataReader(p *Package, r io.Reader, sums map[string]string) *dataReader {
+func newDataReader(p *Package, r io.Reader, sums map[string]string, k *keeper) *dataReader {
 	d := &dataReader{
-		p: p, tr: &dpkgTarReader{r: r}, buf: make([]byte, 256<<10), h: md5.New(),
+		p: p, k: k, tr: &dpkgTarReader{r: r}, buf: make([]byte, 256<<10), h: md5.New(),
 		sums: sums, conf: map[string]bool{}, byName: map[string]int{}, seen: map[string]bool{},
 	}
 	for _, c := range p.Conffiles {
@@ -76,17 +78,17 @@ func newDataReader(p *Package, r io.Reader, sums map[string]string) *dataReader 
 // link, and notes a mismatch when md5sums disagrees.
 func (d *dataReader) add(hdr *tarEntry) error {
 	p := d.p
-	if len(p.Files) == maxDataEntries {
-		return fmt.Errorf("more than %d entries", maxDataEntries)
-	}
-	if d.names += len(hdr.name) + len(hdr.linkname) + len(hdr.uname) + len(hdr.gname); d.names > maxDataNames {
-		return fmt.Errorf("names of the entries exceed %d bytes", maxDataNames)
+	if err := d.k.keep(entryCost + int64(len(hdr.name)+len(hdr.linkname)+len(hdr.uname)+len(hdr.gname))); err != nil {
+		name := hdr.name
+		if len(name) > 80 {
+			name = name[:80] + "..."
+		}
+		return fmt.Errorf("entry %d (%s): %w", len(p.Files)+1, name, err)
 	}
 	if strings.Contains(hdr.name, "\n") {
 		return fmt.Errorf("newline not allowed in archive object name %q", hdr.name)
 	}
 	fi := fileInfo(hdr)
-	key := strings.TrimPrefix(path.Clean("/"+hdr.name), "/")
 	dpkgName := dpkgPath(hdr.name)
 	// checked says whether md5sums must cover the entry: regular
 	// files, and hard links to them.
@@ -103,7 +105,7 @@ func (d *dataReader) add(hdr *tarEntry) error {
 		if n != hdr.size {
 			return fmt.Errorf("%s: %d bytes, header says %d", hdr.name, n, hdr.size)
 		}
-		fi.MD5 = hex.EncodeToString(d.h.Sum(nil))
+		fi.MD5 = hex.EncodeToString(d.h.Sum(d.sum[:0]))
 		checked = true
 	case '1':
 		fi.Type = Hardlink
@@ -124,6 +126,7 @@ func (d *dataReader) add(hdr *tarEntry) error {
 		fi.Devmajor, fi.Devminor = hdr.devmajor, hdr.devminor
 	}
 	if checked {
+		key := md5sumsPath(dpkgName)
 		d.seen[key] = true
 		want, listed := d.sums[key]
 		if listed && want != fi.MD5 || !listed && !d.conf[key] {
@@ -131,6 +134,12 @@ func (d *dataReader) add(hdr *tarEntry) error {
 		}
 	}
 	d.byName[dpkgName] = inode
+	if len(p.Files) == cap(p.Files) {
+		// Double, where append would add a quarter to a long slice: the
+		// copies left for the collector then add up to Files once, not
+		// four times.
+		p.Files = append(make([]FileInfo, 0, max(64, 2*cap(p.Files))), p.Files...)
+	}
 	p.Files = append(p.Files, fi)
 	return nil
 }
@@ -165,6 +174,21 @@ func (d *dataReader) missing() []string {
 	}
 	sort.Strings(missing)
 	return missing
+}
+
+// md5sumsPath is the path md5sums lists for an entry of dpkg name name
+// ("usr/bin/x"): name cleaned, a copy only when cleaning changes it.
+func md5sumsPath(name string) string {
+	for s := name; ; {
+		elem, rest, more := strings.Cut(s, "/")
+		if elem == "" || elem == "." || elem == ".." {
+			return strings.TrimPrefix(path.Clean("/"+name), "/")
+		}
+		if !more {
+			return name
+		}
+		s = rest
+	}
 }
 
 // dpkgPath is the name dpkg files an entry or a hard link's target under
