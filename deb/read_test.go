@@ -286,17 +286,38 @@ func repeatMember(n int) []arMember {
 	return out
 }
 
+// The heap one Read of n bytes may allocate in FuzzRead: the caps on what
+// Read holds at once, with room to spare, plus 512 bytes per input byte
+// for decoder state set up again for each xz block (some 9 KiB for a
+// block of 26 bytes or more).
+func maxReadAlloc(n int) uint64 { return 64<<20 + 512*uint64(n) }
+
 // FuzzRead feeds Read arbitrary bytes: it must return (a package or an
-// error) without panicking, and a package it returns must be consistent.
+// error) without panicking, a package it returns must be consistent, and
+// one Read may allocate no more than maxReadAlloc. The bytes allocated
+// bound the heap Read holds at its peak from above, whatever the collector
+// does meanwhile, and they depend neither on what the process did before
+// nor on when the collector runs: a failure reproduces, and the fuzzer's
+// coverage stays steady, which a measure of the process's memory (in a
+// branch taken or not by how much it holds) upset. TestReadMemory measures
+// the peak itself, in a fresh process.
 // Seeds: testdata/fuzz/FuzzRead (valid packages of every compression,
 // corruptions of them, hard links in a chain and to a later entry) plus the
-// packages added here.
+// packages added here: small forms of TestReadMemory's hostile ones.
 func FuzzRead(f *testing.F) {
 	for _, c := range compressions {
 		f.Add(validDeb(f, c))
 	}
+	f.Add(xzDictDeb(f, 2, 40))
+	f.Add(xzBlocksDeb(f, 50, 24))
+	f.Add(longNamesDeb(f, 3, 8192, true))
+	f.Add(zstdFramesDeb(f, 50, 16<<20))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		before := allocated()
 		pkg, err := readBytes(data)
+		if n := allocated() - before; n > maxReadAlloc(len(data)) {
+			t.Fatalf("one Read of %d bytes allocated %d bytes, more than %d (error: %v)", len(data), n, maxReadAlloc(len(data)), err)
+		}
 		if err != nil {
 			return
 		}
