@@ -54,7 +54,7 @@ type Config struct {
 	// DefaultMaxBackoff (never below Interval).
 	MaxBackoff time.Duration
 	// LeaseTTL is how long an update slot stays taken without renewal
-	// (see release.AcquireLease), when a release's rollout policy caps the
+	// (see fleet.Client.AcquireLease), when a release's rollout policy caps the
 	// hosts updating at once; default DefaultLeaseTTL. The agent renews
 	// it every third of that while it installs.
 	LeaseTTL time.Duration

@@ -52,7 +52,8 @@ type admission struct {
 // wave does not cover the host; one GET (the halt record) once it does;
 // then one GET per update slot and one PUT while slots are taken; once a
 // slot is held, the halt record's GET again and, under halt-after only, a
-// LIST of the failures and one GET per slot.
+// LIST of the failures and one GET per slot. A release found halted by
+// its failures costs only the halt record's GET until a resume.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
 	m := obj.Manifest
 	r, err := fleet.RolloutOf(m)

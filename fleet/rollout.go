@@ -50,7 +50,7 @@ type Policy struct {
 	// cap.
 	MaxUpdating int
 	// HaltAfter halts the release once this many hosts failed it and
-	// rolled back (see Client.RolloutState); 0 means never automatically.
+	// rolled back (see Client.ReadRolloutState); 0 means never automatically.
 	HaltAfter int
 }
 

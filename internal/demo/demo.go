@@ -113,8 +113,9 @@ func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, 
 	seen := map[string]bool{}
 	var last *fleet.FleetStatus
 	var lastErr error
+	fc := fleet.New(c.Records(), nil)
 	for {
-		fs, err := fleet.New(c.Records(), nil).ReadStatus(ctx, channel)
+		fs, err := fc.ReadStatus(ctx, channel)
 		if err == nil {
 			last = fs
 			for _, st := range fs.Hosts {
