@@ -33,13 +33,18 @@ type Config struct {
 	// Architecture is the host's Debian architecture; "" asks dpkg. A
 	// release must be built for it or for "all".
 	Architecture string
-	// PublicKeys, when not empty, are the keys a release must be signed
-	// by; unsigned or wrongly signed releases are refused, and so is a
-	// release published before the installed one (a replay), unless
-	// `pkgdeb rollback` re-signed it with a fresh publication time. With
-	// no keys nothing is signed, so the replay check would only block
-	// unsigned rollbacks and is skipped.
+	// PublicKeys are the keys a release must be signed by, for Channel
+	// (signed mode); unsigned, wrongly signed and replayed releases are
+	// refused (see verifyManifest). Exactly one of PublicKeys and
+	// AllowUnsigned must be given.
 	PublicKeys []release.PublicKey
+	// AllowUnsigned is unsigned mode: releases are not signed, and any
+	// .deb in the channel is taken, with or without a manifest (a plain
+	// upload is identified by its VersionId and the SHA-256 computed
+	// while downloading; its name, version and architecture are read
+	// from the .deb). Whoever can write the channel's key runs code as
+	// root on the host.
+	AllowUnsigned bool
 	// Host names this server in status objects.
 	Host string
 	// Report enables the status object <key>.status/<Host>.json.
@@ -77,6 +82,9 @@ type Agent struct {
 	// failHalt is the last release found halted by its failure count;
 	// only Check's goroutine uses it.
 	failHalt *fleet.FailureHalt
+	// copyBack is checkNotCopiedBack's verdict on the last version it
+	// checked; only Check's goroutine uses it.
+	copyBack *copyBackVerdict
 
 	mu         sync.Mutex // guards status and metrics, read by Metrics
 	status     Status
@@ -100,6 +108,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, errors.New("agent: no host name")
 	case cfg.Interval <= 0:
 		return nil, errors.New("agent: interval must be positive")
+	case len(cfg.PublicKeys) == 0 && !cfg.AllowUnsigned:
+		return nil, errors.New("agent: no public keys, and unsigned releases not allowed")
+	case len(cfg.PublicKeys) > 0 && cfg.AllowUnsigned:
+		return nil, errors.New("agent: public keys given, and unsigned releases allowed: choose one")
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 10 * time.Minute
@@ -280,13 +292,12 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 		// a bucket writer may not make every host fill its disk.
 		return a.refuse(ctx, obj, fmt.Errorf("the release object is %d bytes, its manifest says %d", obj.Size, m.Size))
 	}
+	if err := a.checkNotCopiedBack(ctx, obj); err != nil {
+		return a.refuseOr(ctx, obj, err)
+	}
 	ad, err := a.admit(ctx, obj)
 	if err != nil {
-		var refusal *refusalError
-		if errors.As(err, &refusal) {
-			return a.refuse(ctx, obj, refusal.err)
-		}
-		return "", err
+		return a.refuseOr(ctx, obj, err)
 	}
 	if ad == nil {
 		return deferred, nil
@@ -296,11 +307,7 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	start := a.cfg.Now()
 	rel, err := a.download(ctx, obj)
 	if err != nil {
-		var refusal *refusalError
-		if errors.As(err, &refusal) {
-			return a.refuse(ctx, obj, refusal.err)
-		}
-		return "", err
+		return a.refuseOr(ctx, obj, err)
 	}
 	log.Info("release downloaded and verified", "duration", a.cfg.Now().Sub(start).Round(time.Millisecond), "size", m.Size)
 	rel.Slots, rel.HaltAfter = ad.slots, ad.rollout.HaltAfter

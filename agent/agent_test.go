@@ -137,7 +137,7 @@ func newAgent(t *testing.T, h *host, ch *channel, keys []release.PublicKey, logs
 		logs = io.Discard
 	}
 	a, err := New(Config{
-		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", PublicKeys: keys,
+		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", PublicKeys: keys, AllowUnsigned: len(keys) == 0,
 		Host: "web-1", Report: true, Interval: 50 * time.Millisecond,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -165,12 +165,14 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	ch := newChannel(t)
 	h := newHost(t)
-	t0 := time.Now().Add(-time.Hour)
+	// Publication times step forward from a recent past: releases published
+	// long before the channel's previous version was written read as copied back.
+	t0 := time.Now().Add(-10 * time.Minute)
 
 	debOf := func(p testenv.AgentDeb) string { return testenv.BuildAgentDeb(t, p) }
 	signed := func(p testenv.AgentDeb, at time.Time) pub {
 		r := manifest(t, debOf(p), at)
-		key.Sign(r.m)
+		key.SignFor(r.m, ch.addr)
 		return r
 	}
 	v1 := testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}
@@ -223,6 +225,16 @@ func TestAgentEndToEnd(t *testing.T) {
 			otherKey.Sign(r.m)
 			ch.publish(t, r)
 		}, StateRefused, nil, "2.0", "refused", "unknown key"},
+		{"signed for another channel", func(t *testing.T) {
+			r := manifest(t, debOf(testenv.AgentDeb{Package: "hello", Version: "4.3"}), t0.Add(4*time.Minute))
+			key.SignFor(r.m, release.Address{Bucket: ch.addr.Bucket, Key: "hello/staging.deb"})
+			ch.publish(t, r)
+		}, StateRefused, nil, "2.0", "refused", "signed for s3://"},
+		{"signed before channels were bound", func(t *testing.T) {
+			r := manifest(t, debOf(testenv.AgentDeb{Package: "hello", Version: "4.4"}), t0.Add(4*time.Minute))
+			key.Sign(r.m)
+			ch.publish(t, r)
+		}, StateRefused, nil, "2.0", "refused", "names no channel"},
 		{"signature does not cover the manifest", func(t *testing.T) {
 			r := signed(testenv.AgentDeb{Package: "hello", Version: "4.2"}, t0.Add(4*time.Minute))
 			r.m.Publisher = "mallory@evil"
@@ -298,7 +310,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		body := rec.Body.String()
 		for _, want := range []string{
 			`autoupdate_releases_total{outcome="rolled-back"} 2`,
-			`autoupdate_releases_total{outcome="refused"} 6`,
+			`autoupdate_releases_total{outcome="refused"} 8`,
 			`autoupdate_installed_info{version="1.0",sha256="` + m1.SHA256 + `",state="ok"} 1`,
 		} {
 			if !strings.Contains(body, want) {

@@ -27,7 +27,7 @@ func BenchmarkIdleCheck(b *testing.B) {
 	installed := func(name string, ch *channel) *Agent {
 		h := newHost(b)
 		h.inst.Service = nil
-		a, err := New(Config{Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: name, Interval: time.Second,
+		a, err := New(Config{Channel: ch.addr, AllowUnsigned: true, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: name, Interval: time.Second,
 			Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)

@@ -23,6 +23,10 @@ type Releases interface {
 	// release.ErrChecksumMismatch, a transfer cut short an error to
 	// retry.
 	Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error)
+	// WrittenBefore returns the entry (version or delete marker) of a
+	// written just before versionID, with S3's LastModified, or nil when
+	// versionID is the first. One ListObjectVersions request.
+	WrittenBefore(ctx context.Context, a release.Address, versionID string) (*release.Version, error)
 }
 
 // Fleet is what the agent reads and writes of the records it shares with

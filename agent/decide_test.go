@@ -36,11 +36,17 @@ type memChannel struct {
 	headErr error
 	etags   int
 	fetches int
+	// now is S3's clock; written lists every version set, oldest first.
+	now     func() time.Time
+	written []release.Version
+	lists   int
+	listErr error
 }
 
 func (c *memChannel) set(m *release.Manifest, body []byte, versionID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.written = append(c.written, release.Version{VersionID: versionID, LastModified: c.now()})
 	c.etags++
 	c.obj = &release.Object{VersionID: versionID, ETag: fmt.Sprintf(`"etag-%d"`, c.etags), Size: int64(len(body)), Manifest: m}
 	c.body = body
@@ -72,6 +78,26 @@ func (c *memChannel) Fetch(ctx context.Context, a release.Address, versionID str
 	}
 	_, err := w.Write(body)
 	return &obj, err
+}
+
+func (c *memChannel) WrittenBefore(ctx context.Context, a release.Address, versionID string) (*release.Version, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lists++
+	if c.listErr != nil {
+		return nil, c.listErr
+	}
+	for i := len(c.written) - 1; i >= 0; i-- {
+		if c.written[i].VersionID != versionID {
+			continue
+		}
+		if i == 0 {
+			return nil, nil
+		}
+		v := c.written[i-1]
+		return &v, nil
+	}
+	return nil, &release.Error{Op: "list versions", Kind: release.ErrNotFound}
 }
 
 // memDpkg installs by reading the .deb's control fields (Packages).
@@ -133,6 +159,7 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 	t.Cleanup(func() { dir.Close() })
 	tb := &table{ch: &memChannel{}, fleet: fleet.New(fleettest.NewStore(), nil), dpkg: &memDpkg{},
 		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), addr: release.Address{Bucket: "b", Key: "hello/production.deb"}}
+	tb.ch.now = func() time.Time { return tb.now }
 	svc := memService{sick: map[string]bool{}}
 	for _, v := range sick {
 		svc.sick[v] = true
@@ -146,6 +173,8 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 			t.Fatal(err)
 		}
 		cfg.PublicKeys = []release.PublicKey{tb.key.Public()}
+	} else {
+		cfg.AllowUnsigned = true
 	}
 	if tb.agent, err = New(cfg); err != nil {
 		t.Fatal(err)
@@ -183,7 +212,7 @@ func (tb *table) publish(t *testing.T, r rel) *release.Manifest {
 		}
 	}
 	if tb.key != nil && !r.unsigned {
-		tb.key.Sign(m)
+		tb.key.SignFor(m, tb.addr)
 	}
 	vid := "v-" + r.version
 	if r.noVersionID {
@@ -219,6 +248,13 @@ func (tb *table) installed(t *testing.T) {
 		t.Fatalf("installing 1.0: %q, %v", out, err)
 	}
 	tb.now = tb.now.Add(time.Minute)
+}
+
+// newerThenLater publishes 2.0, which this host does not install, and
+// moves the clock an hour on.
+func newerThenLater(tb *table, t *testing.T) {
+	tb.publish(t, rel{version: "2.0"})
+	tb.now = tb.now.Add(time.Hour)
 }
 
 func TestDecisionTable(t *testing.T) {
@@ -261,6 +297,15 @@ func TestDecisionTable(t *testing.T) {
 		{name: "refuse: unsigned", keys: true, rel: rel{version: "2.0", unsigned: true}, want: StateRefused, state: "refused", because: "signature"},
 		{name: "refuse: replay", keys: true, setup: (*table).installed, want: StateRefused, state: "refused", because: "refusing a replay", installs: "1.0",
 			rel: rel{version: "0.9", publishedAt: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}},
+		{name: "refuse: an older release copied back, on a fresh host", keys: true, setup: newerThenLater, want: StateRefused, state: "refused",
+			because: "copied back into the channel", rel: rel{version: "1.0", publishedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}},
+		{name: "install: a rollback re-signed with a fresh time", keys: true, setup: newerThenLater, rel: rel{version: "1.0"},
+			want: OK, state: "ok", installs: "1.0"},
+		{name: "install: unsigned mode follows a copy back", setup: newerThenLater, want: OK, state: "ok", installs: "1.0",
+			rel: rel{version: "1.0", publishedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}},
+		{name: "back off: versions cannot be listed", keys: true, rel: rel{version: "2.0"},
+			before:  func(t *testing.T, tb *table) { tb.ch.listErr = &release.Error{Op: "list versions", Kind: release.ErrAccessDenied} },
+			wantErr: release.ErrAccessDenied, state: "none"},
 		{name: "refuse: no VersionId", rel: rel{version: "2.0", noVersionID: true}, want: StateRefused, state: "refused", because: "no VersionId"},
 		{name: "refuse: package differs from its manifest", rel: rel{version: "2.0", debVersion: "2.1"}, want: StateRefused, state: "refused", because: "package is hello 2.1"},
 		{name: "refuse: object larger than its manifest", rel: rel{version: "2.0"},
@@ -337,6 +382,24 @@ func (tb *table) fail(t *testing.T, host string) {
 	m := tb.ch.obj.Manifest
 	if err := tb.fleet.RecordFailure(t.Context(), tb.addr, fleet.FailureRecord{Host: host, Version: m.Version, SHA256: m.SHA256, Outcome: "rolled-back", Time: tb.now}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCopyBackListedOnce: the channel's versions are listed once per
+// release, not at every check while the host waits for a slot.
+func TestCopyBackListedOnce(t *testing.T) {
+	tb := newTable(t, true)
+	tb.publish(t, rel{version: "2.0", policy: &fleet.Policy{Waves: []float64{100}, MaxUpdating: 1}})
+	if _, err := tb.fleet.AcquireLease(t.Context(), tb.addr, fleet.LeaseRequest{Slots: 1, Holder: "web-2", SHA256: tb.ch.obj.Manifest.SHA256, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if out, err := tb.agent.Check(t.Context()); out != "" || err != nil {
+			t.Fatalf("check %d: %q, %v; want to wait for the slot", i+1, out, err)
+		}
+	}
+	if tb.ch.lists != 1 {
+		t.Errorf("%d version listings for one release, want 1", tb.ch.lists)
 	}
 }
 

@@ -161,7 +161,7 @@ func TestReleaseReplacedDuringDownload(t *testing.T) {
 		replaced.Store(true)
 	}})
 	var logs bytes.Buffer
-	a, err := New(Config{Channel: ch.addr, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: "web-4", Interval: time.Second,
+	a, err := New(Config{Channel: ch.addr, AllowUnsigned: true, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: "web-4", Interval: time.Second,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestHeartbeat(t *testing.T) {
 	h := newHost(t)
 	h.inst.Service = nil
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
-	a, err := New(Config{Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: "web-5", Report: true,
+	a, err := New(Config{Channel: ch.addr, AllowUnsigned: true, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: "web-5", Report: true,
 		Interval: 20 * time.Millisecond, Heartbeat: 300 * time.Millisecond, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

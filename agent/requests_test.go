@@ -63,7 +63,7 @@ func TestDefaultPolicyRequests(t *testing.T) {
 			ch := &channel{srv: srv, client: pubClient, addr: release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}}
 			agents, proxy := ch.proxied(t)
 			h := newFleetHost(t, "web-1")
-			a, err := New(Config{Channel: ch.addr, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: h.name, Report: true,
+			a, err := New(Config{Channel: ch.addr, AllowUnsigned: true, Releases: agents.client, Fleet: fleetOf(agents.client), Package: "hello", Host: h.name, Report: true,
 				Interval: time.Second, Installer: h.inst, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)

@@ -60,7 +60,7 @@ func (h *fleetHost) agent(t testing.TB, ch *channel, leaseTTL time.Duration, log
 		logs = io.Discard
 	}
 	a, err := New(Config{
-		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: h.name, Report: true,
+		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: h.name, Report: true, AllowUnsigned: true,
 		Interval: cmp.Or(h.interval, 100*time.Millisecond), Jitter: cmp.Or(h.interval, 100*time.Millisecond) / 5, LeaseTTL: leaseTTL,
 		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -486,7 +486,7 @@ func TestAgentProcessHelper(t *testing.T) {
 	ttl, _ := time.ParseDuration(os.Getenv("HELPER_TTL"))
 	a, err := New(Config{
 		Channel: release.Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: os.Getenv("HELPER_KEY")}, Releases: c, Fleet: fleetOf(c),
-		Package: "hello", Host: os.Getenv(rolloutHelperEnv), Report: true, Interval: 100 * time.Millisecond, LeaseTTL: ttl,
+		Package: "hello", Host: os.Getenv(rolloutHelperEnv), Report: true, Interval: 100 * time.Millisecond, LeaseTTL: ttl, AllowUnsigned: true,
 		Installer: &Installer{Dir: dir, Dpkg: &dpkg.Dpkg{Root: os.Getenv("HELPER_ROOT")}},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})

@@ -51,6 +51,16 @@ func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Out
 	return StateRefused, nil
 }
 
+// refuseOr refuses obj when err is a refusalError, and otherwise returns
+// err for the caller to retry.
+func (a *Agent) refuseOr(ctx context.Context, obj *release.Object, err error) (Outcome, error) {
+	var refusal *refusalError
+	if errors.As(err, &refusal) {
+		return a.refuse(ctx, obj, refusal.err)
+	}
+	return "", err
+}
+
 // finish records and reports an install's outcome.
 func (a *Agent) finish(ctx context.Context, outcome Outcome, rel *state.Release, err error) {
 	msg := ""

@@ -25,7 +25,7 @@ func (a *Agent) verifyManifest(m *release.Manifest) error {
 	if len(a.cfg.PublicKeys) == 0 {
 		return nil
 	}
-	if err := m.Verify(a.cfg.PublicKeys...); err != nil {
+	if err := m.VerifyFor(a.cfg.Channel, a.cfg.PublicKeys...); err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
 	if in := a.s.Installed; in != nil && m.PublishedAt.Before(in.PublishedAt) {
@@ -33,6 +33,47 @@ func (a *Agent) verifyManifest(m *release.Manifest) error {
 			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// copyBackSlack is how far before S3 wrote a channel's previous version a
+// signed release may have been published and still count as new: S3
+// refuses requests signed more than 15 minutes off its clock, and a
+// publish signs its manifest a moment before its conditional write.
+const copyBackSlack = 20 * time.Minute
+
+// checkNotCopiedBack refuses, in signed mode, a release published (by its
+// signed time) well before S3 wrote the channel's previous version: an
+// older signed release copied back into the channel, by a console
+// restore, or by a bucket writer replaying it on a host that never ran
+// anything newer (which the installed release cannot catch). A publish
+// or a re-signing rollback signs a fresh time and passes. It costs one
+// ListObjectVersions per release: the verdict is remembered for the
+// version.
+func (a *Agent) checkNotCopiedBack(ctx context.Context, obj *release.Object) error {
+	if len(a.cfg.PublicKeys) == 0 {
+		return nil
+	}
+	if v := a.copyBack; v != nil && v.versionID == obj.VersionID {
+		return v.err
+	}
+	prev, err := a.cfg.Releases.WrittenBefore(ctx, a.cfg.Channel, obj.VersionID)
+	if err != nil {
+		return fmt.Errorf("check that the release is not an older one copied back: %w", err)
+	}
+	var verdict error
+	m := obj.Manifest
+	if prev != nil && m.PublishedAt.Before(prev.LastModified.Add(-copyBackSlack)) {
+		verdict = &refusalError{fmt.Errorf("release %s was published %s, before the channel's previous version was written (%s): an older signed release copied back into the channel, refused as a replay (a rollback must re-sign it, which gives it a fresh publication time)",
+			m.Version, m.PublishedAt.Format(time.RFC3339), prev.LastModified.UTC().Format(time.RFC3339))}
+	}
+	a.copyBack = &copyBackVerdict{versionID: obj.VersionID, err: verdict}
+	return verdict
+}
+
+// copyBackVerdict is checkNotCopiedBack's remembered verdict.
+type copyBackVerdict struct {
+	versionID string
+	err       error
 }
 
 // refusalError marks a download whose content, not its transfer, is wrong.

@@ -160,7 +160,7 @@ func TestPartHasher(t *testing.T) {
 			for i, n := range tt.sizes {
 				sizes[i] = int64(n)
 			}
-			p := &partHasher{sizes: sizes, left: sizes[0], h: sha256.New()}
+			p := newPartHasher(sizes, sha256.New)
 			for off := 0; off < tt.feed; off += tt.write {
 				if n, _ := p.Write(data[off:min(off+tt.write, tt.feed)]); n != min(tt.write, tt.feed-off) {
 					t.Fatalf("Write returned %d", n)

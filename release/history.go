@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -42,35 +41,7 @@ func (c *Client) History(ctx context.Context, a Address, limit int) ([]Version, 
 		if err != nil {
 			return nil, c.opError("history", a.String(), err)
 		}
-		// S3 lists a key's versions newest first, and its delete markers
-		// newest first in a separate list. Keep S3's order within each
-		// (timestamps can tie) and merge the two by time.
-		var objs, markers []Version
-		for _, v := range page.Versions {
-			if aws.ToString(v.Key) != a.Key {
-				continue
-			}
-			objs = append(objs, Version{
-				VersionID:    aws.ToString(v.VersionId),
-				LastModified: aws.ToTime(v.LastModified),
-				Size:         aws.ToInt64(v.Size),
-				ETag:         aws.ToString(v.ETag),
-				Current:      aws.ToBool(v.IsLatest),
-			})
-		}
-		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) != a.Key {
-				continue
-			}
-			markers = append(markers, Version{
-				VersionID:    aws.ToString(m.VersionId),
-				LastModified: aws.ToTime(m.LastModified),
-				Current:      aws.ToBool(m.IsLatest),
-				DeleteMarker: true,
-			})
-		}
-		pageVs := mergeNewestFirst(objs, markers)
-		vs = append(vs, pageVs...)
+		vs = append(vs, pageVersions(page, a.Key)...)
 		if limit > 0 && len(vs) >= limit {
 			vs = vs[:limit]
 			break

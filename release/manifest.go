@@ -26,6 +26,7 @@ const (
 	metaPublishedAt = metaPrefix + "published-at"
 	metaPublisher   = metaPrefix + "publisher"
 	metaGitCommit   = metaPrefix + "git-commit"
+	metaChannel     = metaPrefix + "channel"
 	metaKeyID       = metaPrefix + "key-id"
 	metaSignature   = metaPrefix + "signature"
 	// manifestFormat is the value of debfleet-manifest: bump it when the
@@ -64,6 +65,11 @@ type Manifest struct {
 	PublishedAt  time.Time // UTC, second precision
 	Publisher    string    // user@host
 	GitCommit    string    // optional
+	// Channel is the channel (s3://bucket/key) a signature is for: set
+	// when the manifest is signed, so a signed release copied to another
+	// channel (staging into production) is refused there. "" on unsigned
+	// manifests and on signatures made before channels were bound.
+	Channel string
 	// KeyID and Signature are set by Sign; empty when unsigned.
 	KeyID     string
 	Signature []byte
@@ -93,6 +99,9 @@ func (m *Manifest) fields() map[string]string {
 	}
 	if m.GitCommit != "" {
 		f[metaGitCommit] = m.GitCommit
+	}
+	if m.Channel != "" {
+		f[metaChannel] = m.Channel
 	}
 	if m.KeyID != "" {
 		f[metaKeyID] = m.KeyID
@@ -207,6 +216,7 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 		SHA256:       f[metaSHA256],
 		Publisher:    f[metaPublisher],
 		GitCommit:    f[metaGitCommit],
+		Channel:      f[metaChannel],
 		KeyID:        f[metaKeyID],
 	}
 	var err error
@@ -232,7 +242,7 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 		}
 	}
 	known := []string{metaFormat, metaKind, metaPackage, metaVersion, metaArch, metaSHA256, metaSize,
-		metaPublishedAt, metaPublisher, metaGitCommit, metaKeyID, metaSignature}
+		metaPublishedAt, metaPublisher, metaGitCommit, metaChannel, metaKeyID, metaSignature}
 	for k, v := range f {
 		if !slices.Contains(known, k) {
 			if m.Extra == nil {

@@ -42,6 +42,10 @@ type Object struct {
 	// Fetch checked the bytes against it.
 	S3Checksum         string
 	S3ChecksumVerified bool
+	// SHA256 (hex) and Integrity are set by FetchPlain: the SHA-256 of
+	// the bytes received, and what vouched for them (e.g. "ETag MD5").
+	SHA256    string
+	Integrity []string
 }
 
 func target(a Address, versionID string) string {
@@ -203,6 +207,33 @@ func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value str
 	if err != nil || n < 1 || n > 10000 {
 		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: fmt.Sprintf("S3 sent a malformed SHA-256 checksum %q", value)}
 	}
+	sizes, err := c.partSizes(ctx, a, versionID, n, size)
+	switch {
+	case errors.Is(err, errPartsUnknown):
+		c.log.Warn("cannot learn the parts of a multipart release; checking its SHA-256 against the manifest only",
+			"target", target(a, versionID), "err", err)
+		sum.value = ""
+		return sum, nil
+	case err != nil:
+		return sum, err
+	}
+	sum.composite = raw
+	sum.parts = newPartHasher(sizes, sha256.New)
+	return sum, nil
+}
+
+// errPartsUnknown: the server would not say how a multipart object was
+// cut (no HEAD ?partNumber support).
+var errPartsUnknown = errors.New("the server does not tell the sizes of a multipart object's parts")
+
+// partSizes learns the exact size of each of the n parts of version
+// versionID (size bytes in all) with one HEAD ?partNumber=i each, at most
+// 8 at a time: S3 does not say how a multipart upload was cut, and
+// GetObjectAttributes is not implemented everywhere (versitygw returns no
+// parts). It fails with errPartsUnknown when the server answers those
+// HEADs with anything but a transport, permission or not-found error, and
+// with ErrChecksumMismatch when the parts do not add up to size.
+func (c *Client) partSizes(ctx context.Context, a Address, versionID string, n int, size int64) ([]int64, error) {
 	sizes := make([]int64, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 8)
@@ -226,23 +257,18 @@ func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value str
 		case err == nil:
 			total += sizes[i]
 		case ctx.Err() != nil:
-			return sum, ctx.Err()
+			return nil, ctx.Err()
 		case errors.Is(err, ErrUnreachable), errors.Is(err, ErrAccessDenied), errors.Is(err, ErrNotFound):
-			return sum, err
+			return nil, err
 		default:
-			c.log.Warn("cannot learn the parts of a multipart release; checking its SHA-256 against the manifest only",
-				"target", target(a, versionID), "err", err)
-			sum.value = ""
-			return sum, nil
+			return nil, fmt.Errorf("%w: %w", errPartsUnknown, err)
 		}
 	}
 	if total != size {
-		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch,
+		return nil, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch,
 			Detail: fmt.Sprintf("S3's %d parts add up to %d bytes, the object has %d", n, total, size)}
 	}
-	sum.composite = raw
-	sum.parts = &partHasher{sizes: sizes, left: sizes[0], h: sha256.New()}
-	return sum, nil
+	return sizes, nil
 }
 
 // verify compares S3's checksum with what was received; whole is the
@@ -261,15 +287,20 @@ func (s s3Sum) verify(whole []byte) error {
 }
 
 // partHasher hashes a stream cut into parts of the given sizes, as S3
-// computes a composite checksum: SHA-256 of each part, then SHA-256 of
-// those digests concatenated.
+// computes a composite checksum (and a multipart upload's ETag): the hash
+// of each part, then the hash of those digests concatenated.
 type partHasher struct {
-	sizes []int64 // at least one
-	done  int     // parts hashed completely
-	left  int64   // bytes still due in part done
-	h     hash.Hash
-	sums  []byte
-	extra bool // more bytes than the parts hold
+	sizes   []int64 // at least one
+	newHash func() hash.Hash
+	done    int   // parts hashed completely
+	left    int64 // bytes still due in part done
+	h       hash.Hash
+	sums    []byte
+	extra   bool // more bytes than the parts hold
+}
+
+func newPartHasher(sizes []int64, newHash func() hash.Hash) *partHasher {
+	return &partHasher{sizes: sizes, newHash: newHash, left: sizes[0], h: newHash()}
 }
 
 func (p *partHasher) Write(b []byte) (int, error) {
@@ -299,8 +330,9 @@ func (p *partHasher) composite() []byte {
 	if p.extra || p.done != len(p.sizes) {
 		return nil
 	}
-	sum := sha256.Sum256(p.sums)
-	return sum[:]
+	h := p.newHash()
+	h.Write(p.sums)
+	return h.Sum(nil)
 }
 
 func checkSum(m *Manifest, n int64, sum []byte) error {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"time"
 )
 
 // PromoteInput says which release to promote and how to check it.
@@ -13,8 +15,20 @@ type PromoteInput struct {
 	// current version.
 	VersionID string
 	// PublicKeys, when not empty, require the source to be signed by one
-	// of them (ErrUnsigned, ErrUnknownKey, ErrBadSignature otherwise).
+	// of them, for the source channel (ErrUnsigned, ErrUnknownKey,
+	// ErrBadSignature, ErrWrongChannel otherwise).
 	PublicKeys []PublicKey
+	// Key re-signs the manifest for the destination channel with a fresh
+	// publication time (a signature names its channel, so a signed
+	// release cannot be promoted without it: ErrSignedChange). The source
+	// must then be signed by one of PublicKeys, or by Key itself when
+	// PublicKeys is empty.
+	Key *SigningKey
+	// Publisher, when set, replaces the manifest's publisher on re-signing.
+	Publisher string
+	// Now returns the current time for the fresh publication time; default
+	// time.Now.
+	Now func() time.Time
 	// AllowUnversioned promotes into a bucket without versioning.
 	AllowUnversioned bool
 	// Force copies even when the destination already holds these bytes.
@@ -57,11 +71,19 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 			Detail: fmt.Sprintf("not published by pkgdeb: %v", obj.ManifestErr), Err: obj.ManifestErr}
 	}
 	res := &PromoteResult{Source: obj}
-	if len(in.PublicKeys) > 0 {
-		if err := obj.Manifest.Verify(in.PublicKeys...); err != nil {
+	keys := in.PublicKeys
+	if len(keys) == 0 && in.Key != nil {
+		keys = []PublicKey{in.Key.Public()}
+	}
+	if len(keys) > 0 {
+		if err := obj.Manifest.VerifyFor(src, keys...); err != nil {
 			return nil, &Error{Op: "promote", Target: target(src, obj.VersionID), Detail: err.Error(), Err: err}
 		}
 		res.SignatureChecked = true
+	}
+	m, err := promotedManifest(obj.Manifest, dst, in)
+	if err != nil {
+		return nil, &Error{Op: "promote", Target: target(src, obj.VersionID), Detail: err.Error(), Err: err}
 	}
 	if _, err := c.Fetch(ctx, src, obj.VersionID, io.Discard); err != nil {
 		return nil, err
@@ -78,7 +100,7 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 	case err != nil:
 		return nil, err
 	}
-	if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == obj.Manifest.SHA256 && !in.Force {
+	if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == m.SHA256 && cur.Manifest.Channel == m.Channel && !in.Force {
 		res.VersionID, res.Skipped = cur.VersionID, true
 		return res, nil
 	}
@@ -87,12 +109,39 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 		curV = &Version{VersionID: cur.VersionID, ETag: cur.ETag}
 	}
 	srcV := Version{VersionID: obj.VersionID, ETag: obj.ETag}
-	vid, err := c.copyVersion(ctx, "promote", src, srcV, dst, curV, obj.Manifest, false)
+	vid, err := c.copyVersion(ctx, "promote", src, srcV, dst, curV, m, m != obj.Manifest)
 	if err != nil {
 		return nil, err
 	}
 	res.VersionID = vid
 	c.log.Info("promoted", "from", target(src, obj.VersionID), "to", dst.String(), "version_id", vid,
-		"version", obj.Manifest.Version, "sha256", obj.Manifest.SHA256)
+		"version", m.Version, "sha256", m.SHA256, "resigned", m != obj.Manifest)
 	return res, nil
+}
+
+// promotedManifest is the manifest the destination gets: src's own when
+// it is unsigned and in has no key, else src's re-signed for dst with a
+// fresh publication time.
+func promotedManifest(src *Manifest, dst Address, in PromoteInput) (*Manifest, error) {
+	if in.Key == nil {
+		if src.Signed() {
+			return nil, fmt.Errorf("%w: %s %s is signed for its own channel; promoting it re-signs it for %s, which needs a key", ErrSignedChange, src.Package, src.Version, dst)
+		}
+		return src, nil
+	}
+	if !src.Signed() {
+		return nil, fmt.Errorf("%w: %s %s; publish it signed rather than signing it on promotion", ErrUnsigned, src.Package, src.Version)
+	}
+	m := *src
+	m.Extra = maps.Clone(src.Extra)
+	now := time.Now
+	if in.Now != nil {
+		now = in.Now
+	}
+	m.PublishedAt = now().UTC().Truncate(time.Second)
+	if in.Publisher != "" {
+		m.Publisher = in.Publisher
+	}
+	in.Key.SignFor(&m, dst)
+	return &m, nil
 }

@@ -16,9 +16,15 @@ func TestPromote(t *testing.T) {
 	prod := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"} // another bucket
 
 	v1, v2 := randomBytes(t, 3000), randomBytes(t, 3000)
-	m1 := testManifest(v1, "1.0")
-	key.Sign(m1)
-	r1, err := c.Publish(testCtx(t), staging, PublishInput{Body: bytes.NewReader(v1), Manifest: m1})
+	r1, err := c.Publish(testCtx(t), staging, PublishInput{Body: bytes.NewReader(v1), Manifest: testManifest(v1, "1.0"), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bucket writer copies production's signed manifest onto staging.
+	v3 := randomBytes(t, 3000)
+	m3 := testManifest(v3, "3.0")
+	key.SignFor(m3, prod)
+	r3, err := c.Publish(testCtx(t), staging, PublishInput{Body: bytes.NewReader(v3), Manifest: m3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +38,14 @@ func TestPromote(t *testing.T) {
 		wantBytes []byte
 		skipped   bool
 	}{
-		{"signed version by id", PromoteInput{VersionID: r1.VersionID, PublicKeys: []PublicKey{key.Public()}}, nil, v1, false},
-		{"again: identical, skipped", PromoteInput{VersionID: r1.VersionID}, nil, v1, true},
-		{"again with force", PromoteInput{VersionID: r1.VersionID, Force: true}, nil, v1, false},
+		{"signed, without a key to re-sign", PromoteInput{VersionID: r1.VersionID, PublicKeys: []PublicKey{key.Public()}}, ErrSignedChange, nil, false},
+		{"signed version by id, re-signed", PromoteInput{VersionID: r1.VersionID, Key: key}, nil, v1, false},
+		{"again: identical, skipped", PromoteInput{VersionID: r1.VersionID, Key: key}, nil, v1, true},
+		{"again with force", PromoteInput{VersionID: r1.VersionID, Key: key, Force: true}, nil, v1, false},
 		{"unsigned current refused when keys given", PromoteInput{PublicKeys: []PublicKey{key.Public()}}, ErrUnsigned, v1, false},
-		{"unknown key", PromoteInput{VersionID: r1.VersionID, PublicKeys: []PublicKey{other.Public()}}, ErrUnknownKey, v1, false},
+		{"unsigned current refused with a key", PromoteInput{Key: key}, ErrUnsigned, v1, false},
+		{"unknown key", PromoteInput{VersionID: r1.VersionID, PublicKeys: []PublicKey{other.Public()}, Key: key}, ErrUnknownKey, v1, false},
+		{"signed for another channel", PromoteInput{VersionID: r3.VersionID, Key: key}, ErrWrongChannel, v1, false},
 		{"current without keys", PromoteInput{}, nil, v2, false},
 		{"no such version", PromoteInput{VersionID: elsewhere}, ErrNotFound, v2, false},
 	}
@@ -49,6 +58,9 @@ func TestPromote(t *testing.T) {
 			if err == nil && res.Skipped != tt.skipped {
 				t.Errorf("skipped %v, want %v", res.Skipped, tt.skipped)
 			}
+			if tt.wantBytes == nil {
+				return
+			}
 			obj, body := currentBytes(t, c, prod)
 			if !bytes.Equal(body, tt.wantBytes) {
 				t.Errorf("production holds %s", obj.Manifest.Version)
@@ -59,12 +71,15 @@ func TestPromote(t *testing.T) {
 	if obj.Manifest.SHA256 != testManifest(v2, "").SHA256 {
 		t.Error("sha256 changed in promotion")
 	}
-	// The signature travels with the bytes.
+	// The promoted release is signed for production, and nothing else.
 	hist, _ := c.History(testCtx(t), prod, 0)
 	for _, v := range hist {
 		if v.Manifest.Version == "1.0" {
-			if err := v.Manifest.Verify(key.Public()); err != nil {
+			if err := v.Manifest.VerifyFor(prod, key.Public()); err != nil {
 				t.Errorf("promoted 1.0: %v", err)
+			}
+			if err := v.Manifest.VerifyFor(staging, key.Public()); !errors.Is(err, ErrWrongChannel) {
+				t.Errorf("promoted 1.0 verifies for staging: %v", err)
 			}
 		}
 	}

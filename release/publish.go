@@ -24,9 +24,12 @@ type PublishInput struct {
 	// Body holds the package bytes; Publish reads it from offset 0 to
 	// Manifest.Size, so one Body can go to several channels.
 	Body io.ReaderAt
-	// Manifest describes Body, complete and signed if it is to be: its
-	// SHA-256 and Size must be those of Body.
+	// Manifest describes Body, complete but unsigned: its SHA-256 and
+	// Size must be those of Body.
 	Manifest *Manifest
+	// Key, when set, signs the manifest for the channel it is published
+	// to (Manifest.Channel), so each channel gets its own signature.
+	Key *SigningKey
 	// AllowUnversioned publishes to a bucket without versioning, where
 	// the previous release is lost (no history, no rollback).
 	AllowUnversioned bool
@@ -72,6 +75,11 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 	m := in.Manifest
 	if m == nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: "no manifest"}
+	}
+	if in.Key != nil {
+		signed := *m
+		in.Key.SignFor(&signed, a)
+		m = &signed
 	}
 	if err := m.Validate(); err != nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}

@@ -90,7 +90,7 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 		res.AlreadyCurrent = true
 		return res, nil
 	}
-	m, replace, err := rollbackManifest(tv.Manifest, in)
+	m, replace, err := rollbackManifest(tv.Manifest, a, in)
 	if e := (*Error)(nil); errors.As(err, &e) {
 		e.Op, e.Target = "rollback", target(a, tv.VersionID)
 		return nil, e
@@ -115,8 +115,8 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 // rollbackManifest is the manifest a rollback restores old with, and
 // whether it differs from old (the copy then replaces the metadata): old
 // as in.Edit changes it, re-signed with a fresh PublishedAt when in has a
-// key.
-func rollbackManifest(old *Manifest, in RollbackInput) (*Manifest, bool, error) {
+// key (for channel ch).
+func rollbackManifest(old *Manifest, ch Address, in RollbackInput) (*Manifest, bool, error) {
 	m := *old
 	m.Extra = maps.Clone(old.Extra)
 	if in.Edit != nil {
@@ -133,7 +133,7 @@ func rollbackManifest(old *Manifest, in RollbackInput) (*Manifest, bool, error) 
 		if in.Publisher != "" {
 			m.Publisher = in.Publisher
 		}
-		in.Key.Sign(&m)
+		in.Key.SignFor(&m, ch)
 		return &m, true, nil
 	}
 	if bytes.Equal(m.Canonical(), old.Canonical()) {

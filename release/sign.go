@@ -20,6 +20,9 @@ var (
 	ErrUnknownKey = errors.New("signed by an unknown key")
 	// ErrBadSignature: the signature does not match the manifest.
 	ErrBadSignature = errors.New("bad signature")
+	// ErrWrongChannel: a signature is valid but made for another channel
+	// (or, from before channels were bound, for none).
+	ErrWrongChannel = errors.New("signed for another channel")
 	// ErrLoosePermissions: a private key file is readable or writable by
 	// group or others.
 	ErrLoosePermissions = errors.New("key file permissions too open")
@@ -72,6 +75,28 @@ func (k *SigningKey) Sign(m *Manifest) {
 	m.KeyID = k.pub.ID
 	m.Signature = nil
 	m.Signature = ed25519.Sign(k.priv, m.Canonical())
+}
+
+// SignFor binds m to channel ch (Manifest.Channel) and signs it.
+func (k *SigningKey) SignFor(m *Manifest, ch Address) {
+	m.Channel = ch.String()
+	k.Sign(m)
+}
+
+// VerifyFor is Verify, and then checks that the signature was made for
+// channel ch: a release signed for staging does not verify in
+// production.
+func (m *Manifest) VerifyFor(ch Address, keys ...PublicKey) error {
+	if err := m.Verify(keys...); err != nil {
+		return err
+	}
+	switch m.Channel {
+	case ch.String():
+		return nil
+	case "":
+		return fmt.Errorf("%w: the signature names no channel (made before releases were bound to one); re-sign it for %s", ErrWrongChannel, ch)
+	}
+	return fmt.Errorf("%w: signed for %s, not %s", ErrWrongChannel, m.Channel, ch)
 }
 
 // Verify checks that m is signed by one of keys. With no keys it only

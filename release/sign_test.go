@@ -86,7 +86,7 @@ func TestManifestSignatureCoversEveryField(t *testing.T) {
 	base := testManifest([]byte("x"), "1.0")
 	base.GitCommit = "0123abc"
 	base.Extra = map[string]string{"rollout": "canary=10%"}
-	k.Sign(base)
+	k.SignFor(base, Address{Bucket: "acme", Key: "hello/production.deb"})
 	md := base.Metadata()
 	// Round trip through metadata, as S3 returns it.
 	parsed, err := ParseManifest(md)
@@ -129,6 +129,38 @@ func TestManifestSignatureCoversEveryField(t *testing.T) {
 	m, _ := ParseManifest(md)
 	if err := m.Verify(k.Public()); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("added field: %v", err)
+	}
+}
+
+// TestVerifyFor: a signature holds only on the channel it names, and a
+// signature from before channels were bound holds on none.
+func TestVerifyFor(t *testing.T) {
+	k, _ := GenerateKey()
+	prod := Address{Bucket: "acme", Key: "hello/production.deb"}
+	staging := Address{Bucket: "acme", Key: "hello/staging.deb"}
+	signed := func(sign func(*Manifest)) *Manifest {
+		m := testManifest([]byte("x"), "1.0")
+		sign(m)
+		return m
+	}
+	tests := []struct {
+		name string
+		m    *Manifest
+		want error
+	}{
+		{"signed for this channel", signed(func(m *Manifest) { k.SignFor(m, prod) }), nil},
+		{"signed for another channel", signed(func(m *Manifest) { k.SignFor(m, staging) }), ErrWrongChannel},
+		{"signed for no channel", signed(k.Sign), ErrWrongChannel},
+		{"channel changed after signing", signed(func(m *Manifest) { k.SignFor(m, staging); m.Channel = prod.String() }), ErrBadSignature},
+		{"same key, another bucket", signed(func(m *Manifest) { k.SignFor(m, Address{Bucket: "acme-staging", Key: prod.Key}) }), ErrWrongChannel},
+		{"unsigned", testManifest([]byte("x"), "1.0"), ErrUnsigned},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.m.VerifyFor(prod, k.Public()); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
 

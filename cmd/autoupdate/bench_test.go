@@ -33,7 +33,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	for b.Loop() {
 		root := testenv.DpkgRoot(b)
 		cmd := exec.Command(bin, "--source", source, "--package", "hello", "--state-dir", b.TempDir(), "--dpkg-root", root,
-			"--host", "bench", "--endpoint", proxy.URL, "--interval", "1s", "--jitter", "0", "--env-file", os.DevNull)
+			"--host", "bench", "--endpoint", proxy.URL, "--interval", "1s", "--jitter", "0", "--env-file", os.DevNull, "--allow-unsigned")
 		cmd.Env = append(os.Environ(), srv.Env()...)
 		var stderr realparts.SyncBuffer
 		cmd.Stderr = &stderr

@@ -54,6 +54,7 @@ type config struct {
 	ExpectVersion string
 	Splay         time.Duration
 	PublicKeys    []string
+	AllowUnsigned bool
 	Host          string
 	Report        bool
 	Heartbeat     time.Duration
@@ -71,7 +72,7 @@ type flags struct {
 	logFormat, jitter                                                 string
 	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
-	report, once, insecure                                            bool
+	report, once, insecure, allowUnsigned                             bool
 }
 
 func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
@@ -94,7 +95,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.DurationVar(&f.healthTimeout, "health-timeout", 30*time.Second, "how long the service has to prove healthy after a restart")
 	fs.StringVar(&f.expectVersion, "expect-version", "", "`URL` that must answer the new package version after a restart (e.g. http://127.0.0.1:8080/version)")
 	fs.DurationVar(&f.splay, "splay", 0, "random delay up to this `duration` before restarting, so hosts do not restart together")
-	fs.Var(&f.publicKeys, "public-key", "accept only releases signed by this ed25519 public key `file` (repeatable)")
+	fs.Var(&f.publicKeys, "public-key", "accept only releases signed by this ed25519 public key `file`, for this channel (repeatable: any one of them; required unless --allow-unsigned)")
+	fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "follow unsigned releases, including plain .debs uploaded by any S3 client: whoever can write to the channel's key then runs code as root on this server")
 	fs.StringVar(&f.host, "host", "", "this server's `name` in status objects (default the hostname)")
 	fs.BoolVar(&f.report, "report", true, "write a status object next to the release (<key>.status/<host>.json)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 10*time.Minute, "rewrite the status object at least this often")
@@ -118,6 +120,12 @@ its size, SHA-256, signature and control fields, installs it with dpkg,
 restarts the service and waits for proof of health. A release that fails
 is rolled back locally and never retried on this host.
 
+Releases must be signed for the channel by a key given with --public-key
+(pkgdeb keygen makes one, pkgdeb publish --sign-key signs); --allow-unsigned
+follows unsigned releases instead, plain .debs uploaded with "aws s3 cp" or
+the S3 console included (their package name, version and architecture are
+read from the .deb). Choose one: the agent does not start without either.
+
 Every flag can also be set in the environment or in the --env-file as
 AUTOUPDATE_<FLAG> (upper case, - as _), e.g. AUTOUPDATE_SOURCE=s3://b/k or
 AUTOUPDATE_PUBLIC_KEY="a.pub b.pub". The command line wins over the
@@ -126,7 +134,9 @@ environment, which wins over the file.
 Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --pidfile /run/hello/hello.pid --health-url http://127.0.0.1:8080/healthz \
-    --expect-version http://127.0.0.1:8080/version
+    --expect-version http://127.0.0.1:8080/version --public-key /etc/autoupdate/release.pub
+  autoupdate --source s3://acme-releases/hello/production.deb --package hello \
+    --reload-cmd 'systemctl restart hello' --allow-unsigned
   autoupdate --once    # settings from /etc/default/autoupdate
 
 Flags:
@@ -222,7 +232,7 @@ func (f *flags) validate() (*config, error) {
 		EnvFile: f.envFile, Endpoint: f.endpoint, Insecure: f.insecure, Region: f.region, Interval: f.interval,
 		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ReloadCmd: f.reloadCmd,
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
-		Splay: f.splay, PublicKeys: f.publicKeys, Host: f.host, Report: f.report,
+		Splay: f.splay, PublicKeys: f.publicKeys, AllowUnsigned: f.allowUnsigned, Host: f.host, Report: f.report,
 		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
 		LogFormat: f.logFormat,
 	}
@@ -235,6 +245,9 @@ func (f *flags) validate() (*config, error) {
 	}
 	if c.Package == "" {
 		return nil, cli.Usagef("--package is required (the package name the channel must contain)")
+	}
+	if err := checkTrustMode(c); err != nil {
+		return nil, err
 	}
 	if c.Interval <= 0 {
 		return nil, cli.Usagef("--interval %s: must be positive", c.Interval)
@@ -294,6 +307,27 @@ func (f *flags) validate() (*config, error) {
 		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
 	}
 	return c, nil
+}
+
+// checkTrustMode requires the operator to choose between signed releases
+// (one or more public keys) and unsigned ones (--allow-unsigned), and
+// refuses both at once: a key would then protect nothing.
+func checkTrustMode(c *config) error {
+	switch {
+	case len(c.PublicKeys) > 0 && c.AllowUnsigned:
+		return cli.Usagef("--allow-unsigned with --public-key: choose one (with a key, unsigned releases are refused; --allow-unsigned would accept anything)")
+	case len(c.PublicKeys) > 0 || c.AllowUnsigned:
+		return nil
+	}
+	return cli.Usagef(`no --public-key: by default the agent installs only releases signed for its channel.
+  1. Where you publish (CI), make a key pair once:  pkgdeb keygen --out release
+     and keep release.key secret (a CI secret).
+  2. Publish with it:  pkgdeb publish --sign-key release.key hello.deb %s
+  3. Ship release.pub to every server (cloud-init user data, config management)
+     and give --public-key /etc/autoupdate/release.pub
+     (or AUTOUPDATE_PUBLIC_KEY=/etc/autoupdate/release.pub in %s).
+To follow unsigned releases instead, pass --allow-unsigned: whoever can write
+to the channel then runs code as root on this server`, c.Source, DefaultEnvFile)
 }
 
 // parseSignal accepts HUP, SIGHUP, hup or a number.

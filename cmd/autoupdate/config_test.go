@@ -108,7 +108,7 @@ AUTOUPDATE_REPORT=false
 	}{
 		{
 			name: "defaults",
-			args: []string{"--source", "s3://b/app/production.deb", "--package", "hello", "--host", "h1", "--env-file", envFileEmpty(t)},
+			args: []string{"--source", "s3://b/app/production.deb", "--package", "hello", "--allow-unsigned", "--host", "h1", "--env-file", envFileEmpty(t)},
 			check: func(t *testing.T, c *config) {
 				if c.Source.Bucket != "b" || c.Source.Key != "app/production.deb" || c.Interval != 10*time.Second ||
 					c.Jitter != 2*time.Second || c.StateDir != "/var/lib/autoupdate" || c.Signal != syscall.SIGHUP ||
@@ -150,7 +150,7 @@ AUTOUPDATE_REPORT=false
 		},
 		{
 			name: "explicit jitter, signal by name and number",
-			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t), "--jitter", "0", "--signal", "usr2"},
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--jitter", "0", "--signal", "usr2"},
 			check: func(t *testing.T, c *config) {
 				if c.Jitter != 0 || c.Signal != syscall.SIGUSR2 {
 					t.Errorf("jitter %s signal %v", c.Jitter, c.Signal)
@@ -159,7 +159,7 @@ AUTOUPDATE_REPORT=false
 		},
 		{
 			name: "lease TTL from the environment",
-			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t)},
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t)},
 			env:  map[string]string{"AUTOUPDATE_LEASE_TTL": "90s"},
 			check: func(t *testing.T, c *config) {
 				if c.LeaseTTL != 90*time.Second {
@@ -169,7 +169,7 @@ AUTOUPDATE_REPORT=false
 		},
 		{
 			name: "lease TTL on the command line",
-			args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t), "--lease-ttl", "3s"},
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--lease-ttl", "3s"},
 			env:  map[string]string{"AUTOUPDATE_LEASE_TTL": "90s"},
 			check: func(t *testing.T, c *config) {
 				if c.LeaseTTL != 3*time.Second {
@@ -177,20 +177,28 @@ AUTOUPDATE_REPORT=false
 				}
 			},
 		},
-		{name: "lease TTL too short", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "2s"}, wantErr: "--lease-ttl 2s: must be between 3s"},
-		{name: "lease TTL zero", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "0"}, wantErr: "--lease-ttl 0s"},
-		{name: "lease TTL too long", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--lease-ttl", "2h"}, wantErr: "and 1h0m0s"},
-		{name: "bad lease TTL in the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t)}, env: map[string]string{"AUTOUPDATE_LEASE_TTL": "a minute"}, wantErr: "AUTOUPDATE_LEASE_TTL"},
-		{name: "missing source", args: []string{"--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
+		{name: "lease TTL too short", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lease-ttl", "2s"}, wantErr: "--lease-ttl 2s: must be between 3s"},
+		{name: "lease TTL zero", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lease-ttl", "0"}, wantErr: "--lease-ttl 0s"},
+		{name: "lease TTL too long", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lease-ttl", "2h"}, wantErr: "and 1h0m0s"},
+		{name: "bad lease TTL in the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, env: map[string]string{"AUTOUPDATE_LEASE_TTL": "a minute"}, wantErr: "AUTOUPDATE_LEASE_TTL"},
+		{name: "missing source", args: []string{"--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
 		{name: "missing package", args: []string{"--source", "s3://b/k", "--env-file", envFileEmpty(t)}, wantErr: "--package is required"},
-		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},
-		{name: "jitter above interval", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--jitter", "11s"}, wantErr: "between 0 and --interval"},
-		{name: "zero interval", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--interval", "0s"}, wantErr: "must be positive"},
-		{name: "unknown signal", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--signal", "FOO"}, wantErr: "unknown signal"},
-		{name: "health without restart", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--health-url", "http://127.0.0.1/h"}, wantErr: "give --pidfile or --reload-cmd"},
-		{name: "bad health url", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--pidfile", "/run/x.pid", "--health-url", "127.0.0.1:80"}, wantErr: "http:// or https://"},
-		{name: "bad metrics addr", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--metrics-addr", "9100"}, wantErr: "host:port"},
-		{name: "host with slash", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--host", "a/b"}, wantErr: "must not contain"},
+		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},
+		{name: "jitter above interval", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--jitter", "11s"}, wantErr: "between 0 and --interval"},
+		{name: "zero interval", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--interval", "0s"}, wantErr: "must be positive"},
+		{name: "unknown signal", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--signal", "FOO"}, wantErr: "unknown signal"},
+		{name: "health without restart", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--health-url", "http://127.0.0.1/h"}, wantErr: "give --pidfile or --reload-cmd"},
+		{name: "bad health url", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--pidfile", "/run/x.pid", "--health-url", "127.0.0.1:80"}, wantErr: "http:// or https://"},
+		{name: "bad metrics addr", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--metrics-addr", "9100"}, wantErr: "host:port"},
+		{name: "host with slash", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "a/b"}, wantErr: "must not contain"},
+		{name: "neither a key nor unsigned", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "pkgdeb keygen --out release"},
+		{name: "a key and unsigned", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--public-key", "a.pub", "--allow-unsigned"}, wantErr: "choose one"},
+		{name: "unsigned from the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t)},
+			env: map[string]string{"AUTOUPDATE_ALLOW_UNSIGNED": "true"}, check: func(t *testing.T, c *config) {
+				if !c.AllowUnsigned || len(c.PublicKeys) != 0 {
+					t.Errorf("unsigned mode from the environment: %+v", c)
+				}
+			}},
 		{name: "unknown setting in the env file", args: []string{"--env-file", badEnvFile}, wantErr: "unknown setting AUTOUPDATE_NOPE"},
 		{name: "bad value in the environment", args: []string{"--env-file", envFile}, env: map[string]string{"AUTOUPDATE_INTERVAL": "soon"}, wantErr: "AUTOUPDATE_INTERVAL"},
 		{name: "explicit env file missing", args: []string{"--env-file", filepath.Join(dir, "nope")}, wantErr: "env file"},

@@ -113,19 +113,20 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		}
 	}
 	a, err := agent.New(agent.Config{
-		Channel:    cfg.Source,
-		Releases:   client,
-		Fleet:      fleet.New(client.Records(), log),
-		Package:    cfg.Package,
-		PublicKeys: keys,
-		Host:       cfg.Host,
-		Report:     cfg.Report,
-		Heartbeat:  cfg.Heartbeat,
-		LeaseTTL:   cfg.LeaseTTL,
-		Interval:   cfg.Interval,
-		Jitter:     cfg.Jitter,
-		Installer:  inst,
-		Logger:     log,
+		Channel:       cfg.Source,
+		Releases:      client,
+		Fleet:         fleet.New(client.Records(), log),
+		Package:       cfg.Package,
+		PublicKeys:    keys,
+		AllowUnsigned: cfg.AllowUnsigned,
+		Host:          cfg.Host,
+		Report:        cfg.Report,
+		Heartbeat:     cfg.Heartbeat,
+		LeaseTTL:      cfg.LeaseTTL,
+		Interval:      cfg.Interval,
+		Jitter:        cfg.Jitter,
+		Installer:     inst,
+		Logger:        log,
 	})
 	if err != nil {
 		return err

@@ -45,14 +45,14 @@ func publishDeb(t testing.TB, srv *testenv.S3Server, p testenv.AgentDeb, key *re
 	sum := sha256.Sum256(b)
 	m := &release.Manifest{Package: pkg.Control.Package, Version: pkg.Control.Version, Architecture: pkg.Control.Architecture,
 		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)), PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "ci@test"}
-	if key != nil {
-		key.Sign(m)
-	}
 	c, err := release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	if key != nil {
+		key.SignFor(m, addr)
+	}
 	if _, err := c.Publish(t.Context(), addr, release.PublishInput{Body: bytes.NewReader(b), Manifest: m}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestDaemonStopsOnSignal(t *testing.T) {
 	source := publishDeb(t, srv, testenv.AgentDeb{Package: "hello", Version: "1.0"}, nil)
 	root := testenv.DpkgRoot(t)
 	cmd := exec.Command(bin, "--source", source, "--package", "hello", "--state-dir", t.TempDir(), "--dpkg-root", root,
-		"--host", "web-1", "--endpoint", srv.Endpoint, "--interval", "100ms", "--env-file", os.DevNull)
+		"--host", "web-1", "--endpoint", srv.Endpoint, "--interval", "100ms", "--env-file", os.DevNull, "--allow-unsigned")
 	cmd.Env = append(os.Environ(), srv.Env()...)
 	var stderr realparts.SyncBuffer
 	cmd.Stderr = &stderr
@@ -215,7 +215,7 @@ func TestInsecureEndpoint(t *testing.T) {
 				t.Setenv("AWS_ENDPOINT_URL_S3", tt.env)
 			}
 			envFile := filepath.Join(t.TempDir(), "autoupdate")
-			writeFile(t, envFile, "AUTOUPDATE_SOURCE="+source+"\nAUTOUPDATE_PACKAGE=hello\n"+tt.envFile)
+			writeFile(t, envFile, "AUTOUPDATE_SOURCE="+source+"\nAUTOUPDATE_PACKAGE=hello\nAUTOUPDATE_ALLOW_UNSIGNED=true\n"+tt.envFile)
 			root := testenv.DpkgRoot(t)
 			args := append([]string{"--env-file", envFile, "--once", "--state-dir", t.TempDir(), "--dpkg-root", root,
 				"--host", "web-1", "--region", srv.Region}, tt.args...)
@@ -252,6 +252,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"--env-file", os.DevNull}, 2, "--source is required"},
 		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--env-file", os.DevNull, "--source", "s3://b/k", "--package", "p"}, 2, "no --public-key: by default the agent installs only releases signed for its channel"},
 		{[]string{"--help"}, 0, "Usage: autoupdate"},
 		{[]string{"--version"}, 0, "autoupdate dev"},
 	}

@@ -20,6 +20,8 @@ func printAdvice(w io.Writer, cmd string, err error) {
 		a = "pass --allow-unversioned to " + cmd + " anyway: the release it replaces is then lost (no history, no rollback)"
 	case errors.Is(err, release.ErrInsecureEndpoint):
 		a = "pass --insecure-endpoint if you really mean it"
+	case errors.Is(err, release.ErrSignedChange) && cmd == "promote":
+		a = "pass --sign-key KEY to re-sign it for the destination"
 	case errors.Is(err, release.ErrNotPrivateKey):
 		a = "make a key pair with: pkgdeb keygen --out NAME, then give --sign-key NAME.key"
 	default:

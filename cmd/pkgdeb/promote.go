@@ -14,16 +14,22 @@ const promoteHelp = `Usage: pkgdeb promote [flags] s3://BUCKET/SOURCE s3://BUCKE
 Copy the exact bytes of one channel's release (its current version, or
 --version-id) to another channel, in the same or another bucket behind the
 same endpoint. The source is downloaded and checked first: size and
-SHA-256 against its manifest, and its signature when --public-key is
-given (any one of the keys must have signed it). The copy is done by the
-server, pinned to the checked version, and keeps the manifest and
-signature. The destination bucket must keep versions unless
---allow-unversioned; a destination that already has these bytes is left
-alone unless --force.
+SHA-256 against its manifest, and its signature, for the source channel,
+by one of the --public-key keys (by the --sign-key itself when none is
+given). The copy is done by the server, pinned to the checked version.
+
+A signature names the channel it was made for, so that a signed staging
+build copied into production by hand is refused there: a signed release
+is promoted with --sign-key, which re-signs it for the destination with a
+fresh publication time. An unsigned release is copied as it is. The
+destination bucket must keep versions unless --allow-unversioned; a
+destination that already has these bytes, signed for it, is left alone
+unless --force.
 
 Examples:
-  pkgdeb promote s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
-  pkgdeb promote --public-key ci.pub --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
+  pkgdeb promote --sign-key ci.key s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+  pkgdeb promote --sign-key ci.key --public-key old-ci.pub --public-key ci.pub \
+      --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
 
 Flags:
@@ -35,7 +41,8 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	conn.register(fs)
 	versionID := fs.String("version-id", "", "promote this `VersionId` of the source instead of its current version")
 	var pubKeys cli.Strings
-	fs.Var(&pubKeys, "public-key", "require a signature by this public key `file` (repeatable: any one of them)")
+	fs.Var(&pubKeys, "public-key", "require a signature by this public key `file` (repeatable: any one of them; default the --sign-key's own)")
+	signKey := fs.String("sign-key", "", "re-sign the release for the destination with this private key `file` (needed for a signed release)")
 	allowUnversioned := fs.Bool("allow-unversioned", false, "promote into a bucket without versioning")
 	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
 	pos, err := cli.Parse(fs, args)
@@ -53,7 +60,12 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if src == dst {
 		return cli.Usagef("source and destination are the same channel")
 	}
-	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force}
+	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force, Publisher: publisher()}
+	if *signKey != "" {
+		if in.Key, err = release.LoadSigningKey(*signKey); err != nil {
+			return err
+		}
+	}
 	for _, p := range pubKeys {
 		k, err := release.LoadPublicKey(p)
 		if err != nil {
@@ -71,12 +83,16 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	m := res.Source.Manifest
 	check := "sha256 verified"
-	if res.SignatureChecked {
+	switch {
+	case res.SignatureChecked:
 		check += ", signature by key " + m.KeyID + " verified"
-	} else if m.Signed() {
+	case m.Signed():
 		check += ", signature not checked (no --public-key)"
-	} else {
+	default:
 		check += ", unsigned"
+	}
+	if in.Key != nil {
+		check += ", re-signed for the destination by key " + in.Key.ID()
 	}
 	if res.Skipped {
 		fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has %s %s (sha256 %s); nothing copied (--force copies anyway)\n", dst, res.VersionID, m.Package, m.Version, m.ShortSHA())

@@ -251,9 +251,6 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := policy.Apply(m); err != nil {
 		return cli.Usagef("%v", err)
 	}
-	if key != nil {
-		key.Sign(m)
-	}
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("publish %s: %w", file, err)
 	}
@@ -261,7 +258,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	in := release.PublishInput{Body: f, Manifest: m, AllowUnversioned: *allowUnversioned, Force: *force}
+	in := release.PublishInput{Body: f, Manifest: m, Key: key, AllowUnversioned: *allowUnversioned, Force: *force}
 	failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
 	if failed > 0 {
 		return fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts))
@@ -289,7 +286,7 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 			if vid == "" || vid == "null" {
 				vid = "none (bucket not versioned)"
 			}
-			fmt.Fprintf(stdout, "%s: published %s %s (%s), sha256 %s, %s, VersionId %s\n", dst, m.Package, m.Version, signedNote(m), m.ShortSHA(), mib(m.Size), vid)
+			fmt.Fprintf(stdout, "%s: published %s %s (%s), sha256 %s, %s, VersionId %s\n", dst, m.Package, m.Version, keyNote(in.Key), m.ShortSHA(), mib(m.Size), vid)
 			fmt.Fprintf(stdout, "%s: %s\n", dst, policyNote(policy, m.PublishedAt))
 		}
 		if ctx.Err() != nil {
@@ -302,6 +299,14 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 func signedNote(m *release.Manifest) string {
 	if m.Signed() {
 		return "signed by key " + m.KeyID
+	}
+	return "unsigned"
+}
+
+// keyNote says how publish signs: with key, for each channel it writes.
+func keyNote(key *release.SigningKey) string {
+	if key != nil {
+		return "signed by key " + key.ID() + " for this channel"
 	}
 	return "unsigned"
 }

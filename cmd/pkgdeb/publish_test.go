@@ -131,8 +131,8 @@ func TestReleaseLifecycle(t *testing.T) {
 	}
 
 	// Promote the signed current release, checking its signature.
-	out = mustRun(t, "promote", "--public-key", key+".pub", staging, prod)
-	if !strings.Contains(out, "signature by key") || !strings.Contains(out, "promoted hello 1.1") {
+	out = mustRun(t, "promote", "--sign-key", key+".key", "--public-key", key+".pub", staging, prod)
+	if !strings.Contains(out, "signature by key") || !strings.Contains(out, "re-signed for the destination") || !strings.Contains(out, "promoted hello 1.1") {
 		t.Errorf("promote: %s", out)
 	}
 	ph := relHistory(t, prod)

@@ -36,7 +36,11 @@ type bench struct {
 	client  *release.Client // direct to versitygw: not counted
 	channel release.Address
 	envFile string
-	agents  []*agentProc
+	// key signs every release, as in production; pubKey is its public
+	// half's file, given to every agent.
+	key    *release.SigningKey
+	pubKey string
+	agents []*agentProc
 }
 
 // setup starts versitygw, a versioned bucket and the counting proxy.
@@ -75,6 +79,14 @@ func setup(ctx context.Context, o options, progress io.Writer) (b *bench, err er
 	// agents' settings.
 	b.envFile = filepath.Join(o.work, "autoupdate.env")
 	if err := os.WriteFile(b.envFile, nil, 0o644); err != nil {
+		return nil, err
+	}
+	if b.key, err = release.GenerateKey(); err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Join(o.work, "release.key"))
+	os.Remove(filepath.Join(o.work, "release.pub"))
+	if _, b.pubKey, err = release.WriteKeyPair(filepath.Join(o.work, "release"), b.key); err != nil {
 		return nil, err
 	}
 	b.logf("versitygw %s, counting proxy %s, channel %s", b.srv.Endpoint, b.proxy.URL, b.channel)
@@ -131,7 +143,7 @@ func (b *bench) publish(ctx context.Context, version string, policy fleet.Policy
 	if err := policy.Apply(m); err != nil {
 		return time.Time{}, nil, fmt.Errorf("publish %s %s: %w", b.o.packageName, version, err)
 	}
-	if _, err := b.client.Publish(ctx, b.channel, release.PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+	if _, err := b.client.Publish(ctx, b.channel, release.PublishInput{Body: bytes.NewReader(body), Manifest: m, Key: b.key}); err != nil {
 		return time.Time{}, nil, fmt.Errorf("publish %s %s: %w", b.o.packageName, version, err)
 	}
 	return time.Now(), m, nil
@@ -174,6 +186,7 @@ func (b *bench) startAgent(ctx context.Context, host string, env []string) (*age
 		"--endpoint", b.proxy.URL, "--region", b.srv.Region,
 		"--state-dir", filepath.Join(dir, "state"), "--dpkg-root", root,
 		"--host", host, "--interval", b.o.interval.String(), "--env-file", b.envFile,
+		"--public-key", b.pubKey,
 	}
 	a, err := startAgent(b.o.bin, host, root, filepath.Join(dir, "autoupdate.log"), args, env)
 	if err != nil {
