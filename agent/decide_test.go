@@ -304,7 +304,9 @@ func TestDecisionTable(t *testing.T) {
 		{name: "install: unsigned mode follows a copy back", setup: newerThenLater, want: OK, state: "ok", installs: "1.0",
 			rel: rel{version: "1.0", publishedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}},
 		{name: "back off: versions cannot be listed", keys: true, rel: rel{version: "2.0"},
-			before:  func(t *testing.T, tb *table) { tb.ch.listErr = &release.Error{Op: "list versions", Kind: release.ErrAccessDenied} },
+			before: func(t *testing.T, tb *table) {
+				tb.ch.listErr = &release.Error{Op: "list versions", Kind: release.ErrAccessDenied}
+			},
 			wantErr: release.ErrAccessDenied, state: "none"},
 		{name: "refuse: no VersionId", rel: rel{version: "2.0", noVersionID: true}, want: StateRefused, state: "refused", because: "no VersionId"},
 		{name: "refuse: package differs from its manifest", rel: rel{version: "2.0", debVersion: "2.1"}, want: StateRefused, state: "refused", because: "package is hello 2.1"},
