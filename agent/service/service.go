@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,8 +42,14 @@ const (
 type Input struct {
 	// PIDFile is the service's PID file. When set, Restart signals the PID
 	// it names (unless ReloadCmd is set) and health requires a different,
-	// live PID in it afterwards.
+	// live PID in it afterwards. Either PID must be the service's: see the
+	// package documentation.
 	PIDFile string
+	// Unit, when set, is the systemd unit the service runs in, e.g.
+	// "hello.service": a PID from PIDFile counts only if its process is in
+	// that unit's cgroup. When empty, the cgroup of the first PID trusted
+	// is the service's from then on.
+	Unit string
 	// Signal is sent to the PID in PIDFile to restart the service; default
 	// SIGHUP.
 	Signal syscall.Signal
@@ -82,6 +90,11 @@ type Input struct {
 // Service restarts one service and checks its health.
 type Service struct {
 	in Input
+
+	mu sync.Mutex
+	// cgroup is the service's cgroup, learned from the first PID trusted
+	// when Input.Unit is empty.
+	cgroup string
 }
 
 // New checks in and returns a Service.
@@ -104,6 +117,11 @@ func New(in Input) (*Service, error) {
 	if in.Splay < 0 {
 		return nil, fmt.Errorf("service: negative splay %s", in.Splay)
 	}
+	if in.Unit != "" {
+		if err := CheckUnit(in.Unit); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
+	}
 	if in.Client == nil {
 		in.Client = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -120,7 +138,9 @@ func New(in Input) (*Service, error) {
 //
 // In signal mode, with no live process in the PID file, there is nothing to
 // restart: Restart returns ErrNotRunning at once, without waiting for
-// health.
+// health. A PID file that names a process other than the service's, or that
+// is not a plain PID file, fails it at once with ErrNotService, in either
+// mode.
 func (s *Service) Restart(ctx context.Context, version string) (int, error) {
 	if d := s.splay(); d > 0 {
 		s.in.Logger.Info("splay before restart", "delay", d)
@@ -133,19 +153,22 @@ func (s *Service) Restart(ctx context.Context, version string) (int, error) {
 		}
 	}
 	start := time.Now()
+	proc, err := s.running()
+	if err != nil {
+		return 0, fmt.Errorf("restart: %w", err)
+	}
 	oldPID := 0
-	if s.in.PIDFile != "" {
-		if pid, err := restart.ReadPIDFile(s.in.PIDFile); err == nil && restart.Alive(pid) {
-			oldPID = pid
-		}
+	if proc != nil {
+		oldPID = proc.Pid
+		defer proc.Release()
 	}
 	switch {
 	case s.in.ReloadCmd != "":
 		if err := s.reload(ctx); err != nil {
 			return 0, err
 		}
-	case oldPID != 0:
-		if err := syscall.Kill(oldPID, s.in.Signal); err != nil {
+	case proc != nil:
+		if err := proc.Signal(s.in.Signal); err != nil {
 			return 0, fmt.Errorf("restart: signal %s to pid %d: %w", s.in.Signal, oldPID, err)
 		}
 	default:
@@ -181,6 +204,10 @@ func (s *Service) Wait(ctx context.Context, oldPID int, version string) (int, er
 	var healthySince time.Time
 	for {
 		pid, err := s.check(ctx, oldPID, version)
+		if errors.Is(err, ErrNotService) {
+			// Waiting does not make another process the service's.
+			return 0, fmt.Errorf("health check after %s: %w", time.Since(start).Round(time.Millisecond), err)
+		}
 		if err == nil {
 			// One good check can catch a new process in the instant
 			// before it dies; healthy means staying so for Settle.
@@ -230,15 +257,21 @@ func (s *Service) stopped(caller context.Context, elapsed time.Duration, last er
 func (s *Service) check(ctx context.Context, oldPID int, version string) (int, error) {
 	pid := 0
 	if s.in.PIDFile != "" {
+		var owner int
 		var err error
-		pid, err = restart.ReadPIDFile(s.in.PIDFile)
+		pid, owner, err = restart.ReadPIDFileOwner(s.in.PIDFile)
 		switch {
+		case errors.Is(err, restart.ErrNotPIDFile):
+			return 0, fmt.Errorf("%w: %w", ErrNotService, err)
 		case err != nil:
 			return 0, err
 		case pid == oldPID:
 			return 0, fmt.Errorf("pid file %s still names the old process %d", s.in.PIDFile, pid)
 		case !restart.Alive(pid):
 			return 0, fmt.Errorf("pid %d from %s is not running", pid, s.in.PIDFile)
+		}
+		if err := s.trust(pid, owner); err != nil {
+			return 0, err
 		}
 	}
 	if s.in.HealthURL != "" {
@@ -256,6 +289,58 @@ func (s *Service) check(ctx context.Context, oldPID int, version string) (int, e
 		}
 	}
 	return pid, nil
+}
+
+// running returns the service's live process the PID file names, or nil
+// when there is none (no PID file, no PID in it, or a PID that is not
+// running), or an error wrapping ErrNotService when the file or its
+// process is not the service's.
+func (s *Service) running() (*os.Process, error) {
+	if s.in.PIDFile == "" {
+		return nil, nil
+	}
+	pid, owner, err := restart.ReadPIDFileOwner(s.in.PIDFile)
+	switch {
+	case errors.Is(err, restart.ErrNotPIDFile):
+		return nil, fmt.Errorf("%w: %w", ErrNotService, err)
+	case err != nil:
+		return nil, nil
+	}
+	// The handle first (a pidfd on Linux), what /proc says after: should
+	// pid exit and its number be reused in between, the signal sent
+	// through the handle fails instead of reaching the newcomer.
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, nil
+	}
+	if !restart.Alive(pid) {
+		proc.Release()
+		return nil, nil
+	}
+	if err := s.trust(pid, owner); err != nil {
+		proc.Release()
+		return nil, err
+	}
+	return proc, nil
+}
+
+// trust returns an error wrapping ErrNotService unless pid, named by a PID
+// file that owner owns, is the service's (see the package documentation).
+// Without Input.Unit, the first PID trusted teaches the service's cgroup.
+func (s *Service) trust(pid, owner int) error {
+	p := inspect(pid, owner)
+	self := os.Getpid()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tr := trust{Self: self, Ancestors: ancestors(self), Unit: s.in.Unit, Cgroup: s.cgroup}
+	if err := tr.check(p); err != nil {
+		return fmt.Errorf("%s: %w", s.in.PIDFile, err)
+	}
+	if s.in.Unit == "" && s.cgroup == "" && p.Cgroup != "" {
+		s.cgroup = p.Cgroup
+		s.in.Logger.Info("service cgroup learned", "pid", pid, "cgroup", p.Cgroup)
+	}
+	return nil
 }
 
 func (s *Service) get(ctx context.Context, url string) (string, error) {
