@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
@@ -47,6 +48,7 @@ type config struct {
 	StateDir      string
 	Package       string
 	PIDFile       string
+	ServiceUnit   string
 	Signal        syscall.Signal
 	ReloadCmd     string
 	HealthURL     string
@@ -69,7 +71,7 @@ type config struct {
 type flags struct {
 	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
 	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
-	logFormat, jitter                                                 string
+	logFormat, jitter, serviceUnit                                    string
 	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
 	report, once, insecure, allowUnsigned                             bool
@@ -89,6 +91,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/autoupdate", "private `directory` for the agent's state and kept packages")
 	fs.StringVar(&f.pkg, "package", "", "the package `name` the channel must contain (required)")
 	fs.StringVar(&f.pidFile, "pidfile", "", "the service's PID `file`: signalled to restart, and a new PID in it proves the restart")
+	fs.StringVar(&f.serviceUnit, "service-unit", "", "the systemd `unit` the service runs in (e.g. hello.service): a PID from --pidfile is signalled, or proves a restart, only if its process is in that unit (default: in the cgroup of the first PID trusted)")
 	fs.StringVar(&f.signal, "signal", "HUP", "`signal` sent to the PID in --pidfile to restart the service")
 	fs.StringVar(&f.reloadCmd, "reload-cmd", "", "restart the service by running this shell `command` instead of signalling")
 	fs.StringVar(&f.healthURL, "health-url", "", "`URL` that must answer 200 after a restart")
@@ -230,7 +233,7 @@ func flagName(envKey string) (string, bool) {
 func (f *flags) validate() (*config, error) {
 	c := &config{
 		EnvFile: f.envFile, Endpoint: f.endpoint, Insecure: f.insecure, Region: f.region, Interval: f.interval,
-		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ReloadCmd: f.reloadCmd,
+		StateDir: f.stateDir, Package: f.pkg, PIDFile: f.pidFile, ServiceUnit: f.serviceUnit, ReloadCmd: f.reloadCmd,
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
 		Splay: f.splay, PublicKeys: f.publicKeys, AllowUnsigned: f.allowUnsigned, Host: f.host, Report: f.report,
 		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
@@ -275,6 +278,14 @@ func (f *flags) validate() (*config, error) {
 	}
 	if (c.HealthURL != "" || c.ExpectVersion != "") && c.PIDFile == "" && c.ReloadCmd == "" {
 		return nil, cli.Usagef("--health-url and --expect-version check a restarted service: give --pidfile or --reload-cmd too")
+	}
+	if c.ServiceUnit != "" {
+		if c.PIDFile == "" {
+			return nil, cli.Usagef("--service-unit checks the PID in --pidfile: give --pidfile too")
+		}
+		if err := service.CheckUnit(c.ServiceUnit); err != nil {
+			return nil, cli.Usagef("--service-unit: %v", err)
+		}
 	}
 	for name, u := range map[string]string{"--health-url": c.HealthURL, "--expect-version": c.ExpectVersion} {
 		if u == "" {

@@ -189,6 +189,8 @@ AUTOUPDATE_REPORT=false
 		{name: "unknown signal", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--signal", "FOO"}, wantErr: "unknown signal"},
 		{name: "health without restart", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--health-url", "http://127.0.0.1/h"}, wantErr: "give --pidfile or --reload-cmd"},
 		{name: "bad health url", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--pidfile", "/run/x.pid", "--health-url", "127.0.0.1:80"}, wantErr: "http:// or https://"},
+		{name: "service unit without pidfile", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--reload-cmd", "true", "--service-unit", "hello.service"}, wantErr: "give --pidfile too"},
+		{name: "bad service unit", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--pidfile", "/run/x.pid", "--service-unit", "/system.slice/hello.service"}, wantErr: "--service-unit: unit"},
 		{name: "bad metrics addr", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--metrics-addr", "9100"}, wantErr: "host:port"},
 		{name: "host with slash", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "a/b"}, wantErr: "must not contain"},
 		{name: "neither a key nor unsigned", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "pkgdeb keygen --out release"},

@@ -100,6 +100,7 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if cfg.PIDFile != "" || cfg.ReloadCmd != "" {
 		inst.Service, err = service.New(service.Input{
 			PIDFile:    cfg.PIDFile,
+			Unit:       cfg.ServiceUnit,
 			Signal:     cfg.Signal,
 			ReloadCmd:  cfg.ReloadCmd,
 			HealthURL:  cfg.HealthURL,
