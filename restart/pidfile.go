@@ -71,7 +71,10 @@ func ReadPIDFile(path string) (int, error) {
 // checked against running processes (see Alive).
 func ReadPIDFileOwner(path string) (pid, owner int, err error) {
 	f, err := openPIDFile(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotPIDFile):
+		return 0, -1, fmt.Errorf("read PID file %s: %w", path, err)
+	case err != nil:
 		return 0, -1, fmt.Errorf("read PID file: %w", err)
 	}
 	defer f.Close()
@@ -80,7 +83,7 @@ func ReadPIDFileOwner(path string) (pid, owner int, err error) {
 		return 0, -1, fmt.Errorf("read PID file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, -1, fmt.Errorf("read PID file %s: %w: its type is %s", path, ErrNotPIDFile, fi.Mode().Type())
+		return 0, -1, fmt.Errorf("read PID file %s: %w: it is not a regular file", path, ErrNotPIDFile)
 	}
 	owner, links := fileOwner(fi)
 	if links != 1 {

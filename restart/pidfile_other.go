@@ -17,7 +17,7 @@ func openPIDFile(path string) (*os.File, error) {
 		return nil, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("%s: %w: it is a symbolic link", path, ErrNotPIDFile)
+		return nil, fmt.Errorf("%w: it is a symbolic link", ErrNotPIDFile)
 	}
 	return os.Open(path)
 }

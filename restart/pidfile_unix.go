@@ -25,10 +25,10 @@ func openPIDFile(path string) (*os.File, error) {
 			continue
 		// FreeBSD says EMLINK where Linux and macOS say ELOOP.
 		case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EMLINK):
-			return nil, fmt.Errorf("%s: %w: it is a symbolic link", path, ErrNotPIDFile)
+			return nil, fmt.Errorf("%w: it is a symbolic link", ErrNotPIDFile)
 		// What open(2) says of a socket.
 		case errors.Is(err, syscall.ENXIO):
-			return nil, fmt.Errorf("%s: %w: it is not a regular file", path, ErrNotPIDFile)
+			return nil, fmt.Errorf("%w: it is a socket", ErrNotPIDFile)
 		default:
 			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 		}
