@@ -267,7 +267,12 @@ func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, error) {
 	m := obj.Manifest
 	log := a.log.With("version_id", obj.VersionID)
-	if m == nil {
+	switch {
+	case m == nil && obj.Plain() && a.cfg.AllowUnsigned:
+		return a.considerPlain(ctx, obj)
+	case m == nil && obj.Plain():
+		return a.refuse(ctx, obj, errors.New("not a signed release: the version has no manifest (a plain upload by an S3 client?), and this host installs only releases signed for its channel"))
+	case m == nil:
 		return a.refuse(ctx, obj, fmt.Errorf("not a release: %w", obj.ManifestErr))
 	}
 	log = log.With("version", m.Version, "sha256", m.SHA256)

@@ -23,6 +23,12 @@ type Releases interface {
 	// release.ErrChecksumMismatch, a transfer cut short an error to
 	// retry.
 	Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error)
+	// FetchPlain writes version versionID of a, which has no manifest
+	// and is size bytes, to w and returns its object with the SHA-256 of
+	// the bytes (obj.SHA256) and what vouched for them
+	// (obj.Integrity: S3's checksum, an MD5 ETag; empty when nothing
+	// did). A difference is release.ErrChecksumMismatch.
+	FetchPlain(ctx context.Context, a release.Address, versionID string, size int64, w io.Writer) (*release.Object, error)
 	// WrittenBefore returns the entry (version or delete marker) of a
 	// written just before versionID, with S3's LastModified, or nil when
 	// versionID is the first. One ListObjectVersions request.

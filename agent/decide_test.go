@@ -80,6 +80,26 @@ func (c *memChannel) Fetch(ctx context.Context, a release.Address, versionID str
 	return &obj, err
 }
 
+// setPlain makes body, without a manifest, the channel's current version.
+func (c *memChannel) setPlain(body []byte, versionID string) {
+	c.set(nil, body, versionID)
+	c.obj.ManifestErr = release.ErrNoManifest
+}
+
+func (c *memChannel) FetchPlain(ctx context.Context, a release.Address, versionID string, size int64, w io.Writer) (*release.Object, error) {
+	c.mu.Lock()
+	obj, body := *c.obj, c.body
+	c.fetches++
+	c.mu.Unlock()
+	if obj.VersionID != versionID || int64(len(body)) != size {
+		return nil, &release.Error{Op: "get", Kind: release.ErrNotFound}
+	}
+	sum := sha256.Sum256(body)
+	obj.SHA256, obj.Integrity = hex.EncodeToString(sum[:]), []string{"in memory"}
+	_, err := w.Write(body)
+	return &obj, err
+}
+
 func (c *memChannel) WrittenBefore(ctx context.Context, a release.Address, versionID string) (*release.Version, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -193,6 +213,7 @@ type rel struct {
 	extra                                map[string]string
 	unsigned, noVersionID                bool
 	publishedAt                          time.Time
+	plain                                bool // no manifest: a plain upload
 }
 
 // publish makes r the channel's current version.
@@ -200,6 +221,10 @@ func (tb *table) publish(t *testing.T, r rel) *release.Manifest {
 	t.Helper()
 	pkg, arch := cmpOr(r.pkg, "hello"), cmpOr(r.arch, "amd64")
 	body := debBytes(t, pkg, cmpOr(r.debVersion, r.version), arch)
+	if r.plain {
+		tb.ch.setPlain(body, "v-"+r.version+"-plain")
+		return nil
+	}
 	sum := sha256.Sum256(body)
 	m := &release.Manifest{Kind: r.kind, Package: pkg, Version: r.version, Architecture: arch, SHA256: hex.EncodeToString(sum[:]),
 		Size: int64(len(body)), PublishedAt: tb.now, Publisher: "ci@test", Extra: r.extra}
@@ -308,6 +333,23 @@ func TestDecisionTable(t *testing.T) {
 				tb.ch.listErr = &release.Error{Op: "list versions", Kind: release.ErrAccessDenied}
 			},
 			wantErr: release.ErrAccessDenied, state: "none"},
+		{name: "install: a plain upload", rel: rel{version: "2.0", plain: true}, want: OK, state: "ok", installs: "2.0"},
+		{name: "refuse: a plain upload in signed mode", keys: true, rel: rel{version: "2.0", plain: true}, want: StateRefused, state: "refused",
+			because: "not a signed release"},
+		{name: "refuse: a plain upload of another package", rel: rel{version: "2.0", pkg: "other", plain: true}, want: StateRefused, state: "refused",
+			because: `plain upload is package "other"`},
+		{name: "refuse: a plain upload for another architecture", rel: rel{version: "2.0", arch: "arm64", plain: true}, want: StateRefused, state: "refused",
+			because: "built for arm64"},
+		{name: "skip: a plain copy of the installed release", setup: (*table).installed, rel: rel{version: "1.0", plain: true},
+			want: "", state: "ok", installs: "1.0"},
+		{name: "skip: a plain upload that failed here before", setup: (*table).installed, sick: []string{"2.0"}, rel: rel{version: "2.0", plain: true},
+			before: func(t *testing.T, tb *table) {
+				if out, _ := tb.agent.Check(t.Context()); out != RolledBack {
+					t.Fatalf("first try of 2.0: %q", out)
+				}
+				tb.ch.setPlain(tb.ch.body, "v-2.0-again")
+			},
+			want: "", state: "rolled-back", installs: "1.0 2.0 1.0"},
 		{name: "refuse: no VersionId", rel: rel{version: "2.0", noVersionID: true}, want: StateRefused, state: "refused", because: "no VersionId"},
 		{name: "refuse: package differs from its manifest", rel: rel{version: "2.0", debVersion: "2.1"}, want: StateRefused, state: "refused", because: "package is hello 2.1"},
 		{name: "refuse: object larger than its manifest", rel: rel{version: "2.0"},
