@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,11 +41,28 @@ type RollbackInput struct {
 	// place (the fleet package sets the rollout policy this way). A
 	// signed manifest that changes needs Key, else ErrSignedChange.
 	Edit func(m *Manifest) error
+	// PublicKeys are trusted besides Key's own public half: with Key, the
+	// target must be signed by one of these or by Key itself before it is
+	// re-signed (ErrUntrustedTarget otherwise), and ToPrevious passes over
+	// versions that are not. Without Key they are only checked, for
+	// RollbackResult.Trust.
+	PublicKeys []PublicKey
+	// AllowUnsigned lets Key re-sign a target that carries no signature
+	// at all (its bytes are still checked against its manifest).
+	// ToPrevious never picks one; a target signed by an unknown key, or
+	// with a bad signature, is refused all the same.
+	AllowUnsigned bool
 }
 
 // ErrSignedChange is the error kind of a rollback that would change the
 // manifest of a signed release without a key to re-sign it.
 var ErrSignedChange = errors.New("the manifest of a signed release cannot change without re-signing it")
+
+// ErrUntrustedTarget is the error kind of a rollback that would re-sign a
+// version no trusted key signed: a bucket writer can plant any bytes with
+// a manifest that describes them, and re-signing would vouch for them. It
+// comes with ErrUnsigned, ErrUnknownKey or ErrBadSignature saying why.
+var ErrUntrustedTarget = errors.New("the rollback target is not signed by a trusted key")
 
 // RollbackResult is the outcome of a Rollback.
 type RollbackResult struct {
@@ -57,6 +77,16 @@ type RollbackResult struct {
 	AlreadyCurrent bool
 	// Manifest is the manifest the new version carries.
 	Manifest *Manifest
+	// TrustChecked reports that Target's signature was checked against
+	// the trusted keys (RollbackInput.PublicKeys and Key's public half;
+	// false when there were none). Trust is that check's outcome: nil
+	// when it verifies, else an error matching ErrUnsigned, ErrUnknownKey
+	// or ErrBadSignature.
+	TrustChecked bool
+	Trust        error
+	// BytesChecked reports that Target was downloaded and its size and
+	// SHA-256 matched its manifest (always before Key re-signs it).
+	BytesChecked bool
 }
 
 // Rollback makes an earlier version of channel a current again by a
@@ -65,6 +95,12 @@ type RollbackResult struct {
 // the old manifest. History is not rewritten; the rollback is itself a
 // new version. A target that does not exist gives ErrNotFound; a channel
 // changed since the history was read gives ErrPreconditionFailed.
+//
+// Re-signing (in.Key) vouches for the target, so first, dry run or not,
+// the target must be signed by a trusted key (ErrUntrustedTarget; see
+// RollbackInput.PublicKeys and AllowUnsigned) and its bytes, downloaded
+// and hashed, must match its manifest (ErrChecksumMismatch). Without a key
+// nothing new is vouched for and the target is copied as it is.
 func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*RollbackResult, error) {
 	hist, err := c.History(ctx, a, 0)
 	if err != nil {
@@ -76,7 +112,12 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 			res.Previous = &hist[i]
 		}
 	}
-	tv, err := resolveTarget(hist, in.To)
+	keys := in.trustedKeys()
+	tv, err := resolveTarget(hist, in.To, in.resignable(keys))
+	if e := (*Error)(nil); errors.As(err, &e) {
+		e.Op, e.Target = "rollback", a.String()
+		return nil, e
+	}
 	if err != nil {
 		return nil, &Error{Op: "rollback", Target: a.String(), Kind: ErrNotFound, Detail: err.Error(), Err: err}
 	}
@@ -86,9 +127,17 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 			Detail: fmt.Sprintf("version %s was not published by pkgdeb: %v", tv.VersionID, tv.ManifestErr)}
 	}
 	res.Manifest = tv.Manifest
+	if len(keys) > 0 {
+		res.TrustChecked, res.Trust = true, tv.Manifest.Verify(keys...)
+	}
 	if tv.Current {
 		res.AlreadyCurrent = true
 		return res, nil
+	}
+	if in.Key != nil {
+		if err := c.vetTarget(ctx, a, res, in, keys); err != nil {
+			return nil, err
+		}
 	}
 	m, replace, err := rollbackManifest(tv.Manifest, a, in)
 	if e := (*Error)(nil); errors.As(err, &e) {
@@ -110,6 +159,49 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 	c.log.Info("rolled back", "channel", a.String(), "from_version_id", tv.VersionID, "version_id", vid,
 		"version", res.Manifest.Version, "sha256", res.Manifest.SHA256, "resigned", in.Key != nil)
 	return res, nil
+}
+
+// trustedKeys are the keys a target must be signed by to be re-signed:
+// in.PublicKeys, and in.Key's own public half, since whoever holds Key
+// could sign anything anyway.
+func (in RollbackInput) trustedKeys() []PublicKey {
+	keys := slices.Clone(in.PublicKeys)
+	if in.Key != nil {
+		keys = append(keys, in.Key.Public())
+	}
+	return keys
+}
+
+// resignable is the filter resolveTarget applies when in re-signs: a
+// version whose manifest verifies under keys. Without a key every
+// version qualifies (nil).
+func (in RollbackInput) resignable(keys []PublicKey) func(*Version) bool {
+	if in.Key == nil {
+		return nil
+	}
+	return func(v *Version) bool { return v.Manifest != nil && v.Manifest.Verify(keys...) == nil }
+}
+
+// vetTarget checks, before in.Key re-signs res.Target, that it is signed
+// by one of keys (or unsigned, if in allows that) and that its bytes
+// match its manifest: one download of the pinned version, bounded by the
+// manifest's size and not stored.
+func (c *Client) vetTarget(ctx context.Context, a Address, res *RollbackResult, in RollbackInput, keys []PublicKey) error {
+	tv := res.Target
+	if res.Trust != nil && !(in.AllowUnsigned && errors.Is(res.Trust, ErrUnsigned)) {
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = k.ID
+		}
+		return &Error{Op: "rollback", Target: target(a, tv.VersionID), Kind: ErrUntrustedTarget, Err: res.Trust,
+			Detail: fmt.Sprintf("%s %s: %v (trusted keys: %s); re-signing it would vouch for bytes no trusted key signed",
+				tv.Manifest.Package, tv.Manifest.Version, res.Trust, strings.Join(ids, ", "))}
+	}
+	if _, err := c.Fetch(ctx, a, tv.VersionID, io.Discard); err != nil {
+		return fmt.Errorf("rollback: check the target's bytes against its manifest before re-signing: %w", err)
+	}
+	res.BytesChecked = true
+	return nil
 }
 
 // rollbackManifest is the manifest a rollback restores old with, and
@@ -146,41 +238,71 @@ func rollbackManifest(old *Manifest, ch Address, in RollbackInput) (*Manifest, b
 }
 
 // resolveTarget finds the version "to" names in a newest-first history.
-func resolveTarget(hist []Version, to string) (*Version, error) {
+// With ok set (a re-signing rollback), ToPrevious only picks a version ok
+// accepts, and a package version the newest ok one carrying it, else its
+// newest (for the caller to refuse with the reason); a VersionId is taken
+// as named.
+func resolveTarget(hist []Version, to string, ok func(*Version) bool) (*Version, error) {
 	if to == "" {
 		return nil, fmt.Errorf("no target version given")
 	}
 	if to == ToPrevious {
-		var cur *Version
-		for i := range hist {
-			if hist[i].Current {
-				cur = &hist[i]
-				break
-			}
-		}
-		for i := range hist {
-			v := &hist[i]
-			if v.DeleteMarker || v.Current || v.Manifest == nil {
-				continue
-			}
-			if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == v.Manifest.SHA256 {
-				continue
-			}
-			return v, nil
-		}
-		return nil, fmt.Errorf("no earlier version with different bytes than the current one (%d versions in history)", len(hist))
+		return previousVersion(hist, ok)
 	}
 	for i := range hist {
 		if hist[i].VersionID == to && !hist[i].DeleteMarker {
 			return &hist[i], nil
 		}
 	}
+	var newest *Version
 	for i := range hist {
 		if m := hist[i].Manifest; m != nil && m.Version == to {
-			return &hist[i], nil
+			if ok == nil || ok(&hist[i]) {
+				return &hist[i], nil
+			}
+			if newest == nil {
+				newest = &hist[i]
+			}
 		}
 	}
+	if newest != nil {
+		return newest, nil
+	}
 	return nil, fmt.Errorf("%q is neither a VersionId nor a package version in this channel's history (%d versions)", to, len(hist))
+}
+
+// previousVersion is ToPrevious: the newest earlier version whose bytes
+// differ from the current one and, with ok set, that ok accepts. Passing
+// over the others is what keeps a version planted between two releases
+// from being picked and re-signed.
+func previousVersion(hist []Version, ok func(*Version) bool) (*Version, error) {
+	var cur *Version
+	for i := range hist {
+		if hist[i].Current {
+			cur = &hist[i]
+			break
+		}
+	}
+	skipped := 0
+	for i := range hist {
+		v := &hist[i]
+		if v.DeleteMarker || v.Current || v.Manifest == nil {
+			continue
+		}
+		if cur != nil && cur.Manifest != nil && cur.Manifest.SHA256 == v.Manifest.SHA256 {
+			continue
+		}
+		if ok != nil && !ok(v) {
+			skipped++
+			continue
+		}
+		return v, nil
+	}
+	if skipped > 0 {
+		return nil, &Error{Kind: ErrUntrustedTarget, Detail: fmt.Sprintf(
+			"none of the %d earlier versions with different bytes than the current one is signed by a trusted key (%d versions in history); name one explicitly", skipped, len(hist))}
+	}
+	return nil, fmt.Errorf("no earlier version with different bytes than the current one (%d versions in history)", len(hist))
 }
 
 // copyVersion copies src (a version of srcAddr) over dst server-side.

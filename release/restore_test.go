@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // publishVersions publishes one release per version string and returns
@@ -97,7 +100,9 @@ func TestRollback(t *testing.T) {
 			bodies, ids := publishVersions(t, c, a, "1.0", "1.1", "1.2")
 			before, _ := currentBytes(t, c, a)
 			later := func() time.Time { return before.Manifest.PublishedAt.Add(time.Hour) }
-			res, err := c.Rollback(testCtx(t), a, RollbackInput{To: tt.to(ids), Key: tt.key, DryRun: tt.dryRun, Now: later, Publisher: "ops@desk"})
+			// The history is unsigned: re-signing it must be allowed.
+			in := RollbackInput{To: tt.to(ids), Key: tt.key, DryRun: tt.dryRun, Now: later, Publisher: "ops@desk", AllowUnsigned: true}
+			res, err := c.Rollback(testCtx(t), a, in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,6 +255,144 @@ func TestRollbackEdit(t *testing.T) {
 			}
 			if err := obj.Manifest.Verify(key.Public()); (err == nil) != tt.wantSigned {
 				t.Errorf("restored manifest verifies: %v, want signed %v", err, tt.wantSigned)
+			}
+		})
+	}
+}
+
+// plant writes body over a with the manifest m (nil: no metadata at all),
+// as anyone allowed to write to the bucket can: with the SDK, checking
+// nothing. It returns the new VersionId.
+func plant(t *testing.T, c *Client, a Address, body []byte, m *Manifest) string {
+	t.Helper()
+	in := &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: bytes.NewReader(body)}
+	if m != nil {
+		in.Metadata = m.Metadata()
+	}
+	out, err := c.S3().PutObject(testCtx(t), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.VersionId)
+}
+
+// publishSigned publishes a fresh body as version of "hello", signed by key.
+func publishSigned(t *testing.T, c *Client, a Address, key *SigningKey, version string) []byte {
+	t.Helper()
+	body := randomBytes(t, 2000)
+	m := testManifest(body, version)
+	key.Sign(m)
+	if _, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestRollbackResignVerifiesTarget: re-signing vouches for a version, so a
+// rollback with a key refuses a version that a bucket writer planted (no
+// signature, another key's, a signature that does not cover the manifest,
+// bytes that differ from a signed manifest), and previous passes over
+// versions no trusted key signed instead of picking them.
+func TestRollbackResignVerifiesTarget(t *testing.T) {
+	srv := s3env.Server(t)
+	c := testClient(t, srv)
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each planted version is 1.0.1 (but one), between the signed 1.0 and
+	// 1.1.
+	plants := map[string]func(body []byte) (stored []byte, m *Manifest){
+		"unsigned": func(body []byte) ([]byte, *Manifest) { return body, testManifest(body, "1.0.1") },
+		"other key": func(body []byte) ([]byte, *Manifest) {
+			m := testManifest(body, "1.0.1")
+			other.Sign(m)
+			return body, m
+		},
+		"bad signature": func(body []byte) ([]byte, *Manifest) {
+			m := testManifest(body, "1.0.1")
+			key.Sign(m)
+			m.Publisher = "mallory@evil"
+			return body, m
+		},
+		// A signed manifest copied onto other bytes of the same size.
+		"bytes differ": func(body []byte) ([]byte, *Manifest) {
+			m := testManifest(body, "1.0.1")
+			key.Sign(m)
+			return randomBytes(t, len(body)), m
+		},
+		"unsigned, bytes differ": func(body []byte) ([]byte, *Manifest) {
+			return randomBytes(t, len(body)), testManifest(body, "1.0.1")
+		},
+		"no manifest":  func(body []byte) ([]byte, *Manifest) { return body, nil },
+		"unsigned 1.0": func(body []byte) ([]byte, *Manifest) { return body, testManifest(body, "1.0") },
+	}
+	tests := []struct {
+		name     string
+		plant    string
+		to       string // "" for the planted version's VersionId
+		in       RollbackInput
+		wantErrs []error
+		want     string // current afterwards: "planted", "1.0", "1.1"
+	}{
+		{"unsigned", "unsigned", "", RollbackInput{}, []error{ErrUntrustedTarget, ErrUnsigned}, "1.1"},
+		{"unsigned, dry run", "unsigned", "", RollbackInput{DryRun: true}, []error{ErrUntrustedTarget, ErrUnsigned}, "1.1"},
+		{"unsigned allowed", "unsigned", "", RollbackInput{AllowUnsigned: true}, nil, "planted"},
+		{"unsigned allowed, dry run", "unsigned", "", RollbackInput{AllowUnsigned: true, DryRun: true}, nil, "1.1"},
+		{"previous passes over unsigned", "unsigned", ToPrevious, RollbackInput{}, nil, "1.0"},
+		{"previous passes over unsigned when allowed", "unsigned", ToPrevious, RollbackInput{AllowUnsigned: true}, nil, "1.0"},
+		{"previous, nothing trusted", "unsigned", ToPrevious, RollbackInput{Key: other}, []error{ErrUntrustedTarget}, "1.1"},
+		{"other key", "other key", "", RollbackInput{}, []error{ErrUntrustedTarget, ErrUnknownKey}, "1.1"},
+		{"other key, unsigned allowed", "other key", "", RollbackInput{AllowUnsigned: true}, []error{ErrUntrustedTarget, ErrUnknownKey}, "1.1"},
+		{"other key trusted", "other key", "", RollbackInput{PublicKeys: []PublicKey{other.Public()}}, nil, "planted"},
+		{"previous passes over other key", "other key", ToPrevious, RollbackInput{}, nil, "1.0"},
+		{"bad signature", "bad signature", "", RollbackInput{}, []error{ErrUntrustedTarget, ErrBadSignature}, "1.1"},
+		{"previous passes over bad signature", "bad signature", ToPrevious, RollbackInput{}, nil, "1.0"},
+		{"bytes differ", "bytes differ", "", RollbackInput{}, []error{ErrChecksumMismatch}, "1.1"},
+		{"bytes differ, dry run", "bytes differ", "", RollbackInput{DryRun: true}, []error{ErrChecksumMismatch}, "1.1"},
+		{"previous, bytes differ", "bytes differ", ToPrevious, RollbackInput{}, []error{ErrChecksumMismatch}, "1.1"},
+		{"unsigned allowed, bytes differ", "unsigned, bytes differ", "", RollbackInput{AllowUnsigned: true}, []error{ErrChecksumMismatch}, "1.1"},
+		{"no manifest", "no manifest", "", RollbackInput{AllowUnsigned: true}, []error{ErrNoManifest}, "1.1"},
+		// A package version names the newest version carrying it that a
+		// trusted key signed, not a newer planted one.
+		{"package version passes over unsigned", "unsigned 1.0", "1.0", RollbackInput{}, nil, "1.0"},
+		{"package version, nothing trusted", "unsigned", "1.0.1", RollbackInput{}, []error{ErrUntrustedTarget, ErrUnsigned}, "1.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+			bodies := map[string][]byte{"1.0": publishSigned(t, c, a, key, "1.0")}
+			stored, m := plants[tt.plant](randomBytes(t, 2000))
+			bodies["planted"] = stored
+			vid := plant(t, c, a, stored, m)
+			bodies["1.1"] = publishSigned(t, c, a, key, "1.1")
+			in := tt.in
+			if in.Key == nil {
+				in.Key = key
+			}
+			in.To = tt.to
+			if in.To == "" {
+				in.To = vid
+			}
+			_, err := c.Rollback(testCtx(t), a, in)
+			for _, want := range tt.wantErrs {
+				if !errors.Is(err, want) {
+					t.Errorf("rollback: %v, want %v", err, want)
+				}
+			}
+			if tt.wantErrs == nil && err != nil {
+				t.Errorf("rollback: %v", err)
+			}
+			obj, body := currentBytes(t, c, a)
+			if !bytes.Equal(body, bodies[tt.want]) {
+				t.Errorf("current is %s (VersionId %s), want the bytes of %s", obj.Manifest.Version, obj.VersionID, tt.want)
+			}
+			if err := obj.Manifest.Verify(key.Public()); tt.want != "1.1" && err != nil {
+				t.Errorf("restored manifest: %v", err)
 			}
 		})
 	}
