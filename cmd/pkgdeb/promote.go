@@ -66,12 +66,8 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	for _, p := range pubKeys {
-		k, err := release.LoadPublicKey(p)
-		if err != nil {
-			return err
-		}
-		in.PublicKeys = append(in.PublicKeys, k)
+	if in.PublicKeys, err = loadPublicKeys(pubKeys); err != nil {
+		return err
 	}
 	c, err := conn.client(ctx, stderr)
 	if err != nil {

@@ -27,6 +27,21 @@ The restored version keeps its manifest and signature, including its old
 publish time (its rollout policy aside, see below). Agents that refuse to go back in time reject that; with
 --sign-key the manifest is re-signed with a fresh publish time instead.
 
+Re-signing vouches for the target, and anyone who can write to the bucket
+can plant a version whose manifest looks right; so with --sign-key the
+target is checked first (on a dry run too): it must be signed by a trusted
+key (the --sign-key's own public half, and each --public-key), and it is
+downloaded to check its size and SHA-256 against its manifest. A target
+signed by another key is refused unless that key is given with
+--public-key. An unsigned target (published before releases were signed)
+is refused unless --allow-unsigned-target, given with --to naming it: check
+its VersionId with pkgdeb history first. With --sign-key, --to previous
+means the newest earlier version signed by a trusted key whose bytes differ
+from the current one, passing over the others, and a package version means
+the newest version carrying it that a trusted key signed. Without
+--sign-key the target is copied as it is and not checked; the output shows
+who signed it, verified against --public-key when given.
+
 A rollback restores a release known to be good, so it goes to the whole
 fleet at once (rollout 100%, no cap, no automatic halt), whatever rollout
 policy the release was first published with; give --rollout (with
@@ -40,6 +55,8 @@ its first publish time, so they are usually over; its caps still apply).
 Examples:
   pkgdeb rollback s3://acme-releases/hello/production.deb --to previous --dry-run
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key
+  pkgdeb rollback s3://acme-releases/hello/production.deb --to 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
+      --sign-key ci.key --allow-unsigned-target
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key \
       --rollout 50%,100% --wave-interval 2m
 
@@ -54,6 +71,9 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	dryRun := fs.Bool("dry-run", false, "show what would be restored without changing anything")
 	signKey := fs.String("sign-key", "", "re-sign the restored manifest with a fresh publish time using this private key `file`")
 	who := fs.String("publisher", "", "who rolls back, recorded when re-signing (default: user@host)")
+	var pubKeys cli.Strings
+	fs.Var(&pubKeys, "public-key", "trust releases signed by this public key `file` too (repeatable); without --sign-key it is only shown whether the target verifies")
+	allowUnsigned := fs.Bool("allow-unsigned-target", false, "let --sign-key re-sign a target that carries no signature (its bytes are still checked)")
 	var rf rolloutFlags
 	rf.register(fs)
 	keep := fs.Bool("keep-rollout", false, "restore the release with the rollout policy it was published with (the only way to restore a signed staged release without --sign-key)")
@@ -87,13 +107,8 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		rp.Rollout = &p
 	}
-	if *signKey != "" {
-		if in.Key, err = release.LoadSigningKey(*signKey); err != nil {
-			return err
-		}
-		if in.Publisher == "" {
-			in.Publisher = publisher()
-		}
+	if err := rollbackTrust(&in, *signKey, pubKeys, *allowUnsigned); err != nil {
+		return err
 	}
 	rp.Resign = in.Key != nil
 	in.Edit = rp.Edit
@@ -110,6 +125,46 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	printRollback(stdout, a, res, *dryRun)
 	return nil
+}
+
+// rollbackTrust sets in's signing key and the keys its target must be
+// signed by, from the flags --sign-key, --public-key and
+// --allow-unsigned-target.
+func rollbackTrust(in *release.RollbackInput, signKey string, pubKeys []string, allowUnsigned bool) error {
+	if allowUnsigned && signKey == "" {
+		return cli.Usagef("--allow-unsigned-target only matters with --sign-key: without it the target is copied as it is")
+	}
+	if allowUnsigned && in.To == release.ToPrevious {
+		return cli.Usagef("--to previous only picks a version signed by a trusted key: name the unsigned target by its VersionId (see pkgdeb history)")
+	}
+	in.AllowUnsigned = allowUnsigned
+	var err error
+	if in.PublicKeys, err = loadPublicKeys(pubKeys); err != nil {
+		return err
+	}
+	if signKey == "" {
+		return nil
+	}
+	if in.Key, err = release.LoadSigningKey(signKey); err != nil {
+		return err
+	}
+	if in.Publisher == "" {
+		in.Publisher = publisher()
+	}
+	return nil
+}
+
+// loadPublicKeys reads the public key files given with --public-key.
+func loadPublicKeys(paths []string) ([]release.PublicKey, error) {
+	var keys []release.PublicKey
+	for _, p := range paths {
+		k, err := release.LoadPublicKey(p)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // printRollback says what a rollback of channel a restored (or, for a
@@ -129,9 +184,33 @@ func printRollback(stdout io.Writer, a release.Address, res *release.RollbackRes
 	default:
 		fmt.Fprintf(stdout, "%s: restored %s over %s (%s); new current VersionId %s\n", a, what, cur, signedNote(m), res.VersionID)
 	}
+	fmt.Fprintf(stdout, "%s: target VersionId %s: %s\n", a, t.VersionID, trustNote(res))
 	if !res.AlreadyCurrent {
 		if p, err := fleet.PolicyOf(m); err == nil {
 			fmt.Fprintf(stdout, "%s: %s\n", a, policyNote(p, m.PublishedAt))
 		}
 	}
+}
+
+// trustNote says who signed a rollback's target, whether that verified
+// under the trusted keys, and whether its bytes were checked.
+func trustNote(res *release.RollbackResult) string {
+	m := res.Target.Manifest
+	s := "signed by key " + m.KeyID
+	switch {
+	case !m.Signed():
+		s = "unsigned"
+	case !res.TrustChecked:
+		s += ", not checked (no --public-key or --sign-key)"
+	case res.Trust == nil:
+		s += ", verified"
+	case errors.Is(res.Trust, release.ErrUnknownKey):
+		s += ", not a trusted key"
+	default:
+		s += ", " + res.Trust.Error()
+	}
+	if res.BytesChecked {
+		s += "; its size and sha256 match its manifest"
+	}
+	return s
 }
