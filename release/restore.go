@@ -300,7 +300,7 @@ func previousVersion(hist []Version, ok func(*Version) bool) (*Version, error) {
 	}
 	if skipped > 0 {
 		return nil, &Error{Kind: ErrUntrustedTarget, Detail: fmt.Sprintf(
-			"none of the %d earlier versions with different bytes than the current one is signed by a trusted key (%d versions in history); name one explicitly", skipped, len(hist))}
+			"none of the %d earlier versions whose bytes differ from the current one's (%d versions in history); name one explicitly", skipped, len(hist))}
 	}
 	return nil, fmt.Errorf("no earlier version with different bytes than the current one (%d versions in history)", len(hist))
 }

@@ -76,10 +76,7 @@ func TestHistoryNewestFirst(t *testing.T) {
 func TestRollback(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	key, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := mustKey(t)
 	tests := []struct {
 		name        string
 		to          func(ids map[string]string) string
@@ -191,10 +188,7 @@ func TestHistoryUnversionedBucket(t *testing.T) {
 func TestRollbackEdit(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	key, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := mustKey(t)
 	mark := func(m *Manifest) error {
 		if m.Extra == nil {
 			m.Extra = map[string]string{}
@@ -276,6 +270,15 @@ func plant(t *testing.T, c *Client, a Address, body []byte, m *Manifest) string 
 	return aws.ToString(out.VersionId)
 }
 
+func mustKey(t *testing.T) *SigningKey {
+	t.Helper()
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // publishSigned publishes a fresh body as version of "hello", signed by key.
 func publishSigned(t *testing.T, c *Client, a Address, key *SigningKey, version string) []byte {
 	t.Helper()
@@ -296,14 +299,8 @@ func publishSigned(t *testing.T, c *Client, a Address, key *SigningKey, version 
 func TestRollbackResignVerifiesTarget(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
-	key, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := mustKey(t)
+	other := mustKey(t)
 	// Each planted version is 1.0.1 (but one), between the signed 1.0 and
 	// 1.1.
 	plants := map[string]func(body []byte) (stored []byte, m *Manifest){

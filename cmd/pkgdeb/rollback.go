@@ -24,23 +24,23 @@ current one; a VersionId picks that version; a package version (1.2.3)
 picks the newest version carrying it. See them with pkgdeb history.
 
 The restored version keeps its manifest and signature, including its old
-publish time (its rollout policy aside, see below). Agents that refuse to go back in time reject that; with
---sign-key the manifest is re-signed with a fresh publish time instead.
+publish time (its rollout policy aside, see below). Agents that refuse to
+go back in time reject that; with --sign-key the manifest is re-signed
+with a fresh publish time instead.
 
 Re-signing vouches for the target, and anyone who can write to the bucket
-can plant a version whose manifest looks right; so with --sign-key the
-target is checked first (on a dry run too): it must be signed by a trusted
-key (the --sign-key's own public half, and each --public-key), and it is
-downloaded to check its size and SHA-256 against its manifest. A target
-signed by another key is refused unless that key is given with
---public-key. An unsigned target (published before releases were signed)
-is refused unless --allow-unsigned-target, given with --to naming it: check
-its VersionId with pkgdeb history first. With --sign-key, --to previous
-means the newest earlier version signed by a trusted key whose bytes differ
-from the current one, passing over the others, and a package version means
-the newest version carrying it that a trusted key signed. Without
---sign-key the target is copied as it is and not checked; the output shows
-who signed it, verified against --public-key when given.
+can plant a version with a manifest that looks right. So --sign-key first
+checks the target, on a dry run too: it must be signed by a trusted key
+(--sign-key's own public half, and each --public-key), and its size and
+SHA-256 must match its manifest (it is downloaded once, not stored). With
+--sign-key, --to previous and a package version pass over versions that
+no trusted key signed. An unsigned target (from before releases were
+signed) is refused unless --allow-unsigned-target and --to names it (not
+previous); check it with pkgdeb history first.
+
+Without --sign-key the target is copied as it is, unchecked: agents check
+its signature. The output shows who signed it, verified against
+--public-key when given.
 
 A rollback restores a release known to be good, so it goes to the whole
 fleet at once (rollout 100%, no cap, no automatic halt), whatever rollout

@@ -176,6 +176,8 @@ func TestRollbackVerifiesTarget(t *testing.T) {
 			[]string{"would restore hello 1.0 ", ": signed by key CI, verified; its size and sha256 match"}, "1.1"},
 		{"unsigned, dry run without a key", "unsigned", []string{"--to", "VID", "--dry-run"}, 0,
 			[]string{"would restore hello 1.0.1 ", "target VersionId VID: unsigned\n"}, "1.1"},
+		{"previous, nothing trusted", "unsigned", []string{"--to", "previous", "--sign-key", filepath.Join(dir, "other.key")}, 1,
+			[]string{"none of the 2 earlier versions", "(name the version with --to VERSIONID"}, "1.1"},
 		{"other key", "other key", []string{"--to", "VID", "--sign-key", ci}, 1,
 			[]string{"signed by an unknown key OTHER", "(if you trust the key that signed it, pass its public key with --public-key FILE)"}, "1.1"},
 		{"other key, unsigned allowed", "other key", []string{"--to", "VID", "--sign-key", ci, "--allow-unsigned-target"}, 1,
