@@ -17,13 +17,15 @@ import (
 )
 
 // ToPrevious is the Rollback target meaning "the newest earlier version
-// whose bytes differ from the current one".
+// whose bytes differ from the current one" (and, when the rollback
+// re-signs, that a trusted key signed).
 const ToPrevious = "previous"
 
 // RollbackInput says which version to make current again.
 type RollbackInput struct {
 	// To is ToPrevious, a VersionId, or a package version (the newest
-	// version with that manifest version). A VersionId match wins.
+	// version with that manifest version; with Key, the newest of those
+	// a trusted key signed, if any). A VersionId match wins.
 	To string
 	// DryRun resolves the target and reports it without copying.
 	DryRun bool
@@ -157,7 +159,8 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 	}
 	res.VersionID = vid
 	c.log.Info("rolled back", "channel", a.String(), "from_version_id", tv.VersionID, "version_id", vid,
-		"version", res.Manifest.Version, "sha256", res.Manifest.SHA256, "resigned", in.Key != nil)
+		"version", res.Manifest.Version, "sha256", res.Manifest.SHA256, "resigned", in.Key != nil,
+		"target_key_id", tv.Manifest.KeyID)
 	return res, nil
 }
 
