@@ -115,7 +115,7 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 		}
 	}
 	keys := in.trustedKeys()
-	tv, err := resolveTarget(hist, in.To, in.resignable(keys))
+	tv, err := resolveTarget(hist, in.To, in.resignable(a, keys))
 	if e := (*Error)(nil); errors.As(err, &e) {
 		e.Op, e.Target = "rollback", a.String()
 		return nil, e
@@ -130,7 +130,7 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 	}
 	res.Manifest = tv.Manifest
 	if len(keys) > 0 {
-		res.TrustChecked, res.Trust = true, tv.Manifest.Verify(keys...)
+		res.TrustChecked, res.Trust = true, tv.Manifest.VerifyInHistory(a, keys...)
 	}
 	if tv.Current {
 		res.AlreadyCurrent = true
@@ -178,11 +178,11 @@ func (in RollbackInput) trustedKeys() []PublicKey {
 // resignable is the filter resolveTarget applies when in re-signs: a
 // version whose manifest verifies under keys. Without a key every
 // version qualifies (nil).
-func (in RollbackInput) resignable(keys []PublicKey) func(*Version) bool {
+func (in RollbackInput) resignable(a Address, keys []PublicKey) func(*Version) bool {
 	if in.Key == nil {
 		return nil
 	}
-	return func(v *Version) bool { return v.Manifest != nil && v.Manifest.Verify(keys...) == nil }
+	return func(v *Version) bool { return v.Manifest != nil && v.Manifest.VerifyInHistory(a, keys...) == nil }
 }
 
 // vetTarget checks, before in.Key re-signs res.Target, that it is signed

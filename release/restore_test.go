@@ -325,6 +325,12 @@ func TestRollbackResignVerifiesTarget(t *testing.T) {
 		"unsigned, bytes differ": func(body []byte) ([]byte, *Manifest) {
 			return randomBytes(t, len(body)), testManifest(body, "1.0.1")
 		},
+		// A release signed for staging, copied into production's history.
+		"other channel": func(body []byte) ([]byte, *Manifest) {
+			m := testManifest(body, "1.0.1")
+			key.SignFor(m, Address{Bucket: "staging", Key: "app/staging.deb"})
+			return body, m
+		},
 		"no manifest":  func(body []byte) ([]byte, *Manifest) { return body, nil },
 		"unsigned 1.0": func(body []byte) ([]byte, *Manifest) { return body, testManifest(body, "1.0") },
 	}
@@ -354,6 +360,8 @@ func TestRollbackResignVerifiesTarget(t *testing.T) {
 		{"previous, bytes differ", "bytes differ", ToPrevious, RollbackInput{}, []error{ErrChecksumMismatch}, "1.1"},
 		{"unsigned allowed, bytes differ", "unsigned, bytes differ", "", RollbackInput{AllowUnsigned: true}, []error{ErrChecksumMismatch}, "1.1"},
 		{"no manifest", "no manifest", "", RollbackInput{AllowUnsigned: true}, []error{ErrNoManifest}, "1.1"},
+		{"other channel", "other channel", "", RollbackInput{}, []error{ErrUntrustedTarget, ErrWrongChannel}, "1.1"},
+		{"previous passes over another channel's", "other channel", ToPrevious, RollbackInput{}, nil, "1.0"},
 		// A package version names the newest version carrying it that a
 		// trusted key signed, not a newer planted one.
 		{"package version passes over unsigned", "unsigned 1.0", "1.0", RollbackInput{}, nil, "1.0"},

@@ -99,6 +99,20 @@ func (m *Manifest) VerifyFor(ch Address, keys ...PublicKey) error {
 	return fmt.Errorf("%w: signed for %s, not %s", ErrWrongChannel, m.Channel, ch)
 }
 
+// VerifyInHistory is the check for a version of ch's history about to be
+// re-signed for ch: Verify, and a signature that names a channel must
+// name ch. One made before channels were bound names none and passes, so
+// that releases signed then can still be rolled back to.
+func (m *Manifest) VerifyInHistory(ch Address, keys ...PublicKey) error {
+	if err := m.Verify(keys...); err != nil {
+		return err
+	}
+	if m.Channel != "" && m.Channel != ch.String() {
+		return fmt.Errorf("%w: signed for %s, not %s", ErrWrongChannel, m.Channel, ch)
+	}
+	return nil
+}
+
 // Verify checks that m is signed by one of keys. With no keys it only
 // reports ErrUnsigned for an unsigned manifest, since nothing can be
 // checked.
