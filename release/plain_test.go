@@ -67,7 +67,7 @@ func awsCopy(t *testing.T, srv *testenv.S3Server, c *Client, a Address, body []b
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv.AWSCLI(t, "s3", "cp", "--only-show-errors", path, a.String())
+	srv.AWS(t, "s3", "cp", "--only-show-errors", path, a.String())
 	obj, err := c.Head(testCtx(t), a, "")
 	if err != nil {
 		t.Fatal(err)
