@@ -222,6 +222,11 @@ func lzma2Zeros(t testing.TB, n int) (data []byte, crc uint32) {
 // archive) in a second block whose header declares a dictionary of dict
 // (coded: 40 is 4 GiB).
 func xzDictDeb(t testing.TB, n int, dict byte) []byte {
+	return debWith("control.tar.gz", minimalControlGz(t), "data.tar.xz", xzDictStream(t, n, dict))
+}
+
+// xzDictStream is xzDictDeb's data.tar.xz.
+func xzDictStream(t testing.TB, n int, dict byte) []byte {
 	size := int64(n)*2<<20 - 1024
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -230,11 +235,10 @@ func xzDictDeb(t testing.TB, n int, dict byte) []byte {
 	}
 	hdr := b.Bytes() // one block; the content follows in the next xz block
 	zeros, crc := lzma2Zeros(t, n)
-	data := xzStream(
+	return xzStream(
 		xzBlock{lzma2: lzma2Stored(hdr), size: int64(len(hdr)), crc: crc32.ChecksumIEEE(hdr), dict: 8},
 		xzBlock{lzma2: zeros, size: int64(n) * 2 << 20, crc: crc, dict: dict},
 	)
-	return debWith("control.tar.gz", minimalControlGz(t), "data.tar.xz", data)
 }
 
 // xzBlocksDeb's data.tar.xz is n blocks of one zero byte each, whose

@@ -20,8 +20,13 @@ import (
 	"github.com/debfleet/debfleet/deb"
 )
 
-// readMemoryEnv names the package a child process reads (see TestMain).
-const readMemoryEnv = "DEBFLEET_READ_MEMORY"
+// readMemoryEnv names the package a child process reads (see TestMain),
+// and readControlEnv, set to "1", makes it read only the control member
+// (ReadControl).
+const (
+	readMemoryEnv  = "DEBFLEET_READ_MEMORY"
+	readControlEnv = "DEBFLEET_READ_CONTROL"
+)
 
 // maxReadMemory is the peak resident memory a process that only reads one
 // package, whatever it holds, may reach.
@@ -31,7 +36,7 @@ const maxReadMemory = 64 << 20
 // package and reports its peak memory (see peakRead).
 func TestMain(m *testing.M) {
 	if path := os.Getenv(readMemoryEnv); path != "" {
-		os.Exit(readMemoryChild(path))
+		os.Exit(readMemoryChild(path, os.Getenv(readControlEnv) == "1"))
 	}
 	os.Exit(m.Run())
 }
@@ -43,9 +48,14 @@ type readResult struct {
 	Err   string // Read's error, "" for none
 }
 
-func readMemoryChild(path string) int {
+func readMemoryChild(path string, control bool) int {
 	a0 := allocated()
-	_, err := deb.ReadFile(path)
+	var err error
+	if control {
+		err = readControlFile(path)
+	} else {
+		_, err = deb.ReadFile(path)
+	}
 	alloc := allocated() - a0
 	peak, herr := vmHWM()
 	if herr != nil {
@@ -60,6 +70,22 @@ func readMemoryChild(path string) int {
 		return 2
 	}
 	return 0
+}
+
+// readControlFile reads the control fields of the package at path with
+// ReadControl, the file being the prefix.
+func readControlFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	_, err = deb.ReadControl(f, st.Size())
+	return err
 }
 
 // vmHWM is this process's peak resident set size in bytes.
@@ -87,12 +113,13 @@ func allocated() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// peakRead reads data with ReadFile in a fresh process (this test binary,
-// see TestMain) and returns that process's peak resident memory and
-// Read's error: the memory of one Read, without the test runner's or that
-// of the test that made data. GOGC and GOMEMLIMIT are left at Go's
-// defaults, as a caller would have them.
-func peakRead(t *testing.T, data []byte) readResult {
+// peakRead reads data with ReadFile (or only its control fields with
+// ReadControl, when control) in a fresh process (this test binary, see
+// TestMain) and returns that process's peak resident memory and the
+// error: the memory of one Read, without the test runner's or that of the
+// test that made data. GOGC and GOMEMLIMIT are left at Go's defaults, as
+// a caller would have them.
+func peakRead(t *testing.T, data []byte, control bool) readResult {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "x.deb")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -107,6 +134,9 @@ func peakRead(t *testing.T, data []byte) readResult {
 		}
 	}
 	cmd.Env = append(cmd.Env, readMemoryEnv+"="+path)
+	if control {
+		cmd.Env = append(cmd.Env, readControlEnv+"=1")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -168,13 +198,55 @@ func TestReadMemory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := tt.data(t)
-			res := peakRead(t, data)
+			res := peakRead(t, data, false)
 			t.Logf("%d bytes on disk: peak %.1f MiB, alloc %.1f MiB, error: %.80s", len(data), float64(res.Peak)/(1<<20), float64(res.Alloc)/(1<<20), res.Err)
 			switch {
 			case tt.wantErr == "" && res.Err != "":
 				t.Errorf("Read: %s", res.Err)
 			case tt.wantErr != "" && !strings.Contains(res.Err, tt.wantErr):
 				t.Errorf("Read error %q, want %q", res.Err, tt.wantErr)
+			}
+			if res.Peak >= maxReadMemory {
+				t.Errorf("peak memory %d bytes, want under %d", res.Peak, maxReadMemory)
+			}
+		})
+	}
+}
+
+// ReadControl takes under maxReadMemory too, whatever the control member
+// holds; the data member, which it does not read, is a small valid one.
+func TestReadControlMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peak memory comes from /proc")
+	}
+	xzControl := func(t testing.TB, n int, dict byte) []byte {
+		return debWith("control.tar.xz", xzDictStream(t, n, dict), "data.tar.gz", tarGz(t, tarFile{name: "./a", body: []byte("a")}))
+	}
+	tests := []struct {
+		name    string
+		data    func(t testing.TB) []byte
+		wantErr string // "" means ReadControl succeeds
+	}{
+		{"valid xz", func(t testing.TB) []byte { return validDeb(t, deb.XZ) }, ""},
+		{"PAX names in control", func(t testing.TB) []byte { return paxNamesDeb(t, 300, 1<<20-100) }, "longer than PATH_MAX"},
+		{"xz control, second block 4 GiB dictionary", func(t testing.TB) []byte { return xzControl(t, 512, 40) }, "block 2 asks for an LZMA2 dictionary of 4294967295 bytes"},
+		{"xz control, 16 MiB dictionary filled", func(t testing.TB) []byte { return xzControl(t, 64, 24) }, "decompressed control tarball exceeds"},
+		{"big md5sums", func(t testing.TB) []byte { return controlFilesDeb(t, 15<<20, "md5sums") }, "metadata needs more than"},
+		{"big scripts", func(t testing.TB) []byte {
+			return controlFilesDeb(t, 3<<20, "preinst", "postinst", "prerm", "postrm", "config")
+		}, ""},
+		{"control continuation lines", func(t testing.TB) []byte { return continuationDeb(t, 12<<20) }, "metadata needs more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := tt.data(t)
+			res := peakRead(t, data, true)
+			t.Logf("%d bytes on disk: peak %.1f MiB, alloc %.1f MiB, error: %.80s", len(data), float64(res.Peak)/(1<<20), float64(res.Alloc)/(1<<20), res.Err)
+			switch {
+			case tt.wantErr == "" && res.Err != "":
+				t.Errorf("ReadControl: %s", res.Err)
+			case tt.wantErr != "" && !strings.Contains(res.Err, tt.wantErr):
+				t.Errorf("ReadControl error %q, want %q", res.Err, tt.wantErr)
 			}
 			if res.Peak >= maxReadMemory {
 				t.Errorf("peak memory %d bytes, want under %d", res.Peak, maxReadMemory)

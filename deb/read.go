@@ -126,28 +126,18 @@ func Read(r io.ReaderAt, size int64) (*Package, error) {
 	if len(members) < 3 || members[0].Name != "debian-binary" {
 		return nil, errors.New("not a .deb: want members debian-binary, control.tar.*, data.tar.*")
 	}
-	if members[0].Size > maxDebianBinary {
-		return nil, fmt.Errorf("debian-binary: %d bytes is too long", members[0].Size)
+	if err := readDebianBinary(section(0)); err != nil {
+		return nil, err
 	}
-	vb := make([]byte, members[0].Size)
-	if _, err := section(0).ReadAt(vb, 0); err != nil {
-		return nil, fmt.Errorf("debian-binary: %w", err)
-	}
-	if !strings.HasPrefix(string(vb), "2.") {
-		return nil, fmt.Errorf("debian-binary: unsupported format version %q", strings.TrimSpace(string(vb)))
-	}
-	cc, ok := compressionOfMember(members[1].Name, "control")
-	if !ok {
-		return nil, fmt.Errorf("second member is %q, want control.tar[.gz|.xz|.zst]", members[1].Name)
+	cc, err := controlCompression(members[1])
+	if err != nil {
+		return nil, err
 	}
 	dc, ok := compressionOfMember(members[2].Name, "data")
 	if !ok {
 		return nil, fmt.Errorf("third member is %q, want data.tar[.gz|.xz|.zst]", members[2].Name)
 	}
 	p.Compression = dc
-	if members[1].Size > maxControlMember {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed", members[1].Name, members[1].Size, maxControlMember)
-	}
 	var k keeper
 	sums, err := p.readControl(section(1), cc, &k)
 	if err != nil {
@@ -174,7 +164,6 @@ func readAr(r io.ReaderAt, size int64) ([]Member, []int64, error) {
 	}
 	var members []Member
 	var offsets []int64
-	hdr := make([]byte, arHeaderSize)
 	for off := int64(len(arMagic)); off < size; {
 		if len(members) == maxMembers {
 			return nil, nil, fmt.Errorf("more than %d ar members", maxMembers)
@@ -182,28 +171,69 @@ func readAr(r io.ReaderAt, size int64) ([]Member, []int64, error) {
 		if size-off < arHeaderSize {
 			return nil, nil, fmt.Errorf("ar member header at offset %d is truncated", off)
 		}
-		if _, err := r.ReadAt(hdr, off); err != nil {
-			return nil, nil, fmt.Errorf("read ar header at offset %d: %w", off, err)
-		}
-		if string(hdr[58:60]) != "`\n" {
-			return nil, nil, fmt.Errorf("bad ar header at offset %d", off)
-		}
-		name := strings.TrimRight(string(hdr[0:16]), " ")
-		name = strings.TrimSuffix(name, "/")
-		sz := strings.TrimRight(string(hdr[48:58]), " ")
-		n, err := strconv.ParseInt(sz, 10, 64)
-		if err != nil || n < 0 || sz == "" || sz[0] == '+' || sz[0] == '-' {
-			return nil, nil, fmt.Errorf("ar member %q: bad size %q", name, sz)
+		m, err := readArHeader(r, off)
+		if err != nil {
+			return nil, nil, err
 		}
 		body := off + arHeaderSize
-		if n > size-body {
-			return nil, nil, fmt.Errorf("ar member %q: size %d runs past the end of the file", name, n)
+		if m.Size > size-body {
+			return nil, nil, fmt.Errorf("ar member %q: size %d runs past the end of the file", m.Name, m.Size)
 		}
-		members = append(members, Member{Name: name, Size: n})
+		members = append(members, m)
 		offsets = append(offsets, body)
-		off = body + n + n%2
+		off = body + m.Size + m.Size%2
 	}
 	return members, offsets, nil
+}
+
+// readArHeader parses the ar member header at off, which the caller knows
+// to lie within the file: its terminator, name and decimal size. Whether
+// the member fits in the file is the caller's to check.
+func readArHeader(r io.ReaderAt, off int64) (Member, error) {
+	hdr := make([]byte, arHeaderSize)
+	if _, err := r.ReadAt(hdr, off); err != nil {
+		return Member{}, fmt.Errorf("read ar header at offset %d: %w", off, err)
+	}
+	if string(hdr[58:60]) != "`\n" {
+		return Member{}, fmt.Errorf("bad ar header at offset %d", off)
+	}
+	name := strings.TrimRight(string(hdr[0:16]), " ")
+	name = strings.TrimSuffix(name, "/")
+	sz := strings.TrimRight(string(hdr[48:58]), " ")
+	n, err := strconv.ParseInt(sz, 10, 64)
+	if err != nil || n < 0 || sz == "" || sz[0] == '+' || sz[0] == '-' {
+		return Member{}, fmt.Errorf("ar member %q: bad size %q", name, sz)
+	}
+	return Member{Name: name, Size: n}, nil
+}
+
+// readDebianBinary checks the debian-binary member: short, and a format
+// 2.x that this reader and dpkg read.
+func readDebianBinary(r *io.SectionReader) error {
+	if r.Size() > maxDebianBinary {
+		return fmt.Errorf("debian-binary: %d bytes is too long", r.Size())
+	}
+	vb := make([]byte, r.Size())
+	if _, err := r.ReadAt(vb, 0); err != nil {
+		return fmt.Errorf("debian-binary: %w", err)
+	}
+	if !strings.HasPrefix(string(vb), "2.") {
+		return fmt.Errorf("debian-binary: unsupported format version %q", strings.TrimSpace(string(vb)))
+	}
+	return nil
+}
+
+// controlCompression checks the second member's name and size and returns
+// the control tarball's compression.
+func controlCompression(m Member) (Compression, error) {
+	c, ok := compressionOfMember(m.Name, "control")
+	if !ok {
+		return "", fmt.Errorf("second member is %q, want control.tar[.gz|.xz|.zst]", m.Name)
+	}
+	if m.Size > maxControlMember {
+		return "", fmt.Errorf("%s: %d bytes is more than the %d allowed", m.Name, m.Size, maxControlMember)
+	}
+	return c, nil
 }
 
 // Verify returns nil when every regular file (and hard link to one)

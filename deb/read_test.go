@@ -140,6 +140,21 @@ func TestReadValid(t *testing.T) {
 
 // A package built by dpkg-deb reads the same way.
 func TestReadDpkgDebPackage(t *testing.T) {
+	for _, z := range []string{"gzip", "xz", "zstd", "none"} {
+		pkg, err := readBytes(dpkgDebBuild(t, z))
+		if err != nil {
+			t.Fatalf("%s: %v", z, err)
+		}
+		if err := pkg.Verify(); err != nil || pkg.Control.Package != "hello" || len(pkg.Files) != 5 {
+			t.Errorf("%s: %v %+v", z, err, pkg)
+		}
+	}
+}
+
+// dpkgDebBuild returns a package of minimalControl and one file that
+// dpkg-deb builds with compression z (dpkg-deb's -Z).
+func dpkgDebBuild(t *testing.T, z string) []byte {
+	t.Helper()
 	dpkgDeb := lookTool(t, "dpkg-deb")
 	root := t.TempDir()
 	for p, body := range map[string]string{"DEBIAN/control": minimalControl, "usr/share/hello/a": "a\n", "DEBIAN/md5sums": "60b725f10c9c85c70d97880dfe8191b3  usr/share/hello/a\n"} {
@@ -150,19 +165,15 @@ func TestReadDpkgDebPackage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, z := range []string{"gzip", "xz", "zstd", "none"} {
-		out := filepath.Join(t.TempDir(), "x.deb")
-		if o, err := runTool(t, dpkgDeb, "--root-owner-group", "-Z"+z, "--build", root, out); err != nil {
-			t.Fatalf("dpkg-deb: %v\n%s", err, o)
-		}
-		pkg, err := deb.ReadFile(out)
-		if err != nil {
-			t.Fatalf("%s: %v", z, err)
-		}
-		if err := pkg.Verify(); err != nil || pkg.Control.Package != "hello" || len(pkg.Files) != 5 {
-			t.Errorf("%s: %v %+v", z, err, pkg)
-		}
+	out := filepath.Join(t.TempDir(), "x.deb")
+	if o, err := runTool(t, dpkgDeb, "--root-owner-group", "-Z"+z, "--build", root, out); err != nil {
+		t.Fatalf("dpkg-deb: %v\n%s", err, o)
 	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestReadMD5Mismatch(t *testing.T) {
