@@ -19,12 +19,18 @@ const dpkgTimeout = 2 * time.Minute
 // cannot turn real tests into skips.
 func LookTool(t testing.TB, name string) string {
 	t.Helper()
+	return lookTool(t, name, "dpkg-dev lintian")
+}
+
+// lookTool is LookTool naming the Debian packages that install name.
+func lookTool(t testing.TB, name, debs string) string {
+	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required in CI: %v (apt-get install dpkg-dev lintian)", name, err)
+		t.Fatalf("%s is required in CI: %v (apt-get install %s)", name, err, debs)
 	}
 	t.Skipf("%s not installed: %v", name, err)
 	return ""
