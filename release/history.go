@@ -185,9 +185,9 @@ func (c *Client) readPlain(ctx context.Context, a Address, v Version, read Prefi
 	if err == nil && need > int64(len(prefix)) {
 		switch {
 		case need > v.Size:
-			return nil, fmt.Errorf("truncated: it needs its first %d bytes read, the object has %d", need, v.Size)
+			return nil, fmt.Errorf("truncated: reading it takes its first %d bytes, the object has %d", need, v.Size)
 		case need > maxPlainPrefix:
-			return nil, fmt.Errorf("it needs its first %d bytes read, more than the %d read for a version without a manifest", need, maxPlainPrefix)
+			return nil, fmt.Errorf("reading it takes its first %d bytes, more than the %d read of a version without a manifest", need, maxPlainPrefix)
 		}
 		// An unversioned read (vid "") must continue the same object.
 		if prefix, _, err = c.getRange(ctx, a, vid, prefix, need, etag); err != nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/debfleet/debfleet/deb"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -16,7 +19,11 @@ const historyHelp = `Usage: pkgdeb history [flags] s3://BUCKET/KEY
 List every version of a release channel, newest first: VersionId, when it
 was published, package version, SHA-256 (short), size, publisher, whether
 it is signed (and by which key id), and which version is current (*).
-Versions not written by pkgdeb and delete markers are listed too.
+Delete markers are listed too, and so are plain uploads (aws s3 cp, the S3
+console: no manifest), with the package, version and architecture in
+their .deb's control file, read with one ranged GET of the object's first
+64 KiB (a second, up to 1 MiB, when the control member is larger). Those
+are unsigned: whoever could write to the bucket chose them.
 
 Examples:
   pkgdeb history s3://acme-releases/hello/production.deb
@@ -42,6 +49,12 @@ type historyEntry struct {
 	Signed       bool      `json:"signed"`
 	KeyID        string    `json:"key_id,omitempty"`
 	ManifestErr  string    `json:"manifest_error,omitempty"`
+	// FieldsFrom says where Package, Version and Architecture come from:
+	// "manifest", or "package" for a version without one, whose .deb
+	// control file they were read from (unsigned: whoever wrote the
+	// object chose them). PackageErr says why that read failed.
+	FieldsFrom string `json:"fields_from,omitempty"`
+	PackageErr string `json:"package_error,omitempty"`
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,6 +79,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if err := c.ReadPlain(ctx, ch, hist, readDebPrefix); err != nil {
+		return err
+	}
 	if *asJSON {
 		out := make([]historyEntry, 0, len(hist))
 		for _, v := range hist {
@@ -78,7 +94,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tVERSION ID\tPUBLISHED\tVERSION\tSHA256\tSIZE\tPUBLISHER\tSIGNED")
+	fmt.Fprintln(tw, "\tVERSION ID\tPUBLISHED\tVERSION\tSHA256\tSIZE\tPUBLISHER\tSIGNED\tNOTE")
 	for _, v := range hist {
 		mark := ""
 		if v.Current {
@@ -86,20 +102,56 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		switch {
 		case v.DeleteMarker:
-			fmt.Fprintf(tw, "%s\t%s\t%s\t(deleted)\t\t\t\t\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t(deleted)\t\t\t\t\t\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339))
 		case v.Manifest == nil:
-			fmt.Fprintf(tw, "%s\t%s\t%s\t(no manifest)\t\t%s\t\t\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339), mib(v.Size))
+			version, publisher, note := plainCells(v)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t%s\t%s\tno\t%s\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339),
+				version, mib(v.Size), publisher, note)
 		default:
 			m := v.Manifest
 			signed := "no"
 			if m.Signed() {
 				signed = m.KeyID
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, v.VersionID, m.PublishedAt.Format(time.RFC3339),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", mark, v.VersionID, m.PublishedAt.Format(time.RFC3339),
 				m.Version, m.ShortSHA(), mib(m.Size), m.Publisher, signed)
 		}
 	}
 	return tw.Flush()
+}
+
+// plainCells returns the VERSION, PUBLISHER and NOTE cells of a version
+// without a manifest. Everything in them that came from the object goes
+// through visible: a bucket writer chose it.
+func plainCells(v release.Version) (version, publisher, note string) {
+	publisher = "plain upload, no manifest"
+	if v.ManifestErr != nil && v.ManifestErr != release.ErrNoManifest {
+		publisher = "invalid manifest"
+		note = "manifest refused (" + visible(v.ManifestErr.Error()) + "); "
+	}
+	switch p := v.Plain; {
+	case p != nil:
+		return visible(p.Version), publisher, note + "read from the .deb, unsigned: package " + visible(p.Package) + ", " + visible(p.Architecture)
+	case v.PlainErr != nil:
+		return "?", publisher, note + "cannot read the .deb: " + visible(v.PlainErr.Error())
+	}
+	return "(no manifest)", publisher, note
+}
+
+// readDebPrefix is history's release.PrefixReader: the control fields of
+// a .deb from its first bytes.
+func readDebPrefix(prefix []byte) (release.PlainPackage, int64, error) {
+	c, err := deb.ReadControl(bytes.NewReader(prefix), int64(len(prefix)))
+	if short := (*deb.ShortPrefixError)(nil); errors.As(err, &short) {
+		return release.PlainPackage{}, short.Need, nil
+	}
+	if err != nil {
+		return release.PlainPackage{}, 0, err
+	}
+	if c.Package == "" || c.Version == "" {
+		return release.PlainPackage{}, 0, errors.New("its control file has no Package or no Version field")
+	}
+	return release.PlainPackage{Package: c.Package, Version: c.Version, Architecture: c.Architecture}, 0, nil
 }
 
 func toEntry(v release.Version) historyEntry {
@@ -114,8 +166,17 @@ func toEntry(v release.Version) historyEntry {
 		e.Package, e.Version, e.Architecture = m.Package, m.Version, m.Architecture
 		e.SHA256, e.PublishedAt, e.Publisher, e.GitCommit = m.SHA256, m.PublishedAt, m.Publisher, m.GitCommit
 		e.Signed, e.KeyID = m.Signed(), m.KeyID
-	} else if v.ManifestErr != nil && !v.DeleteMarker {
+		e.FieldsFrom = "manifest"
+		return e
+	}
+	if v.ManifestErr != nil && !v.DeleteMarker {
 		e.ManifestErr = v.ManifestErr.Error()
+	}
+	if p := v.Plain; p != nil {
+		e.Package, e.Version, e.Architecture = p.Package, p.Version, p.Architecture
+		e.FieldsFrom = "package"
+	} else if v.PlainErr != nil {
+		e.PackageErr = v.PlainErr.Error()
 	}
 	return e
 }

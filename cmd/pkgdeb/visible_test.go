@@ -114,21 +114,30 @@ func hostileDeb(t *testing.T) string {
 	}
 	mustDo(t, tw.Close())
 
+	path := filepath.Join(t.TempDir(), "evil.deb")
+	mustDo(t, os.WriteFile(path, arArchive(arMember{"debian-binary", []byte("2.0\n")},
+		arMember{"control.tar", control.Bytes()}, arMember{"data.tar", data.Bytes()}), 0o644))
+	return path
+}
+
+// arMember is one member of an ar archive arArchive writes.
+type arMember struct {
+	name string
+	body []byte
+}
+
+// arArchive writes an ar archive by hand, as a .deb's container.
+func arArchive(members ...arMember) []byte {
 	var ar bytes.Buffer
 	ar.WriteString("!<arch>\n")
-	for _, m := range []struct {
-		name string
-		body []byte
-	}{{"debian-binary", []byte("2.0\n")}, {"control.tar", control.Bytes()}, {"data.tar", data.Bytes()}} {
+	for _, m := range members {
 		fmt.Fprintf(&ar, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", m.name, 0, 0, 0, "100644", len(m.body))
 		ar.Write(m.body)
 		if len(m.body)%2 == 1 {
 			ar.WriteByte('\n')
 		}
 	}
-	path := filepath.Join(t.TempDir(), "evil.deb")
-	mustDo(t, os.WriteFile(path, ar.Bytes(), 0o644))
-	return path
+	return ar.Bytes()
 }
 
 // TestInspectShowsEscapes: inspect prints what an untrusted package holds
