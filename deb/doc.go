@@ -29,5 +29,7 @@
 //
 // Read parses a .deb (members, control fields, file list, conffiles,
 // scripts) and checks its md5sums; it is safe on hostile input, and one
-// Read stays under 64 MB whatever the package holds.
+// Read stays under 64 MB whatever the package holds. ReadControl reads only
+// the control fields, from the file's first bytes (a ranged GET of a
+// package on S3), within the same bounds.
 package deb

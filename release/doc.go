@@ -3,8 +3,10 @@
 // version is the release every server should run, and whose older versions
 // are the history that rollback draws on.
 //
-// A Client publishes a package to a channel, lists its history, makes an
-// earlier version current again (rollback), copies one channel's release to
+// A Client publishes a package to a channel, lists its history (ReadPlain
+// adds what the versions without a manifest say they are, read from their
+// first bytes by a reader the caller supplies), makes an earlier version
+// current again (rollback), copies one channel's release to
 // another (promote), and serves agents: HeadIfNoneMatch (the cheap poll),
 // FetchFile (a pinned version into a file, verified before it appears),
 // Manifest.Verify (signatures), and Records for the small JSON documents

@@ -93,7 +93,12 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: no versions\n", ch)
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	return writeHistoryTable(stdout, hist)
+}
+
+// writeHistoryTable writes hist as history's table.
+func writeHistoryTable(w io.Writer, hist []release.Version) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\tVERSION ID\tPUBLISHED\tVERSION\tSHA256\tSIZE\tPUBLISHER\tSIGNED\tNOTE")
 	for _, v := range hist {
 		mark := ""

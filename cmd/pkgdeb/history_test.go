@@ -29,8 +29,10 @@ import (
 // publisher, key id) as they are, without visible. That is safe because
 // a version whose metadata holds anything but printable ASCII in any
 // manifest field has no manifest (release.ParseManifest, through
-// Manifest.Validate) and is listed as "(no manifest)": what a bucket
-// writer puts there never reaches the terminal. This pins it.
+// Manifest.Validate) and is listed as a version without one, whose fields
+// read from the package go through visible (TestHistoryPlainUploads):
+// what a bucket writer puts in the metadata never reaches the terminal.
+// This pins it.
 func TestHistoryFieldsArePrintable(t *testing.T) {
 	m := &release.Manifest{Package: "hello", Version: "1.0", Architecture: "all", SHA256: strings.Repeat("ab", 32), Size: 1,
 		PublishedAt: time.Unix(1700000000, 0).UTC(), Publisher: "ci@runner", GitCommit: "0123abc", KeyID: "k1", Signature: []byte("sig"),
@@ -128,18 +130,20 @@ func (l *getLog) before(r *http.Request) {
 	l.gets[r.URL.Query().Get("versionId")]++
 }
 
-// TestHistoryPlainUploads: history shows the package version of .debs
-// uploaded without pkgdeb (PutObject, a multipart upload, aws s3 cp, both
-// ways), read from their control member with one ranged GET, two when it
-// is over 64 KiB; what cannot be read (a control member over 1 MiB, a
-// truncated package, garbage, something else) says why in its entry, and
-// the rest of the history is still shown. Strings from the package reach
-// the terminal quoted, and --json marks where each version's fields came
-// from.
-func TestHistoryPlainUploads(t *testing.T) {
-	srv := relS3(t)
-	bucket, key := srv.Bucket(t, true), "hello/production.deb"
-	channel := "s3://" + bucket + "/" + key
+// plainUpload is one version TestHistoryPlainUploads writes, and what
+// history shows of it.
+type plainUpload struct {
+	name    string
+	upload  func()
+	version string // shown; "?" when the package cannot be read
+	note    string // in the text's NOTE, and --json's package_error when version is "?"
+	gets    int    // ranged GETs history makes of it
+}
+
+// plainUploads are the versions TestHistoryPlainUploads writes to
+// channel, oldest first: a signed release, then .debs uploaded without
+// pkgdeb in every way, then objects that are not .debs.
+func plainUploads(t *testing.T, srv *testenv.S3Server, bucket, key string) []plainUpload {
 	cl := srv.Client()
 	putMeta := func(b []byte, md map[string]string) func() {
 		return func() {
@@ -148,28 +152,22 @@ func TestHistoryPlainUploads(t *testing.T) {
 		}
 	}
 	put := func(b []byte) func() { return putMeta(b, nil) }
+	channel := "s3://" + bucket + "/" + key
+	file := func(b []byte) string {
+		path := filepath.Join(t.TempDir(), "hello.deb")
+		mustDo(t, os.WriteFile(path, b, 0o644))
+		return path
+	}
 	awsCp := func(b []byte) func() {
-		return func() {
-			path := filepath.Join(t.TempDir(), "hello.deb")
-			mustDo(t, os.WriteFile(path, b, 0o644))
-			srv.AWS(t, "s3", "cp", "--only-show-errors", path, channel)
-		}
+		return func() { srv.AWS(t, "s3", "cp", "--only-show-errors", file(b), channel) }
 	}
 	small := plainDeb(t, "1.0", 100, 0)
 	const unsigned = "read from the .deb, unsigned: package hello, amd64"
-	uploads := []struct {
-		name    string
-		upload  func()
-		version string // shown; "?" when the package cannot be read
-		note    string // in the text's NOTE, and --json's package_error when version is "?"
-		gets    int
-	}{
+	return []plainUpload{
 		{"signed release", func() {
-			path := filepath.Join(t.TempDir(), "hello.deb")
-			mustDo(t, os.WriteFile(path, plainDeb(t, "0.9", 100, 0), 0o644))
 			keyPath := filepath.Join(t.TempDir(), "ci")
 			mustRun(t, "keygen", "--out", keyPath)
-			mustRun(t, "publish", "--sign-key", keyPath+".key", path, channel)
+			mustRun(t, "publish", "--sign-key", keyPath+".key", file(plainDeb(t, "0.9", 100, 0)), channel)
 		}, "0.9", "", 0},
 		{"PutObject", put(small), "1.0", unsigned, 1},
 		{"multipart upload", func() { putMultipart(t, cl, bucket, key, plainDeb(t, "1.1", 11<<20, 0)) }, "1.1", unsigned, 1},
@@ -186,12 +184,28 @@ func TestHistoryPlainUploads(t *testing.T) {
 			`manifest refused (no release manifest: manifest format "99", this program reads "1"); ` + unsigned, 1},
 		{"escapes", put(escapesDeb(t)), `1.0` + setTitleShown, "read from the .deb, unsigned: package evil" + clearAllShown + ", all" + bidiShown, 1},
 	}
-	byID := map[string]int{}
-	for i, u := range uploads {
+}
+
+// TestHistoryPlainUploads: history shows the package version of .debs
+// uploaded without pkgdeb (PutObject, a multipart upload, aws s3 cp, both
+// ways), read from their control member with one ranged GET, two when it
+// is over 64 KiB; what cannot be read (a control member over 1 MiB, a
+// truncated package, garbage, something else) says why in its entry, and
+// the rest of the history is still shown. Strings from the package reach
+// the terminal quoted, and --json marks where each version's fields came
+// from.
+func TestHistoryPlainUploads(t *testing.T) {
+	srv := relS3(t)
+	bucket, key := srv.Bucket(t, true), "hello/production.deb"
+	channel := "s3://" + bucket + "/" + key
+	cl := srv.Client()
+	uploads := plainUploads(t, srv, bucket, key)
+	byID := map[string]plainUpload{}
+	for _, u := range uploads {
 		u.upload()
 		head, err := cl.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 		mustDo(t, err)
-		byID[aws.ToString(head.VersionId)] = i
+		byID[aws.ToString(head.VersionId)] = u
 		if multipart := strings.Contains(aws.ToString(head.ETag), "-"); multipart != strings.Contains(u.name, "multipart") {
 			t.Fatalf("%s: ETag %s", u.name, aws.ToString(head.ETag))
 		}
@@ -209,41 +223,49 @@ func TestHistoryPlainUploads(t *testing.T) {
 		t.Fatalf("history table:\n%s", table)
 	}
 	for _, line := range lines[2:] {
-		u := uploads[byID[strings.Fields(line)[0]]]
-		t.Run(u.name, func(t *testing.T) {
-			if f := strings.Fields(line); f[2] != u.version || !strings.Contains(line, u.note) {
-				t.Errorf("row %q, want version %q and %q", line, u.version, u.note)
-			}
-			publisher := "plain upload, no manifest"
-			if u.name == "invalid manifest" {
-				publisher = "invalid manifest"
-			}
-			if u.name != "signed release" && !strings.Contains(line, publisher) {
-				t.Errorf("row %q does not say %q", line, publisher)
-			}
-			if got := log.gets[strings.Fields(line)[0]]; got != u.gets {
-				t.Errorf("%d GETs, want %d", got, u.gets)
-			}
-		})
+		vid := strings.Fields(line)[0]
+		t.Run(byID[vid].name, func(t *testing.T) { checkPlainRow(t, byID[vid], line, log.gets[vid]) })
 	}
-
 	for _, e := range relHistory(t, channel)[1:] {
-		u := uploads[byID[e.VersionID]]
-		want := historyEntry{Version: u.version, FieldsFrom: "package", Package: "hello", Architecture: "amd64"}
-		switch {
-		case u.name == "signed release":
-			want.FieldsFrom = "manifest"
-		case u.name == "escapes":
-			want.Package, want.Version, want.Architecture = "evil"+clearAll, "1.0"+setTitle, "all"+bidi
-		case u.version == "?":
-			want = historyEntry{PackageErr: e.PackageErr}
-			if !strings.Contains(e.PackageErr, strings.TrimPrefix(u.note, "cannot read the .deb: ")) {
-				t.Errorf("%s: package_error %q, want %q", u.name, e.PackageErr, u.note)
-			}
+		checkPlainJSON(t, byID[e.VersionID], e)
+	}
+}
+
+// checkPlainRow checks u's row of the history table, and the GETs made of
+// it.
+func checkPlainRow(t *testing.T, u plainUpload, line string, gets int) {
+	if f := strings.Fields(line); f[2] != u.version || !strings.Contains(line, u.note) {
+		t.Errorf("row %q, want version %q and %q", line, u.version, u.note)
+	}
+	publisher := "plain upload, no manifest"
+	if u.name == "invalid manifest" {
+		publisher = "invalid manifest"
+	}
+	if u.name != "signed release" && !strings.Contains(line, publisher) {
+		t.Errorf("row %q does not say %q", line, publisher)
+	}
+	if gets != u.gets {
+		t.Errorf("%d GETs, want %d", gets, u.gets)
+	}
+}
+
+// checkPlainJSON checks u's --json entry e: the exact fields, and where
+// they came from.
+func checkPlainJSON(t *testing.T, u plainUpload, e historyEntry) {
+	want := historyEntry{Version: u.version, FieldsFrom: "package", Package: "hello", Architecture: "amd64"}
+	switch {
+	case u.name == "signed release":
+		want.FieldsFrom = "manifest"
+	case u.name == "escapes":
+		want.Package, want.Version, want.Architecture = "evil"+clearAll, "1.0"+setTitle, "all"+bidi
+	case u.version == "?":
+		want = historyEntry{PackageErr: e.PackageErr}
+		if !strings.Contains(e.PackageErr, strings.TrimPrefix(u.note, "cannot read the .deb: ")) {
+			t.Errorf("%s: package_error %q, want %q", u.name, e.PackageErr, u.note)
 		}
-		got := historyEntry{Package: e.Package, Version: e.Version, Architecture: e.Architecture, FieldsFrom: e.FieldsFrom, PackageErr: e.PackageErr}
-		if got != want || e.FieldsFrom == "package" && e.ManifestErr == "" {
-			t.Errorf("%s: --json %+v, want %+v", u.name, e, want)
-		}
+	}
+	got := historyEntry{Package: e.Package, Version: e.Version, Architecture: e.Architecture, FieldsFrom: e.FieldsFrom, PackageErr: e.PackageErr}
+	if got != want || e.FieldsFrom == "package" && e.ManifestErr == "" {
+		t.Errorf("%s: --json %+v, want %+v", u.name, e, want)
 	}
 }
