@@ -173,7 +173,7 @@ func (c *Client) ReadPlain(ctx context.Context, a Address, vs []Version, read Pr
 
 // readPlain reads one version's first bytes with read: see ReadPlain.
 func (c *Client) readPlain(ctx context.Context, a Address, v Version, read PrefixReader) (*PlainPackage, error) {
-	if v.Size == 0 {
+	if v.Size <= 0 {
 		return nil, errors.New("the object is empty")
 	}
 	vid := v.requestID()
