@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,5 +241,42 @@ func TestReadPlainUnversioned(t *testing.T) {
 		case overwrite && !errors.Is(hist[0].PlainErr, ErrPreconditionFailed):
 			t.Errorf("overwritten between the GETs: read %+v, %v", hist[0].Plain, hist[0].PlainErr)
 		}
+	}
+}
+
+// An endpoint that lists a negative size gets the version called empty,
+// not a panic: the listing is the server's word, not a bound to trust.
+func TestReadPlainNegativeSize(t *testing.T) {
+	srv := s3env.Server(t)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	putPlain(t, srv, a, toyObject(30, 100, "1.0"))
+	proxy := testenv.StartS3Proxy(t, srv.Endpoint)
+	proxy.SetFault(realparts.Fault{Response: func(resp *http.Response) error {
+		if !resp.Request.URL.Query().Has("versions") {
+			return nil
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		body = regexp.MustCompile(`<Size>\d+</Size>`).ReplaceAll(body, []byte("<Size>-5</Size>"))
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return err
+	}})
+	c, err := New(context.Background(), Options{Endpoint: proxy.URL, Region: srv.Region, Credentials: srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := c.History(testCtx(t), a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Size != -5 {
+		t.Fatalf("history %+v: the listing was not rewritten", hist)
+	}
+	if err := c.ReadPlain(testCtx(t), a, hist, readToy(t)); err != nil {
+		t.Fatal(err)
+	}
+	if hist[0].Plain != nil || hist[0].PlainErr == nil || hist[0].PlainErr.Error() != "the object is empty" {
+		t.Errorf("read %+v, %v", hist[0].Plain, hist[0].PlainErr)
 	}
 }
