@@ -280,3 +280,33 @@ func TestReadPlainNegativeSize(t *testing.T) {
 		t.Errorf("read %+v, %v", hist[0].Plain, hist[0].PlainErr)
 	}
 }
+
+// A server that answers the second ranged GET with some other range (here
+// none: the object from its start) gets the version a PlainErr, instead
+// of the reader seeing the object's start twice.
+func TestReadPlainWrongRange(t *testing.T) {
+	srv := s3env.Server(t)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	putPlain(t, srv, a, toyObject(100<<10, 200<<10, "1.0"))
+	proxy := testenv.StartS3Proxy(t, srv.Endpoint)
+	proxy.SetFault(realparts.Fault{Response: func(resp *http.Response) error {
+		if strings.HasPrefix(resp.Request.Header.Get("Range"), "bytes=65536-") {
+			resp.Header.Del("Content-Range")
+		}
+		return nil
+	}})
+	c, err := New(context.Background(), Options{Endpoint: proxy.URL, Region: srv.Region, Credentials: srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := c.History(testCtx(t), a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReadPlain(testCtx(t), a, hist, readToy(t)); err != nil {
+		t.Fatal(err)
+	}
+	if hist[0].Plain != nil || hist[0].PlainErr == nil || !strings.Contains(hist[0].PlainErr.Error(), `asked for bytes 65536-102399, got the range ""`) {
+		t.Errorf("read %+v, %v", hist[0].Plain, hist[0].PlainErr)
+	}
+}
