@@ -8,33 +8,43 @@
 set -eu
 
 # --- Settings: edit these (or template them in the launch template). ---
-# Where `pkgdeb publish` put the autoupdate package itself.
+# Where `pkgdeb publish --sign-key` put the autoupdate package itself.
 AGENT_DEB=s3://acme-releases/autoupdate/stable.deb
+# The public half of the release signing key (`pkgdeb keygen`), which the
+# user data writes here: the agent package and every release of the
+# service must be signed by it.
+PUBLIC_KEY=/etc/autoupdate/release.pub
+# Or, for the agent package only: the SHA-256 it must have (hex).
+AGENT_SHA256=
 # The service's release channel and package (see /etc/default/autoupdate).
 SOURCE=s3://acme-releases/hello/production.deb
 PACKAGE=hello
 HEALTH_URL=http://127.0.0.1:8080/healthz
 RELOAD_CMD="systemctl reload hello"
-# The instance role's RoleId (aws iam get-role --role-name NAME --query
-# Role.RoleId). With it the agent's host name is "RoleId:instance-id",
-# which is what IAM's ${aws:userid} is for an instance role, so the policy
-# in docs/iam-agent.json lets each instance write only its own status
-# object. Leave it empty to name hosts by instance ID only (see docs/iam.md).
-ROLE_ID=
+# This server's name in status objects. Empty: IAM's ${aws:userid} for
+# its credentials (STS), ROLE-ID:INSTANCE-ID for an instance role, the
+# only name docs/iam-agent.json lets it write status and failures under.
+HOST=
 # --- End of settings. ---
 
 BOOTSTRAP=/usr/local/sbin/bootstrap-autoupdate
 log() { echo "autoupdate-firstboot: $*" >&2; }
 
-iid=$("$BOOTSTRAP" instance-id)
-host=$iid
-if [ -n "$ROLE_ID" ]; then
-	host="$ROLE_ID:$iid"
+# A server without an instance role keeps static credentials (and S3 or
+# STS endpoints) in the file the agent's unit reads too.
+if [ -f /etc/autoupdate/credentials ]; then
+	set -a
+	. /etc/autoupdate/credentials
+	set +a
+fi
+if [ -z "$HOST" ]; then
+	HOST=$("$BOOTSTRAP" userid)
 fi
 
 mkdir -p /var/cache/autoupdate-bootstrap
 deb=/var/cache/autoupdate-bootstrap/autoupdate.deb
-"$BOOTSTRAP" fetch "$AGENT_DEB" "$deb"
+# Never installed unverified: the bootstrap refuses without a key or a pin.
+"$BOOTSTRAP" fetch "$AGENT_DEB" "$deb" ${PUBLIC_KEY:+--public-key "$PUBLIC_KEY"} ${AGENT_SHA256:+--sha256 "$AGENT_SHA256"}
 
 # unattended-upgrades often holds the dpkg lock during the first minutes
 # of a new instance: wait for it (bounded), do not fail.
@@ -56,7 +66,8 @@ umask 022
 cat >/etc/default/autoupdate <<SETTINGS
 AUTOUPDATE_SOURCE=$SOURCE
 AUTOUPDATE_PACKAGE=$PACKAGE
-AUTOUPDATE_HOST=$host
+AUTOUPDATE_HOST=$HOST
+AUTOUPDATE_PUBLIC_KEY=$PUBLIC_KEY
 AUTOUPDATE_HEALTH_URL=$HEALTH_URL
 AUTOUPDATE_RELOAD_CMD="$RELOAD_CMD"
 SETTINGS
