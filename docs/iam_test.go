@@ -67,16 +67,19 @@ func load(t *testing.T, name string) *policy {
 	return &p
 }
 
-// grants returns what p allows on resource without a condition, matching
-// as IAM does: "*" is any run of characters, "/" included; a policy
-// variable such as ${aws:userid} matches only itself (the tests pass it
-// for the calling host).
+// grants returns what p allows on resource to a caller that IAM knows
+// nothing about: a statement with a condition or a policy variable
+// grants nothing.
 func (p *policy) grants(resource string) []string {
 	return p.grantsIf(resource, nil)
 }
 
-// grantsIf is grants for a request whose condition keys are ctx (a
-// statement with a condition grants only when ctx satisfies it).
+// grantsIf is what p allows on resource in a request whose context keys
+// are ctx ("aws:userid", "s3:prefix"), matching as IAM does: a policy
+// variable such as ${aws:userid} in a resource or condition stands for its
+// key's value, taken literally (a statement whose variable has no value
+// does not apply); "*" is any run of characters, "/" included; a
+// statement with a condition grants only when ctx satisfies it.
 func (p *policy) grantsIf(resource string, ctx map[string]string) []string {
 	var out []string
 	for _, st := range p.Statement {
@@ -84,7 +87,7 @@ func (p *policy) grantsIf(resource string, ctx map[string]string) []string {
 			continue
 		}
 		for _, r := range st.Resource {
-			if glob(r, resource) {
+			if glob(r, resource, ctx) {
 				out = append(out, st.Action...)
 			}
 		}
@@ -102,7 +105,7 @@ func (st *statement) satisfied(ctx map[string]string) bool {
 		}
 		for key, patterns := range keys {
 			v, ok := ctx[key]
-			if !ok || !slices.ContainsFunc(patterns, func(p string) bool { return glob(p, v) }) {
+			if !ok || !slices.ContainsFunc(patterns, func(p string) bool { return glob(p, v, ctx) }) {
 				return false
 			}
 		}
@@ -110,33 +113,94 @@ func (st *statement) satisfied(ctx map[string]string) bool {
 	return true
 }
 
-// glob matches s against an IAM pattern ("*" any run, "?" one character).
-func glob(pattern, s string) bool {
-	re := "^" + strings.ReplaceAll(strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*"), `\?`, ".") + "$"
-	return regexp.MustCompile(re).MatchString(s)
+// policyVar matches a policy variable, ${aws:userid}.
+var policyVar = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// glob matches s against an IAM pattern ("*" any run, "?" one character)
+// whose policy variables take their values from ctx.
+func glob(pattern, s string, ctx map[string]string) bool {
+	wild := func(lit string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(regexp.QuoteMeta(lit), `\*`, ".*"), `\?`, ".")
+	}
+	var re strings.Builder
+	re.WriteString("^")
+	last := 0
+	for _, m := range policyVar.FindAllStringSubmatchIndex(pattern, -1) {
+		v, ok := ctx[pattern[m[2]:m[3]]]
+		if !ok {
+			return false
+		}
+		re.WriteString(wild(pattern[last:m[0]]) + regexp.QuoteMeta(v))
+		last = m[1]
+	}
+	re.WriteString(wild(pattern[last:]) + "$")
+	return regexp.MustCompile(re.String()).MatchString(s)
 }
 
 var channel = release.Address{Bucket: "acme-releases", Key: "hello/production.deb"}
 
 func arn(key string) string { return "arn:aws:s3:::" + channel.Bucket + "/" + key }
 
+// Two instances with the same role, as STS GetCallerIdentity names them:
+// their ${aws:userid}, which the cloud-init first-boot script makes their
+// host names.
+const (
+	ownUserID   = "AROAEXAMPLEROLEID:i-0123456789abcdef0"
+	otherUserID = "AROAEXAMPLEROLEID:i-0fedcba9876543210"
+)
+
+// caller is the request context of a call made by the instance ownUserID.
+func caller(extra ...string) map[string]string {
+	ctx := map[string]string{"aws:userid": ownUserID}
+	for i := 0; i+1 < len(extra); i += 2 {
+		ctx[extra[i]] = extra[i+1]
+	}
+	return ctx
+}
+
 func TestAgentPolicy(t *testing.T) {
 	p := load(t, "iam-agent.json")
-	if got := p.grants(arn(channel.Key)); !slices.Equal(got, []string{"s3:GetObject", "s3:GetObjectVersion"}) {
+	if got := p.grantsIf(arn(channel.Key), caller()); !slices.Equal(got, []string{"s3:GetObject", "s3:GetObjectVersion"}) {
 		t.Errorf("on the release: %v, want read only", got)
 	}
-	// The status key must be the one the agent writes, with the IAM
-	// variable that names the calling instance as its host.
-	own := arn(fleet.StatusAddress(channel, "${aws:userid}").Key)
-	if got := p.grants(own); !slices.Equal(got, []string{"s3:PutObject"}) {
-		t.Errorf("on %s: %v, want s3:PutObject only", own, got)
-	}
-	other := arn(fleet.StatusAddress(channel, "AROAOTHER:i-0other").Key)
-	if got := p.grants(other); len(got) != 0 {
-		t.Errorf("another host's status object: %v, want nothing", got)
-	}
-	if got := p.grants("arn:aws:s3:::" + channel.Bucket); len(got) != 0 {
+	if got := p.grantsIf("arn:aws:s3:::"+channel.Bucket, caller()); len(got) != 0 {
 		t.Errorf("on the bucket without a prefix: %v, want nothing", got)
+	}
+}
+
+// TestAgentWritesUnderItsUserID: what an agent writes, evaluated against
+// the policy as IAM would for the instance ownUserID. Named by its
+// ${aws:userid} (what firstboot.sh sets as its host), it may write its own
+// status and failure records and any update slot of its channel, and
+// nothing under another host's name or another channel; named by its
+// instance ID alone (what firstboot.sh wrote before), it could write
+// neither status nor failure, so halt-after never triggered.
+func TestAgentWritesUnderItsUserID(t *testing.T) {
+	p := load(t, "iam-agent.json")
+	sha := strings.Repeat("ab", 32)
+	otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
+	for _, tt := range []struct {
+		what  string
+		key   string
+		allow bool
+	}{
+		{"its status", fleet.StatusAddress(channel, ownUserID).Key, true},
+		{"its failure record", fleet.FailureAddress(channel, sha, ownUserID).Key, true},
+		{"an update slot", fleet.LeaseAddress(channel, 0).Key, true},
+		{"the last update slot", fleet.LeaseAddress(channel, 19).Key, true},
+		{"another host's status", fleet.StatusAddress(channel, otherUserID).Key, false},
+		{"another host's failure record", fleet.FailureAddress(channel, sha, otherUserID).Key, false},
+		{"a halt record", fleet.HaltAddress(channel, sha).Key, false},
+		{"the release", channel.Key, false},
+		{"its status in another channel", fleet.StatusAddress(otherChannel, ownUserID).Key, false},
+		{"an update slot of another channel", fleet.LeaseAddress(otherChannel, 0).Key, false},
+		{"its status under its instance ID alone", fleet.StatusAddress(channel, "i-0123456789abcdef0").Key, false},
+		{"its failure under its instance ID alone", fleet.FailureAddress(channel, sha, "i-0123456789abcdef0").Key, false},
+	} {
+		got := slices.Contains(p.grantsIf(arn(tt.key), caller()), "s3:PutObject")
+		if got != tt.allow {
+			t.Errorf("PutObject of %s (%s) by %s: allowed %v, want %v", tt.what, tt.key, ownUserID, got, tt.allow)
+		}
 	}
 }
 
@@ -149,7 +213,7 @@ func TestAgentPolicy(t *testing.T) {
 func TestAgentRolloutPolicy(t *testing.T) {
 	p := load(t, "iam-agent.json")
 	sha := strings.Repeat("ab", 32)
-	own, other := "${aws:userid}", "AROAOTHER:i-0other"
+	otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
 	for _, tt := range []struct {
 		key  string
 		want []string
@@ -157,14 +221,14 @@ func TestAgentRolloutPolicy(t *testing.T) {
 		{fleet.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
 		{fleet.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
 		{fleet.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
-		{fleet.FailureAddress(channel, sha, own).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{fleet.FailureAddress(channel, sha, other).Key, []string{"s3:GetObject"}},
+		{fleet.FailureAddress(channel, sha, ownUserID).Key, []string{"s3:GetObject", "s3:PutObject"}},
+		{fleet.FailureAddress(channel, sha, otherUserID).Key, []string{"s3:GetObject"}},
 		// Another channel's records are out of reach.
-		{fleet.HaltAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha).Key, nil},
-		{fleet.LeaseAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, 0).Key, nil},
-		{fleet.FailureAddress(release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}, sha, own).Key, nil},
+		{fleet.HaltAddress(otherChannel, sha).Key, nil},
+		{fleet.LeaseAddress(otherChannel, 0).Key, nil},
+		{fleet.FailureAddress(otherChannel, sha, ownUserID).Key, nil},
 	} {
-		if got := p.grants(arn(tt.key)); !slices.Equal(got, tt.want) {
+		if got := p.grantsIf(arn(tt.key), caller()); !slices.Equal(got, tt.want) {
 			t.Errorf("on %s: %v, want %v", tt.key, got, tt.want)
 		}
 	}
@@ -180,9 +244,30 @@ func TestAgentRolloutPolicy(t *testing.T) {
 		{"other/production.deb.rollout/" + sha + "/failed/", false}, // another channel
 		{"", false}, // the whole bucket
 	} {
-		got := p.grantsIf(bucket, map[string]string{"s3:prefix": tt.prefix})
+		got := p.grantsIf(bucket, caller("s3:prefix", tt.prefix))
 		if want := tt.list; slices.Equal(got, []string{"s3:ListBucket"}) != want || (!want && len(got) != 0) {
 			t.Errorf("list prefix %q: %v, want listing %v", tt.prefix, got, want)
+		}
+	}
+}
+
+// TestPolicyVariables: the evaluator the tests above rely on resolves a
+// policy variable from the request context, literally, and matches no
+// statement when the variable has no value.
+func TestPolicyVariables(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, s string
+		ctx        map[string]string
+		want       bool
+	}{
+		{"k/${aws:userid}.json", "k/AROA1:i-1.json", map[string]string{"aws:userid": "AROA1:i-1"}, true},
+		{"k/${aws:userid}.json", "k/AROA1:i-2.json", map[string]string{"aws:userid": "AROA1:i-1"}, false},
+		{"k/${aws:userid}.json", "k/${aws:userid}.json", nil, false},
+		{"k/${aws:userid}.json", "k/a.b.json", map[string]string{"aws:userid": "a*b"}, false}, // a value is no pattern
+		{"k/*/${aws:userid}", "k/x/y/u", map[string]string{"aws:userid": "u"}, true},
+	} {
+		if got := glob(tt.pattern, tt.s, tt.ctx); got != tt.want {
+			t.Errorf("glob(%q, %q, %v) = %v, want %v", tt.pattern, tt.s, tt.ctx, got, tt.want)
 		}
 	}
 }
@@ -204,7 +289,7 @@ func TestPublisherPolicy(t *testing.T) {
 			t.Errorf("on %s: %v, want at least get and put", key, got)
 		}
 	}
-	bucket := p.grantsIf("arn:aws:s3:::"+channel.Bucket, map[string]string{"s3:prefix": channel.Key})
+	bucket := p.grantsIf("arn:aws:s3:::"+channel.Bucket, caller("s3:prefix", channel.Key))
 	for _, a := range []string{"s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions"} {
 		if !slices.Contains(bucket, a) {
 			t.Errorf("on the bucket: %v lacks %s", bucket, a)
