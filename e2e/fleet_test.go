@@ -56,22 +56,14 @@ type cluster struct {
 	rel     *release.Client
 	debs    map[string]string
 	servers []*server
+	srv     *testenv.S3Server
 	// creds, endpoint and region configure the agents.
 	creds            []string
 	endpoint, region string
 }
 
 func TestFleetOnSystemd(t *testing.T) {
-	if os.Getenv(envRun) != "1" {
-		t.Skipf("boots systemd containers as root: run make e2e (%s=1)", envRun)
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the end-to-end test needs root (systemd-nspawn, dpkg -i in containers)")
-	}
-	rootfs, agentDeb := os.Getenv(envRootfs), os.Getenv(envAgentDeb)
-	if rootfs == "" || agentDeb == "" {
-		t.Fatalf("%s and %s must be set (scripts/e2e does)", envRootfs, envAgentDeb)
-	}
+	rootfs, agentDeb := inputs(t)
 	start := time.Now()
 	f := setUp(t, agentDeb)
 	root := unpackRoot(t, rootfs, f.work)
@@ -88,6 +80,23 @@ func TestFleetOnSystemd(t *testing.T) {
 	t.Logf("whole test: %v", time.Since(start).Round(100*time.Millisecond))
 }
 
+// inputs skips the test unless scripts/e2e runs it, and returns the root
+// tarball and the agent package it made.
+func inputs(t *testing.T) (rootfs, agentDeb string) {
+	t.Helper()
+	if os.Getenv(envRun) != "1" {
+		t.Skipf("boots systemd containers as root: run make e2e (%s=1)", envRun)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the end-to-end test needs root (systemd-nspawn, dpkg -i in containers)")
+	}
+	rootfs, agentDeb = os.Getenv(envRootfs), os.Getenv(envAgentDeb)
+	if rootfs == "" || agentDeb == "" {
+		t.Fatalf("%s and %s must be set (scripts/e2e does)", envRootfs, envAgentDeb)
+	}
+	return rootfs, agentDeb
+}
+
 // setUp starts the S3 server, creates the channel's bucket, a signing key
 // and the hello releases.
 func setUp(t *testing.T, agentDeb string) *cluster {
@@ -96,7 +105,7 @@ func setUp(t *testing.T, agentDeb string) *cluster {
 		t.Fatal(err)
 	}
 	srv := testenv.S3(t)
-	f := &cluster{t: t, repo: repo, work: t.TempDir(), debs: map[string]string{}}
+	f := &cluster{t: t, repo: repo, work: t.TempDir(), debs: map[string]string{}, srv: srv}
 	// A Ctrl-C ends the waits (and so the test) instead of the test
 	// binary, so that the cleanups still stop every container.
 	var stop context.CancelFunc

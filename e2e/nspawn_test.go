@@ -32,8 +32,10 @@ type container struct {
 	cgroups []string
 }
 
-// bootTimeout bounds a container's boot to "running" (or "degraded").
-const bootTimeout = 90 * time.Second
+// bootTimeout bounds a container's boot to "running" (or "degraded"),
+// which includes cloud-init's final stage when it runs: the agent's
+// first install.
+const bootTimeout = 3 * time.Minute
 
 // unpackRoot unpacks the cached root tarball into dir/rootfs once; every
 // container boots on it read-only with its own overlay.
@@ -53,10 +55,11 @@ func unpackRoot(t *testing.T, tarball, dir string) string {
 }
 
 // boot starts a container named name on root with the host directory
-// shared bound read-only at /mnt/e2e, and waits for systemd to finish
-// booting. The container is stopped, and every mount under root's parent
-// removed, when the test ends, whatever happened.
-func boot(t *testing.T, root, name, shared string) *container {
+// shared bound read-only at /mnt/e2e, and the extra systemd-nspawn
+// arguments (more binds), and waits for systemd to finish booting. The
+// container is stopped, and every mount under root's parent removed, when
+// the test ends, whatever happened.
+func boot(t *testing.T, root, name, shared string, extra ...string) *container {
 	t.Helper()
 	c := &container{name: name, done: make(chan struct{}), log: &realparts.SyncBuffer{}}
 	args := []string{"systemd-nspawn", "--boot", "--quiet",
@@ -64,6 +67,7 @@ func boot(t *testing.T, root, name, shared string) *container {
 		"--machine", name,
 		"--bind-ro", shared + ":/mnt/e2e",
 		"--console=pipe"}
+	args = append(args, extra...)
 	var env []string
 	// On a host that runs systemd, nspawn registers the container with
 	// machined, which gives it a scope (a cgroup) of its own.
