@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,8 +71,8 @@ func (f *cluster) at(key string) string {
 }
 
 // tamper puts the agent package with one byte changed at key, with the
-// signed manifest of the real one: what a bucket writer without the
-// signing key can do.
+// signed manifest of the real one, its SHA-256 changed to match: what a
+// bucket writer without the signing key can do.
 func (f *cluster) tamper(agentDeb, key string) {
 	t := f.t
 	f.pkgdeb("publish", "--sign-key", filepath.Join(f.work, "shared/release.key"), agentDeb, f.at(key))
@@ -83,6 +85,12 @@ func (f *cluster) tamper(agentDeb, key string) {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 0x20
+	sum := sha256.Sum256(b)
+	for k := range head.Metadata {
+		if strings.EqualFold(k, "debfleet-sha256") {
+			head.Metadata[k] = hex.EncodeToString(sum[:])
+		}
+	}
 	_, err = f.srv.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: &f.channel.Bucket, Key: &key,
 		Body: bytes.NewReader(b), Metadata: head.Metadata})
 	if err != nil {
@@ -132,7 +140,7 @@ func (f *cluster) bootWithUserData(t *testing.T, root string, bc bootCase) {
 	case "ci-signed":
 		f.checkSignedBoot(t, c, status, addr, userID, sts)
 	case "ci-tampered-agent":
-		checkRefused(t, c, status, output, "autoupdate", "the signed manifest says")
+		checkRefused(t, c, status, output, "autoupdate", "bad signature from key")
 	case "ci-unsigned-release":
 		checkRefused(t, c, status, output, "hello", "not signed")
 		if got := c.show(t, "autoupdate", "ActiveState")["ActiveState"]; got != "active" {

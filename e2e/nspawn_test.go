@@ -51,6 +51,14 @@ func unpackRoot(t *testing.T, tarball, dir string) string {
 		t.Fatalf("unpack %s: %v\n%s", tarball, err, out)
 	}
 	t.Logf("unpacked %s in %v", filepath.Base(tarball), time.Since(start).Round(100*time.Millisecond))
+	// What a cloud image configures for its cloud: here a NoCloud seed,
+	// or none and cloud-init stays disabled; no network configuration,
+	// since the containers share the host's network; and no locale (a
+	// minbase root has none to set, and cloud-init would fail on it).
+	cfg := "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: false\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/cloud/cloud.cfg.d/99-debfleet-e2e.cfg"), []byte(cfg), 0o644); err != nil {
+		t.Fatalf("configure cloud-init in the root: %v", err)
+	}
 	return root
 }
 
