@@ -24,7 +24,7 @@ import (
 // way some S3 client would, and returns its VersionId.
 type plainUpload func(t *testing.T, srv *testenv.S3Server, c *Client, a Address, body []byte) string
 
-func putPlain(alg s3types.ChecksumAlgorithm) plainUpload {
+func putWith(alg s3types.ChecksumAlgorithm) plainUpload {
 	return func(t *testing.T, srv *testenv.S3Server, c *Client, a Address, body []byte) string {
 		out, err := c.S3().PutObject(testCtx(t), &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: bytes.NewReader(body), ChecksumAlgorithm: alg})
 		if err != nil {
@@ -91,9 +91,9 @@ func TestFetchPlain(t *testing.T) {
 		body   []byte
 		want   []string // checks Integrity must list; nil: any, but one
 	}{
-		{"PutObject", putPlain(""), small, []string{"ETag MD5"}},
-		{"PutObject with CRC32", putPlain(s3types.ChecksumAlgorithmCrc32), small, []string{"S3 checksum CRC32", "ETag MD5"}},
-		{"PutObject with SHA-256", putPlain(s3types.ChecksumAlgorithmSha256), small, []string{"S3 checksum SHA256", "ETag MD5"}},
+		{"PutObject", putWith(""), small, []string{"ETag MD5"}},
+		{"PutObject with CRC32", putWith(s3types.ChecksumAlgorithmCrc32), small, []string{"S3 checksum CRC32", "ETag MD5"}},
+		{"PutObject with SHA-256", putWith(s3types.ChecksumAlgorithmSha256), small, []string{"S3 checksum SHA256", "ETag MD5"}},
 		{"multipart", multipartPlain(""), large, []string{"multipart ETag MD5"}},
 		{"multipart with SHA-256", multipartPlain(s3types.ChecksumAlgorithmSha256), large, []string{"S3 composite checksum SHA256", "multipart ETag MD5"}},
 		{"aws s3 cp", awsCopy, small, nil},
