@@ -41,23 +41,27 @@ func newBucket(t *testing.T) *bucket {
 	return &bucket{srv: srv, rel: rel, name: srv.Bucket(t, true), key: key}
 }
 
-// manifest describes body as a release of pkg, signed by key unless nil.
-func manifest(pkg string, body []byte, key *release.SigningKey) *release.Manifest {
+// manifest describes body as an unsigned release of pkg.
+func manifest(pkg string, body []byte) *release.Manifest {
 	sum := sha256.Sum256(body)
-	m := &release.Manifest{Package: pkg, Version: "1.0", Architecture: "amd64", SHA256: hex.EncodeToString(sum[:]),
+	return &release.Manifest{Package: pkg, Version: "1.0", Architecture: "amd64", SHA256: hex.EncodeToString(sum[:]),
 		Size: int64(len(body)), PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "ci@test"}
-	if key != nil {
-		key.Sign(m)
-	}
-	return m
 }
 
-// publish publishes body with m as pkgdeb publish does, and returns its
-// s3:// address.
-func (b *bucket) publish(t *testing.T, key string, body []byte, m *release.Manifest) string {
+// signedFor returns the metadata of m signed by key for channel key k of
+// b, as pkgdeb publish writes it there.
+func (b *bucket) signedFor(k string, m *release.Manifest, key *release.SigningKey) map[string]string {
+	signed := *m
+	key.SignFor(&signed, release.Address{Bucket: b.name, Key: k})
+	return signed.Metadata()
+}
+
+// publish publishes body with m as pkgdeb publish does, signed by signer
+// unless nil, and returns its s3:// address.
+func (b *bucket) publish(t *testing.T, key string, body []byte, m *release.Manifest, signer *release.SigningKey) string {
 	t.Helper()
 	a := release.Address{Bucket: b.name, Key: key}
-	if _, err := b.rel.Publish(t.Context(), a, release.PublishInput{Body: bytes.NewReader(body), Manifest: m}); err != nil {
+	if _, err := b.rel.Publish(t.Context(), a, release.PublishInput{Body: bytes.NewReader(body), Manifest: m, Key: signer}); err != nil {
 		t.Fatal(err)
 	}
 	return a.String()
@@ -103,24 +107,25 @@ func TestBootstrapFetch(t *testing.T) {
 	}
 	smallSum := sha256.Sum256(small)
 	pin := hex.EncodeToString(smallSum[:])
-	signed := manifest("autoupdate", small, b.key)
+	m := manifest("autoupdate", small)
 
-	good := b.publish(t, "autoupdate/stable.deb", small, signed)
-	multi := b.publish(t, "autoupdate/multipart.deb", large, manifest("autoupdate", large, b.key))
-	unsigned := b.publish(t, "autoupdate/unsigned.deb", small, manifest("autoupdate", small, nil))
-	otherKey := b.publish(t, "autoupdate/other-key.deb", small, manifest("autoupdate", small, other))
-	otherPkg := b.publish(t, "autoupdate/hello.deb", small, manifest("hello", small, b.key))
+	good := b.publish(t, "autoupdate/stable.deb", small, m, b.key)
+	multi := b.publish(t, "autoupdate/multipart.deb", large, manifest("autoupdate", large), b.key)
+	unsigned := b.publish(t, "autoupdate/unsigned.deb", small, m, nil)
+	otherKey := b.publish(t, "autoupdate/other-key.deb", small, m, other)
+	otherPkg := b.publish(t, "autoupdate/hello.deb", small, manifest("hello", small), b.key)
 	plain := b.put(t, "autoupdate/plain.deb", small, nil)
 	tampered := bytes.Clone(small)
 	tampered[100] ^= 1
-	sameSize := b.put(t, "autoupdate/tampered.deb", tampered, signed.Metadata())
-	longer := b.put(t, "autoupdate/longer.deb", append(bytes.Clone(small), "#!/bin/sh\n"...), signed.Metadata())
-	md := signed.Metadata()
+	sameSize := b.put(t, "autoupdate/tampered.deb", tampered, b.signedFor("autoupdate/tampered.deb", m, b.key))
+	longer := b.put(t, "autoupdate/longer.deb", append(bytes.Clone(small), "#!/bin/sh\n"...), b.signedFor("autoupdate/longer.deb", m, b.key))
+	md := b.signedFor("autoupdate/forged.deb", m, b.key)
 	md["debfleet-version"] = "9.9"
 	forged := b.put(t, "autoupdate/forged.deb", small, md)
-	md = signed.Metadata()
+	md = b.signedFor("autoupdate/no-signature.deb", m, b.key)
 	delete(md, "debfleet-signature")
 	noSig := b.put(t, "autoupdate/no-signature.deb", small, md)
+	copied := b.put(t, "autoupdate/copied.deb", small, b.signedFor("autoupdate/stable.deb", m, b.key))
 
 	dir := t.TempDir()
 	pub, otherPub := writePub(t, dir, "release", b.key), writePub(t, dir, "other", other)
@@ -155,6 +160,7 @@ func TestBootstrapFetch(t *testing.T) {
 		{"key id without a signature", env(imds.URL), append([]string{noSig}, key...), 1, "the release is not signed", nil},
 		{"plain upload", env(imds.URL), append([]string{plain}, key...), 1, "no release manifest", nil},
 		{"signed by another key", env(imds.URL), append([]string{otherKey}, key...), 1, "not by a given public key", nil},
+		{"signed for another channel", env(imds.URL), append([]string{copied}, key...), 1, "signed for channel 's3://" + b.name + "/autoupdate/stable.deb', not this one", nil},
 		{"tampered bytes", env(imds.URL), append([]string{sameSize}, key...), 1, "the signed manifest says " + pin, nil},
 		{"bytes added", env(imds.URL), append([]string{longer}, key...), 1, "11010 bytes, the signed manifest says 11000", nil},
 		{"tampered manifest", env(imds.URL), append([]string{forged}, key...), 1, "bad signature from key " + b.key.ID(), nil},
