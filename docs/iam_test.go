@@ -251,6 +251,34 @@ func TestAgentRolloutPolicy(t *testing.T) {
 	}
 }
 
+// TestAgentListsReleaseVersions: the agent lists the versions of its
+// release (release.Client.WrittenBefore, to refuse an older signed release
+// copied back), and only with the delimiter that hides the records under
+// the release's name: no other hosts' names, no other channel.
+func TestAgentListsReleaseVersions(t *testing.T) {
+	p := load(t, "iam-agent.json")
+	bucket := "arn:aws:s3:::" + channel.Bucket
+	for _, tt := range []struct {
+		prefix, delimiter string
+		allow             bool
+	}{
+		{channel.Key, release.VersionsDelimiter, true},
+		{channel.Key, "", false},
+		{channel.Key, "/", false},
+		{channel.Key + ".status/", release.VersionsDelimiter, false},
+		{"other/production.deb", release.VersionsDelimiter, false},
+		{"", release.VersionsDelimiter, false},
+	} {
+		ctx := caller("s3:prefix", tt.prefix)
+		if tt.delimiter != "" {
+			ctx["s3:delimiter"] = tt.delimiter
+		}
+		if got := slices.Contains(p.grantsIf(bucket, ctx), "s3:ListBucketVersions"); got != tt.allow {
+			t.Errorf("ListObjectVersions prefix %q delimiter %q: allowed %v, want %v", tt.prefix, tt.delimiter, got, tt.allow)
+		}
+	}
+}
+
 // TestPolicyVariables: the evaluator the tests above rely on resolves a
 // policy variable from the request context, literally, and matches no
 // statement when the variable has no value.

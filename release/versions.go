@@ -41,6 +41,10 @@ func pageVersions(page *s3.ListObjectVersionsOutput, key string) []Version {
 	return mergeNewestFirst(objs, markers)
 }
 
+// VersionsDelimiter is the delimiter of WrittenBefore's listing, for an
+// IAM policy's s3:delimiter condition.
+const VersionsDelimiter = "."
+
 // recentVersions bounds WrittenBefore's listing: versionID is looked for
 // among the channel's newest entries only.
 const recentVersions = 20
@@ -48,7 +52,8 @@ const recentVersions = 20
 // WrittenBefore returns the entry of channel a (object version or delete
 // marker) written just before version versionID, without its manifest,
 // or nil when versionID is the channel's first. It costs one
-// ListObjectVersions request. versionID must be among the channel's 20
+// ListObjectVersions request (with prefix a.Key and delimiter
+// VersionsDelimiter). versionID must be among the channel's 20
 // newest entries: otherwise the channel moved on meanwhile, and the
 // error wraps ErrNotFound.
 //
@@ -56,14 +61,15 @@ const recentVersions = 20
 // published (by the publisher's clock) well before its predecessor was
 // written is an old release copied back into the channel.
 func (c *Client) WrittenBefore(ctx context.Context, a Address, versionID string) (*Version, error) {
+	// The delimiter rolls every longer key under the channel's name (its
+	// status objects, leases and records) into one common prefix, so the
+	// page lists the channel's own versions only, and a policy can allow
+	// this listing without showing other hosts' names.
 	out, err := c.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &a.Bucket, Prefix: &a.Key,
-		MaxKeys: aws.Int32(recentVersions)})
+		Delimiter: aws.String(VersionsDelimiter), MaxKeys: aws.Int32(recentVersions)})
 	if err != nil {
 		return nil, c.opError("list versions", a.String(), err)
 	}
-	// The channel's own key sorts before every longer key under the same
-	// prefix (its status objects, leases and records), so its newest
-	// entries fill the page first.
 	vs := pageVersions(out, a.Key)
 	for i, v := range vs {
 		if v.VersionID != versionID || v.DeleteMarker {
