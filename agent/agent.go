@@ -240,12 +240,12 @@ func idleState(s *state.State) string {
 // verification or installation is reported, not returned.
 func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 	start := a.cfg.Now()
-	obj, modified, err := a.cfg.Releases.HeadIfNoneMatch(ctx, a.cfg.Channel, a.s.ETag)
+	obj, err := a.cfg.Releases.Head(ctx, a.cfg.Channel, "")
 	a.noteCheck(start, err)
 	if err != nil {
 		return "", err
 	}
-	if !modified {
+	if a.s.Seen(obj.VersionID, obj.ETag) {
 		return "", nil
 	}
 	outcome, err := a.consider(ctx, obj)
@@ -255,7 +255,7 @@ func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 	if outcome == deferred {
 		return "", nil
 	}
-	a.s.ETag = obj.ETag
+	a.s.ETag, a.s.SeenVersionID = obj.ETag, obj.VersionID
 	if err := a.cfg.Installer.Dir.Save(a.s); err != nil {
 		return outcome, err
 	}
@@ -271,7 +271,7 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	case m == nil && obj.Plain() && a.cfg.AllowUnsigned:
 		return a.considerPlain(ctx, obj)
 	case m == nil && obj.Plain():
-		return a.refuse(ctx, obj, errors.New("not a signed release: the version has no manifest (a plain upload by an S3 client?), and this host installs only releases signed for its channel"))
+		return a.refuse(ctx, obj, errPlainUnsigned)
 	case m == nil:
 		return a.refuse(ctx, obj, fmt.Errorf("not a release: %w", obj.ManifestErr))
 	}

@@ -12,11 +12,12 @@ import (
 // Releases is what the agent reads of its release channel.
 // *release.Client satisfies it.
 type Releases interface {
-	// HeadIfNoneMatch returns the channel's current version with
-	// modified true, or modified false when its ETag is still etag (one
-	// conditional HEAD; etag "" always reads it). obj.Manifest is nil,
-	// and obj.ManifestErr says why, for an object that is not a release.
-	HeadIfNoneMatch(ctx context.Context, a release.Address, etag string) (obj *release.Object, modified bool, err error)
+	// Head returns the channel's current version (versionID "") or the
+	// given one: one HEAD. obj.Manifest is nil, and obj.ManifestErr says
+	// why, for an object that is not a release. (Not a conditional HEAD
+	// on the ETag: a rollback that re-signs a release keeps its bytes,
+	// so its ETag, and changes only its VersionId and manifest.)
+	Head(ctx context.Context, a release.Address, versionID string) (*release.Object, error)
 	// Fetch writes version versionID of a to w and returns its object.
 	// A nil error means every byte was checked against the manifest's
 	// size and SHA-256 and against S3's checksum; a difference is

@@ -52,17 +52,14 @@ func (c *memChannel) set(m *release.Manifest, body []byte, versionID string) {
 	c.body = body
 }
 
-func (c *memChannel) HeadIfNoneMatch(ctx context.Context, a release.Address, etag string) (*release.Object, bool, error) {
+func (c *memChannel) Head(ctx context.Context, a release.Address, versionID string) (*release.Object, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.headErr != nil {
-		return nil, false, c.headErr
-	}
-	if c.obj.ETag == etag {
-		return nil, false, nil
+		return nil, c.headErr
 	}
 	obj := *c.obj
-	return &obj, true, nil
+	return &obj, nil
 }
 
 func (c *memChannel) Fetch(ctx context.Context, a release.Address, versionID string, w io.Writer) (*release.Object, error) {
@@ -300,6 +297,7 @@ func TestDecisionTable(t *testing.T) {
 		wantErr  error
 		state    string
 		because  string
+		refusal  string // the status object's refusal code
 		installs string // versions dpkg installed, in order
 	}{
 		{name: "install", rel: rel{version: "2.0"}, want: OK, state: "ok", installs: "2.0"},
@@ -319,11 +317,11 @@ func TestDecisionTable(t *testing.T) {
 		{name: "refuse: another package", rel: rel{version: "2.0", pkg: "other"}, want: StateRefused, state: "refused", because: `release is package "other"`},
 		{name: "refuse: not a Debian package", rel: rel{version: "2.0", kind: "config"}, want: StateRefused, state: "refused", because: `release is a "config"`},
 		{name: "refuse: another architecture", rel: rel{version: "2.0", arch: "arm64"}, want: StateRefused, state: "refused", because: "built for arm64"},
-		{name: "refuse: unsigned", keys: true, rel: rel{version: "2.0", unsigned: true}, want: StateRefused, state: "refused", because: "signature"},
-		{name: "refuse: replay", keys: true, setup: (*table).installed, want: StateRefused, state: "refused", because: "refusing a replay", installs: "1.0",
+		{name: "refuse: unsigned", keys: true, rel: rel{version: "2.0", unsigned: true}, want: StateRefused, state: "refused", because: "signature", refusal: fleet.RefusedUnsigned},
+		{name: "refuse: replay", keys: true, setup: (*table).installed, want: StateRefused, state: "refused", because: "refusing a replay", refusal: fleet.RefusedReplay, installs: "1.0",
 			rel: rel{version: "0.9", publishedAt: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}},
 		{name: "refuse: an older release copied back, on a fresh host", keys: true, setup: newerThenLater, want: StateRefused, state: "refused",
-			because: "copied back into the channel", rel: rel{version: "1.0", publishedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}},
+			because: "copied back into the channel", refusal: fleet.RefusedReplay, rel: rel{version: "1.0", publishedAt: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}},
 		{name: "install: a rollback re-signed with a fresh time", keys: true, setup: newerThenLater, rel: rel{version: "1.0"},
 			want: OK, state: "ok", installs: "1.0"},
 		{name: "install: unsigned mode follows a copy back", setup: newerThenLater, want: OK, state: "ok", installs: "1.0",
@@ -335,7 +333,7 @@ func TestDecisionTable(t *testing.T) {
 			wantErr: release.ErrAccessDenied, state: "none"},
 		{name: "install: a plain upload", rel: rel{version: "2.0", plain: true}, want: OK, state: "ok", installs: "2.0"},
 		{name: "refuse: a plain upload in signed mode", keys: true, rel: rel{version: "2.0", plain: true}, want: StateRefused, state: "refused",
-			because: "not a signed release"},
+			because: "not a signed release", refusal: fleet.RefusedUnsigned},
 		{name: "refuse: a plain upload of another package", rel: rel{version: "2.0", pkg: "other", plain: true}, want: StateRefused, state: "refused",
 			because: `plain upload is package "other"`},
 		{name: "refuse: a plain upload for another architecture", rel: rel{version: "2.0", arch: "arm64", plain: true}, want: StateRefused, state: "refused",
@@ -410,8 +408,8 @@ func TestDecisionTable(t *testing.T) {
 			if st.Rollout != nil {
 				why += st.Rollout.Waiting + st.Rollout.Halted
 			}
-			if st.State != tt.state || !strings.Contains(why, tt.because) {
-				t.Errorf("status %s %q, want %s %q", st.State, why, tt.state, tt.because)
+			if st.State != tt.state || !strings.Contains(why, tt.because) || st.Refusal != tt.refusal {
+				t.Errorf("status %s %q (refusal %q), want %s %q (refusal %q)", st.State, why, st.Refusal, tt.state, tt.because, tt.refusal)
 			}
 			if got := strings.Join(tb.dpkg.installs, " "); got != tt.installs {
 				t.Errorf("dpkg installed %q, want %q", got, tt.installs)

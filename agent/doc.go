@@ -4,8 +4,8 @@
 // new one is bad.
 //
 // An Agent follows one release channel. Run checks at once, then every
-// Interval +/- Jitter: a conditional HEAD (If-None-Match on the last ETag)
-// that costs one request when nothing changed. On a change it decides from
+// Interval +/- Jitter: one HEAD, which costs nothing more when its
+// VersionId and ETag are those of the last settled check. On a change it decides from
 // the manifest (already installed, marked bad on this host, wrong package
 // or architecture, bad signature, a replay), downloads the exact VersionId
 // into the state directory while hashing it, checks size, SHA-256 and the

@@ -84,7 +84,7 @@ func TestAgentFaults(t *testing.T) {
 
 			var logs realparts.SyncBuffer
 			a, err := New(Config{
-				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true,
+				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true, AllowUnsigned: true,
 				Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 				Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			})

@@ -11,6 +11,9 @@ import (
 	"github.com/debfleet/debfleet/release"
 )
 
+// errPlainUnsigned refuses a plain upload in signed mode.
+var errPlainUnsigned = errors.New("not a signed release: the version has no manifest (a plain upload by an S3 client?), and this host installs only releases signed for its channel")
+
 // considerPlain handles, in unsigned mode, a version without a manifest:
 // a plain .deb uploaded by any S3 client. Its identity is its VersionId,
 // then the SHA-256 computed while downloading it; its package name,
@@ -34,7 +37,7 @@ func (a *Agent) considerPlain(ctx context.Context, obj *release.Object) (Outcome
 		// A copy of the installed bytes, e.g. a restore of its version:
 		// this host runs the channel's current version already.
 		log.Info("plain upload has the installed release's bytes; nothing to install")
-		in.VersionID = obj.VersionID
+		in.VersionID, in.ETag = obj.VersionID, obj.ETag
 		a.setStatus(string(OK), nil, "")
 		a.report(ctx)
 		return "", nil
@@ -82,7 +85,7 @@ func (a *Agent) downloadPlain(ctx context.Context, obj *release.Object) (*state.
 		}
 		return nil, &refusalError{err}
 	}
-	return &state.Release{Package: c.Package, Version: c.Version, SHA256: got.SHA256, VersionID: obj.VersionID, Deb: name}, nil
+	return &state.Release{Package: c.Package, Version: c.Version, SHA256: got.SHA256, VersionID: obj.VersionID, ETag: obj.ETag, Deb: name}, nil
 }
 
 // keeps reports whether the state refers to the kept .deb name.

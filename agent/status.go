@@ -46,6 +46,9 @@ func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Out
 	}
 	a.log.Warn("release refused", "version", target.Version, "sha256", target.SHA256, "version_id", obj.VersionID, "err", why)
 	a.setStatus(StateRefused, target, why.Error())
+	a.mu.Lock()
+	a.status.Refusal = refusalCode(why)
+	a.mu.Unlock()
 	a.report(ctx)
 	a.count(StateRefused)
 	return StateRefused, nil
@@ -81,7 +84,7 @@ func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
 	now := a.cfg.Now().UTC()
 	s := Status{Host: a.cfg.Host, Package: a.cfg.Package, State: st, Error: errMsg, Since: now}
 	if in := a.s.Installed; in != nil {
-		s.Version, s.SHA256, s.VersionID = in.Version, in.SHA256, in.VersionID
+		s.Version, s.SHA256, s.VersionID, s.ETag = in.Version, in.SHA256, in.VersionID, in.ETag
 	}
 	if target != nil {
 		s.Target = &StatusRelease{Version: target.Version, SHA256: target.SHA256, VersionID: target.VersionID}

@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/deb"
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -29,10 +31,28 @@ func (a *Agent) verifyManifest(m *release.Manifest) error {
 		return fmt.Errorf("signature: %w", err)
 	}
 	if in := a.s.Installed; in != nil && m.PublishedAt.Before(in.PublishedAt) {
-		return fmt.Errorf("release published %s, before the installed %s (%s): refusing a replay (a rollback that re-signs it gives it a fresh publication time)",
-			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339))
+		return fmt.Errorf("release published %s, before the installed %s (%s): %w (a rollback that re-signs it gives it a fresh publication time)",
+			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339), errReplay)
 	}
 	return nil
+}
+
+// errReplay marks the refusal of an older signed release put back as
+// current without re-signing.
+var errReplay = errors.New("refusing a replay")
+
+// refusalCode classifies a refusal for the status object (see
+// fleet.HostStatus.Refusal).
+func refusalCode(err error) string {
+	switch {
+	case errors.Is(err, errReplay):
+		return fleet.RefusedReplay
+	case errors.Is(err, release.ErrUnsigned), errors.Is(err, errPlainUnsigned):
+		return fleet.RefusedUnsigned
+	case errors.Is(err, release.ErrUnknownKey), errors.Is(err, release.ErrBadSignature), errors.Is(err, release.ErrWrongChannel):
+		return fleet.RefusedUntrusted
+	}
+	return ""
 }
 
 // copyBackSlack is how far before S3 wrote a channel's previous version a
@@ -63,8 +83,8 @@ func (a *Agent) checkNotCopiedBack(ctx context.Context, obj *release.Object) err
 	var verdict error
 	m := obj.Manifest
 	if prev != nil && m.PublishedAt.Before(prev.LastModified.Add(-copyBackSlack)) {
-		verdict = &refusalError{fmt.Errorf("release %s was published %s, before the channel's previous version was written (%s): an older signed release copied back into the channel, refused as a replay (a rollback must re-sign it, which gives it a fresh publication time)",
-			m.Version, m.PublishedAt.Format(time.RFC3339), prev.LastModified.UTC().Format(time.RFC3339))}
+		verdict = &refusalError{fmt.Errorf("release %s was published %s, before the channel's previous version was written (%s): an older signed release copied back into the channel, %w (a rollback must re-sign it, which gives it a fresh publication time)",
+			m.Version, m.PublishedAt.Format(time.RFC3339), prev.LastModified.UTC().Format(time.RFC3339), errReplay)}
 	}
 	a.copyBack = &copyBackVerdict{versionID: obj.VersionID, err: verdict}
 	return verdict
@@ -110,7 +130,7 @@ func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Relea
 		os.Remove(path)
 		return nil, &refusalError{err}
 	}
-	return &state.Release{Package: m.Package, Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID,
+	return &state.Release{Package: m.Package, Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID, ETag: obj.ETag,
 		PublishedAt: m.PublishedAt, Deb: name}, nil
 }
 

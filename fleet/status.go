@@ -75,6 +75,10 @@ type HostStatus struct {
 	Version   string `json:"version,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`
 	VersionID string `json:"version_id,omitempty"`
+	// ETag is the installed version's ETag: it tells a plain upload
+	// (no manifest, so no SHA-256 before download) of the same bytes as
+	// the installed ones.
+	ETag string `json:"etag,omitempty"`
 	// State is one of the State constants.
 	State string `json:"state"`
 	// Target is the release the last change was about (the one installing,
@@ -82,6 +86,10 @@ type HostStatus struct {
 	Target *HostRelease `json:"target,omitempty"`
 	// Error says why the last change failed.
 	Error string `json:"error,omitempty"`
+	// Refusal classifies why a refused target was refused, so that a
+	// reader can say what to do about it: one of the Refused* codes, or
+	// "" for any other reason.
+	Refusal string `json:"refusal,omitempty"`
 	// Rollout is where the host stands in Target's staged rollout, set
 	// in the waiting and halted states.
 	Rollout *HostRollout `json:"rollout,omitempty"`
@@ -109,6 +117,20 @@ type HostRollout struct {
 	Waiting string `json:"waiting,omitempty"`
 	Halted  string `json:"halted,omitempty"`
 }
+
+// Refusal codes (HostStatus.Refusal).
+const (
+	// RefusedReplay: a signed release older than the host's, or than the
+	// channel's previous version, was put back as current without
+	// re-signing (an S3 console restore, a copy).
+	RefusedReplay = "replay"
+	// RefusedUnsigned: the host requires signatures and the release has
+	// none (published unsigned, or a plain upload).
+	RefusedUnsigned = "unsigned"
+	// RefusedUntrusted: the signature is by an unknown key, is bad, or is
+	// for another channel.
+	RefusedUntrusted = "untrusted"
+)
 
 // HostRelease names a release in a HostStatus.
 type HostRelease struct {

@@ -42,6 +42,12 @@ type CurrentRelease struct {
 	Version     string    `json:"version,omitempty"`
 	SHA256      string    `json:"sha256,omitempty"`
 	PublishedAt time.Time `json:"published_at,omitzero"`
+	// Plain: the version has no manifest (a plain upload), and Package
+	// and Version, when set, were read from the .deb itself by the
+	// caller: unsigned, chosen by whoever wrote the object.
+	Plain bool `json:"plain,omitempty"`
+	// ETag is the version's ETag.
+	ETag string `json:"etag,omitempty"`
 }
 
 // Counts counts the hosts of a Summary; every count but Hosts and Stale
@@ -110,7 +116,7 @@ type UpdatingHost struct {
 // than stale at now is listed but does not count: a terminated instance
 // leaves its status object behind.
 func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now time.Time, stale time.Duration) *Summary {
-	s := &Summary{Channel: ch.String(), Time: now.UTC(), Current: CurrentRelease{VersionID: cur.VersionID}}
+	s := &Summary{Channel: ch.String(), Time: now.UTC(), Current: CurrentRelease{VersionID: cur.VersionID, ETag: cur.ETag}}
 	if m := cur.Manifest; m != nil {
 		s.Current.Package, s.Current.Version, s.Current.SHA256, s.Current.PublishedAt = m.Package, m.Version, m.SHA256, m.PublishedAt
 	}
@@ -123,12 +129,14 @@ func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now tim
 }
 
 // onCurrent reports whether h runs the current release: the same SHA-256,
-// or, when either side lacks one, the same VersionId.
+// or, when either side lacks one (a plain upload), the same VersionId or
+// the same ETag (a copy of the bytes h installed, which the agent's
+// conditional HEAD does not even notice).
 func (s *Summary) onCurrent(h HostStatus) bool {
 	if s.Current.SHA256 != "" && h.SHA256 != "" {
 		return h.SHA256 == s.Current.SHA256
 	}
-	return h.VersionID != "" && h.VersionID == s.Current.VersionID
+	return (h.VersionID != "" && h.VersionID == s.Current.VersionID) || (h.ETag != "" && h.ETag == s.Current.ETag)
 }
 
 // hostsOf lists the hosts of fs, unreadable ones included, sorted by name.

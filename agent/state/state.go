@@ -32,8 +32,11 @@ type Release struct {
 	Version string `json:"version"`
 	// SHA256 is the hex SHA-256 of the whole .deb: the release's identity.
 	SHA256 string `json:"sha256"`
-	// VersionID is the S3 object version the .deb was downloaded from.
+	// VersionID is the S3 object version the .deb was downloaded from,
+	// and ETag that version's ETag (two versions with one ETag hold the
+	// same bytes, unless encrypted with KMS).
 	VersionID string `json:"version_id,omitempty"`
+	ETag      string `json:"etag,omitempty"`
 	// PublishedAt is the signed publication time, used to refuse replays.
 	PublishedAt time.Time `json:"published_at,omitzero"`
 	// Deb is the name of the kept .deb inside the state directory's debs/
@@ -68,9 +71,19 @@ type State struct {
 	Installing *Release `json:"installing,omitempty"`
 	// Bad holds the SHA-256s never to install again on this host.
 	Bad map[string]Bad `json:"bad,omitempty"`
-	// ETag is the release object's ETag at the last check, for
-	// If-None-Match.
-	ETag string `json:"etag,omitempty"`
+	// ETag and SeenVersionID are the channel's current version at the
+	// last check that was settled (installed, skipped or refused): a
+	// check that finds both unchanged does nothing. The VersionId counts
+	// because a rollback that re-signs a release writes the same bytes
+	// (so the same ETag) with a new manifest.
+	ETag          string `json:"etag,omitempty"`
+	SeenVersionID string `json:"seen_version_id,omitempty"`
+}
+
+// Seen reports whether the channel's current version, versionID with
+// etag, is the one the last settled check saw.
+func (s *State) Seen(versionID, etag string) bool {
+	return etag != "" && s.ETag == etag && s.SeenVersionID == versionID
 }
 
 // IsBad reports whether sha256 is marked bad on this host.

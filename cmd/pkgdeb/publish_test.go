@@ -140,7 +140,7 @@ func TestReleaseLifecycle(t *testing.T) {
 		t.Errorf("production after promote: %+v", ph)
 	}
 	// Promote an older VersionId.
-	mustRun(t, "promote", "--version-id", h[2].VersionID, staging, prod)
+	mustRun(t, "promote", "--sign-key", key+".key", "--version-id", h[2].VersionID, staging, prod)
 
 	// Rollback, all three --to forms, dry run and re-signing.
 	out = mustRun(t, "rollback", staging, "--to", "previous", "--dry-run")

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -163,6 +165,17 @@ func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, sta
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", ch, err)
 	}
+	if cur.Plain() {
+		s.Current.Plain = true
+		// One ranged GET, as history does, to say what the upload is.
+		v := []release.Version{{VersionID: cur.VersionID, ETag: cur.ETag, Size: cur.Size, Current: true}}
+		if err := c.ReadPlain(ctx, ch, v, readDebPrefix); err != nil {
+			return nil, fmt.Errorf("status %s: %w", ch, err)
+		}
+		if p := v[0].Plain; p != nil {
+			s.Current.Package, s.Current.Version = p.Package, p.Version
+		}
+	}
 	return s, nil
 }
 
@@ -176,8 +189,11 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 	if cur.SHA256 != "" {
 		fmt.Fprintf(w, "current  %s %s  sha256 %.12s  version_id %s  published %s\n",
 			cur.Package, cur.Version, cur.SHA256, cur.VersionID, cur.PublishedAt.UTC().Format(time.RFC3339))
+	} else if cur.Plain {
+		fmt.Fprintf(w, "current  %s %s  version_id %s  (plain upload, no manifest: unsigned agents take it, signed ones refuse it; name and version read from the .deb)\n",
+			visible(cmp.Or(cur.Package, "?")), visible(cmp.Or(cur.Version, "?")), cur.VersionID)
 	} else {
-		fmt.Fprintf(w, "current  version_id %s (no release manifest)\n", cur.VersionID)
+		fmt.Fprintf(w, "current  version_id %s (no valid release manifest)\n", cur.VersionID)
 	}
 	if ro := r.Rollout; ro != nil {
 		printRollout(w, ro)
@@ -225,6 +241,31 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\n%s\n", visible(r.Verdict))
+	printRefusalAdvice(w, r)
+}
+
+// refusalAdvice says, per fleet.HostStatus.Refusal code, what to do about
+// hosts that refused the current release for that reason.
+var refusalAdvice = map[string]string{
+	fleet.RefusedReplay: "refused an older signed release put back as current without re-signing (an S3 console restore or a copy): " +
+		"restore releases with: pkgdeb rollback %s --to VERSION --sign-key KEY, which re-signs it with a fresh publication time",
+	fleet.RefusedUnsigned: "refused an unsigned release or a plain upload: publish with: pkgdeb publish --sign-key KEY FILE %s " +
+		"(or run those agents with --allow-unsigned, if anyone who can write the channel may run code on them)",
+	fleet.RefusedUntrusted: "refused a release signed by a key they do not trust, or signed for another channel: " +
+		"sign with the key whose public half they have, for %s (pkgdeb promote --sign-key re-signs a release for another channel)",
+}
+
+// printRefusalAdvice writes one line per refusal code among r's live hosts.
+func printRefusalAdvice(w io.Writer, r *fleet.Summary) {
+	counts := map[string]int{}
+	for _, h := range r.Hosts {
+		if h.State == fleet.StateRefused && !h.Stale && refusalAdvice[h.Refusal] != "" {
+			counts[h.Refusal]++
+		}
+	}
+	for _, code := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(w, "%d hosts %s\n", counts[code], fmt.Sprintf(refusalAdvice[code], visible(r.Channel)))
+	}
 }
 
 // printRollout writes the rollout lines under the current release.

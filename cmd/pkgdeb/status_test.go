@@ -257,7 +257,7 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 	check("top", keys(doc), []string{"channel", "time", "converged", "verdict", "current", "counts", "versions", "hosts"})
-	check("current", keys(doc["current"]), []string{"version_id", "package", "version", "sha256", "published_at"})
+	check("current", keys(doc["current"]), []string{"version_id", "etag", "package", "version", "sha256", "published_at"})
 	check("counts", keys(doc["counts"]), []string{"hosts", "live", "stale", "on_current", "installing", "failed", "rolled_back",
 		"refused", "other_version", "none", "unreadable"})
 	hosts := doc["hosts"].([]any)
@@ -343,4 +343,45 @@ func TestStatusWatch(t *testing.T) {
 			t.Errorf("first %q (converged %v), last %q (converged %v)", first.Verdict, first.Converged, last.Verdict, last.Converged)
 		}
 	})
+}
+
+// TestStatusRefusalAdvice: hosts that refused the current release say
+// why in a code, and pkgdeb status turns each code into what to run; a
+// plain upload as current release shows what its .deb says it is.
+func TestStatusRefusalAdvice(t *testing.T) {
+	refused := func(name, code string, stale bool) fleet.HostSummary {
+		return fleet.HostSummary{HostStatus: fleet.HostStatus{Host: name, State: fleet.StateRefused, Refusal: code}, Stale: stale}
+	}
+	tests := []struct {
+		name    string
+		current fleet.CurrentRelease
+		hosts   []fleet.HostSummary
+		want    []string
+		not     []string
+	}{
+		{"console restore of a signed release", fleet.CurrentRelease{VersionID: "v3", SHA256: strings.Repeat("a", 64), Package: "hello", Version: "1.0"},
+			[]fleet.HostSummary{refused("web-1", fleet.RefusedReplay, false), refused("web-2", fleet.RefusedReplay, false), refused("web-3", fleet.RefusedReplay, true)},
+			[]string{"2 hosts refused an older signed release put back as current", "pkgdeb rollback s3://acme/hello.deb --to VERSION --sign-key KEY"}, nil},
+		{"plain upload to signed hosts", fleet.CurrentRelease{VersionID: "v4", Plain: true, Package: "hello", Version: "2.0"},
+			[]fleet.HostSummary{refused("web-1", fleet.RefusedUnsigned, false)},
+			[]string{"current  hello 2.0  version_id v4  (plain upload", "1 hosts refused an unsigned release or a plain upload: publish with: pkgdeb publish --sign-key KEY FILE s3://acme/hello.deb"}, nil},
+		{"another reason", fleet.CurrentRelease{VersionID: "v5", SHA256: strings.Repeat("b", 64)},
+			[]fleet.HostSummary{refused("web-1", "", false)}, nil, []string{"hosts refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			printStatus(&out, &fleet.Summary{Channel: "s3://acme/hello.deb", Current: tt.current, Hosts: tt.hosts})
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
 }
