@@ -190,6 +190,7 @@ AUTOUPDATE_HEALTH_URL=http://%s/healthz
 AUTOUPDATE_EXPECT_VERSION=http://%s/version
 AUTOUPDATE_HEALTH_TIMEOUT=%s
 AUTOUPDATE_PUBLIC_KEY=/etc/autoupdate/release.pub
+AUTOUPDATE_SERVICE_UNIT=hello.service
 `, f.channel, f.endpoint, f.region, addr, addr, healthTimeout))
 	c.must(t, "systemctl", "daemon-reload")
 	c.must(t, "systemctl", "enable", "--now", "autoupdate")
