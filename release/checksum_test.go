@@ -31,6 +31,22 @@ func tamperProxy(t *testing.T, backend string, edit func(*http.Response) error) 
 	return p.URL
 }
 
+// flipProxy forwards to backend and flips one bit in the middle of every
+// GetObject body, as a corrupting middlebox or disk would.
+func flipProxy(t *testing.T, backend string) string {
+	t.Helper()
+	return tamperProxy(t, backend, func(r *http.Response) error {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		r.Body.Close()
+		b[len(b)/2] ^= 1
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		return nil
+	})
+}
+
 // TestFetchVerifiesS3Checksum: versitygw returns a full-object SHA-256 for
 // single-part uploads and copies, and a composite one ("...-N") for
 // multipart uploads; Fetch checks both, and refuses bytes that do not
@@ -104,16 +120,7 @@ func TestFetchVerifiesS3Checksum(t *testing.T) {
 			}
 
 			// One byte flipped on the way: both checks fail.
-			flip := tamperProxy(t, srv.Endpoint, func(r *http.Response) error {
-				b, err := io.ReadAll(r.Body)
-				if err != nil {
-					return err
-				}
-				r.Body.Close()
-				b[len(b)/2] ^= 1
-				r.Body = io.NopCloser(bytes.NewReader(b))
-				return nil
-			})
+			flip := flipProxy(t, srv.Endpoint)
 			fc, err := New(testCtx(t), Options{Endpoint: flip, Region: srv.Region, Credentials: srv.Credentials(), PartSize: 5 << 20})
 			if err != nil {
 				t.Fatal(err)

@@ -114,17 +114,12 @@ func (c *Client) HeadIfNoneMatch(ctx context.Context, a Address, etag string) (o
 // depend on the object's size. A failed transfer is not resumed: call
 // Fetch again with a fresh w.
 func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Writer) (*Object, error) {
-	if versionID == "" {
-		return nil, &Error{Op: "fetch", Target: a.String(), Detail: "no VersionId given; fetches are pinned to a version"}
-	}
-	tgt := target(a, versionID)
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID,
-		ChecksumMode: s3types.ChecksumModeEnabled}, withoutSDKChecksumValidation)
+	out, obj, err := c.getPinned(ctx, a, versionID)
 	if err != nil {
-		return nil, c.opError("fetch", tgt, err)
+		return nil, err
 	}
 	defer out.Body.Close()
-	obj := newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	tgt := target(a, versionID)
 	obj.S3Checksum = aws.ToString(out.ChecksumSHA256)
 	if obj.Manifest == nil {
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoManifest, Err: obj.ManifestErr, Detail: fmt.Sprint(obj.ManifestErr)}
@@ -155,6 +150,22 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	}
 	obj.S3ChecksumVerified = want.value != ""
 	return obj, nil
+}
+
+// getPinned starts the GET of version versionID of a (never "": a fetch
+// is pinned, so that a publish in between cannot mix two releases), with
+// S3's checksum asked for and the SDK's own check of it removed: the
+// caller checks it. The caller closes out.Body.
+func (c *Client) getPinned(ctx context.Context, a Address, versionID string) (*s3.GetObjectOutput, *Object, error) {
+	if versionID == "" {
+		return nil, nil, &Error{Op: "fetch", Target: a.String(), Detail: "no VersionId given; fetches are pinned to a version"}
+	}
+	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID,
+		ChecksumMode: s3types.ChecksumModeEnabled}, withoutSDKChecksumValidation)
+	if err != nil {
+		return nil, nil, c.opError("fetch", target(a, versionID), err)
+	}
+	return out, newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata), nil
 }
 
 // withoutSDKChecksumValidation removes the SDK's response checksum check

@@ -44,17 +44,12 @@ func (o *Object) Plain() bool { return o.Manifest == nil && o.ManifestErr == Err
 // bytes (what a HEAD said): another length is refused before any byte is
 // read, and w never receives more than size+1 bytes.
 func (c *Client) FetchPlain(ctx context.Context, a Address, versionID string, size int64, w io.Writer) (*Object, error) {
-	if versionID == "" {
-		return nil, &Error{Op: "fetch", Target: a.String(), Detail: "no VersionId given; fetches are pinned to a version"}
-	}
-	tgt := target(a, versionID)
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &versionID,
-		ChecksumMode: s3types.ChecksumModeEnabled}, withoutSDKChecksumValidation)
+	out, obj, err := c.getPinned(ctx, a, versionID)
 	if err != nil {
-		return nil, c.opError("fetch", tgt, err)
+		return nil, err
 	}
 	defer out.Body.Close()
-	obj := newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	tgt := target(a, versionID)
 	if obj.Size != size {
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
 			Detail: fmt.Sprintf("the object is %d bytes, %d when it was listed", obj.Size, size)}

@@ -134,14 +134,6 @@ func promotedManifest(src *Manifest, dst Address, in PromoteInput) (*Manifest, e
 	}
 	m := *src
 	m.Extra = maps.Clone(src.Extra)
-	now := time.Now
-	if in.Now != nil {
-		now = in.Now
-	}
-	m.PublishedAt = now().UTC().Truncate(time.Second)
-	if in.Publisher != "" {
-		m.Publisher = in.Publisher
-	}
-	in.Key.SignFor(&m, dst)
+	in.Key.Resign(&m, dst, in.Publisher, in.Now)
 	return &m, nil
 }

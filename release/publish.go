@@ -10,6 +10,7 @@ import (
 
 	"encoding/base64"
 	"encoding/hex"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"

@@ -220,15 +220,7 @@ func rollbackManifest(old *Manifest, ch Address, in RollbackInput) (*Manifest, b
 		}
 	}
 	if in.Key != nil {
-		now := time.Now
-		if in.Now != nil {
-			now = in.Now
-		}
-		m.PublishedAt = now().UTC().Truncate(time.Second)
-		if in.Publisher != "" {
-			m.Publisher = in.Publisher
-		}
-		in.Key.SignFor(&m, ch)
+		in.Key.Resign(&m, ch, in.Publisher, in.Now)
 		return &m, true, nil
 	}
 	if bytes.Equal(m.Canonical(), old.Canonical()) {

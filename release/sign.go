@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Signing errors, for errors.Is.
@@ -81,6 +82,21 @@ func (k *SigningKey) Sign(m *Manifest) {
 func (k *SigningKey) SignFor(m *Manifest, ch Address) {
 	m.Channel = ch.String()
 	k.Sign(m)
+}
+
+// Resign signs m for channel ch as a new publication: a fresh
+// PublishedAt from now (time.Now when nil), publisher when not "", then
+// SignFor. Promote and a re-signing rollback write a release again this
+// way, so agents take it as new (see the agent's replay rules).
+func (k *SigningKey) Resign(m *Manifest, ch Address, publisher string, now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	m.PublishedAt = now().UTC().Truncate(time.Second)
+	if publisher != "" {
+		m.Publisher = publisher
+	}
+	k.SignFor(m, ch)
 }
 
 // VerifyFor is Verify, and then checks that the signature was made for
