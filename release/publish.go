@@ -42,6 +42,17 @@ type PublishInput struct {
 	Progress func(done, total int64)
 }
 
+// manifestFor is the manifest in publishes to channel a: in.Manifest,
+// signed by in.Key for a when there is a key.
+func (in PublishInput) manifestFor(a Address) *Manifest {
+	if in.Manifest == nil || in.Key == nil {
+		return in.Manifest
+	}
+	m := *in.Manifest
+	in.Key.SignFor(&m, a)
+	return &m
+}
+
 // PublishResult is the outcome of a Publish.
 type PublishResult struct {
 	Addr Address
@@ -73,14 +84,9 @@ type PublishResult struct {
 // version is deleted again, which makes the previous one current, and
 // ErrChecksumMismatch is returned.
 func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*PublishResult, error) {
-	m := in.Manifest
+	m := in.manifestFor(a)
 	if m == nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: "no manifest"}
-	}
-	if in.Key != nil {
-		signed := *m
-		in.Key.SignFor(&signed, a)
-		m = &signed
 	}
 	if err := m.Validate(); err != nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}

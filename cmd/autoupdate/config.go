@@ -267,33 +267,8 @@ func (f *flags) validate() (*config, error) {
 	if c.StateDir == "" {
 		return nil, cli.Usagef("--state-dir must not be empty")
 	}
-	if c.Signal, err = parseSignal(f.signal); err != nil {
-		return nil, cli.Usagef("--signal: %v", err)
-	}
-	if c.HealthTimeout <= 0 {
-		return nil, cli.Usagef("--health-timeout %s: must be positive", c.HealthTimeout)
-	}
-	if c.Splay < 0 {
-		return nil, cli.Usagef("--splay %s: must not be negative", c.Splay)
-	}
-	if (c.HealthURL != "" || c.ExpectVersion != "") && c.PIDFile == "" && c.ReloadCmd == "" {
-		return nil, cli.Usagef("--health-url and --expect-version check a restarted service: give --pidfile or --reload-cmd too")
-	}
-	if c.ServiceUnit != "" {
-		if c.PIDFile == "" {
-			return nil, cli.Usagef("--service-unit checks the PID in --pidfile: give --pidfile too")
-		}
-		if err := service.CheckUnit(c.ServiceUnit); err != nil {
-			return nil, cli.Usagef("--service-unit: %v", err)
-		}
-	}
-	for name, u := range map[string]string{"--health-url": c.HealthURL, "--expect-version": c.ExpectVersion} {
-		if u == "" {
-			continue
-		}
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, cli.Usagef("%s %q: want an http:// or https:// URL", name, u)
-		}
+	if err := checkService(c, f.signal); err != nil {
+		return nil, err
 	}
 	if c.Host == "" {
 		if c.Host, err = os.Hostname(); err != nil {
@@ -318,6 +293,41 @@ func (f *flags) validate() (*config, error) {
 		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
 	}
 	return c, nil
+}
+
+// checkService checks the settings of the service's restart and health
+// check, and parses signal into c.Signal.
+func checkService(c *config, signal string) error {
+	var err error
+	if c.Signal, err = parseSignal(signal); err != nil {
+		return cli.Usagef("--signal: %v", err)
+	}
+	if c.HealthTimeout <= 0 {
+		return cli.Usagef("--health-timeout %s: must be positive", c.HealthTimeout)
+	}
+	if c.Splay < 0 {
+		return cli.Usagef("--splay %s: must not be negative", c.Splay)
+	}
+	if (c.HealthURL != "" || c.ExpectVersion != "") && c.PIDFile == "" && c.ReloadCmd == "" {
+		return cli.Usagef("--health-url and --expect-version check a restarted service: give --pidfile or --reload-cmd too")
+	}
+	if c.ServiceUnit != "" {
+		if c.PIDFile == "" {
+			return cli.Usagef("--service-unit checks the PID in --pidfile: give --pidfile too")
+		}
+		if err := service.CheckUnit(c.ServiceUnit); err != nil {
+			return cli.Usagef("--service-unit: %v", err)
+		}
+	}
+	for name, u := range map[string]string{"--health-url": c.HealthURL, "--expect-version": c.ExpectVersion} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return cli.Usagef("%s %q: want an http:// or https:// URL", name, u)
+		}
+	}
+	return nil
 }
 
 // checkTrustMode requires the operator to choose between signed releases
