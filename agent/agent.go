@@ -232,7 +232,7 @@ func idleState(s *state.State) string {
 	return string(OK)
 }
 
-// Check runs one poll: a conditional HEAD of the channel and, when it
+// Check runs one poll: one HEAD of the channel and, when it
 // changed, the decision, download, verification and install. It returns
 // the install's outcome ("" when nothing was installed, or StateRefused)
 // and an error only for failures worth retrying (the channel unreachable,

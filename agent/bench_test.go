@@ -11,7 +11,7 @@ import (
 
 // BenchmarkIdleCheck measures one check of a channel that has not changed
 // (the agent's steady state): the time it takes against a local versitygw
-// and the S3 requests it makes, which must be exactly one conditional HEAD.
+// and the S3 requests it makes, which must be exactly one HEAD.
 // The requests are counted at the S3 proxy, on another host's checks
 // outside the timed loop: the proxy runs in this process, and its time
 // and allocations would count as the check's.

@@ -46,7 +46,7 @@ func (a kindCounts) String() string {
 // --max-updating 4 --halt-after 5) against a local versitygw, counting
 // every S3 request the agents make by billing kind at the S3 proxy, then
 // an idle period.
-// It reports, per agent: requests per poll while idle (the 304 HEAD),
+// It reports, per agent: requests per poll while idle (the one HEAD),
 // and the requests the rollout cost beyond the polls; and the most hosts
 // seen updating at once. Run it once:
 //
