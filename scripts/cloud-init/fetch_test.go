@@ -139,6 +139,7 @@ func TestBootstrapFetch(t *testing.T) {
 		return []string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imdsURL, "AWS_ENDPOINT_URL_S3=" + b.srv.Endpoint}
 	}
 	key := []string{"--public-key", pub}
+	offLoopback := testenv.StartS3ProxyOffLoopback(t, b.srv.Endpoint).URL
 	for _, tt := range []struct {
 		name     string
 		env      []string
@@ -173,6 +174,9 @@ func TestBootstrapFetch(t *testing.T) {
 		{"no such key", env(imds.URL), append([]string{"s3://" + b.name + "/nope.deb", "--attempts", "2"}, key...), 1, "HTTP 404 NoSuchKey", nil},
 		{"no IMDS", env("http://127.0.0.1:1"), append([]string{good, "--attempts", "1"}, key...), 1, "IMDS", nil},
 		{"bad address", env(imds.URL), append([]string{"http://x/y"}, key...), 2, "want s3://bucket/key", nil},
+		{"plain http off loopback", append(env(imds.URL), "AWS_ENDPOINT_URL_S3="+offLoopback), append([]string{good}, key...), 2, "plain http:// off loopback", nil},
+		{"plain http off loopback, allowed", append(env(imds.URL), "AWS_ENDPOINT_URL_S3="+offLoopback, "AUTOUPDATE_INSECURE_ENDPOINT=true"),
+			append([]string{good}, key...), 0, "fetched", small},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".deb")
