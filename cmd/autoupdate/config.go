@@ -275,8 +275,8 @@ func (f *flags) validate() (*config, error) {
 			return nil, fmt.Errorf("--host not given and no hostname: %w", err)
 		}
 	}
-	if strings.ContainsAny(c.Host, "/ ") {
-		return nil, cli.Usagef("--host %q: must not contain / or spaces (it names an S3 object)", c.Host)
+	if !hostNameOK(c.Host) {
+		return nil, cli.Usagef("--host %q: want at most 255 printable ASCII characters without /, \\ or spaces (it names an S3 object, which every reader of the fleet's status prints)", c.Host)
 	}
 	if c.Heartbeat <= 0 {
 		return nil, cli.Usagef("--heartbeat %s: must be positive", c.Heartbeat)
@@ -293,6 +293,21 @@ func (f *flags) validate() (*config, error) {
 		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
 	}
 	return c, nil
+}
+
+// hostNameOK reports whether host can name a status object: S3 keys
+// take any UTF-8, but some servers rewrite control characters, and
+// every operator's terminal shows the name.
+func hostNameOK(host string) bool {
+	if host == "" || len(host) > 255 || strings.ContainsAny(host, `/\`) {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] <= ' ' || host[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkService checks the settings of the service's restart and health
