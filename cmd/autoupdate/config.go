@@ -19,6 +19,7 @@ import (
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // DefaultEnvFile is read when --env-file is not given; a missing file is
@@ -197,7 +198,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	file, err := os.Open(path)
 	switch {
 	case err == nil:
-		vars, err := parseEnvFile(file, path)
+		vars, err := restart.ParseEnvFile(file, path)
 		file.Close()
 		if err != nil {
 			return nil, cli.Usagef("%v", err)

@@ -1,27 +1,41 @@
-package main
+package restart
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 )
 
-// envVar is one KEY=VALUE assignment from an environment file.
-type envVar struct {
+// Bounds on what ParseEnvFile reads: an environment file is a few settings,
+// and whoever can make it large should not make a process read it all.
+const (
+	maxEnvFileSize = 1 << 20
+	maxEnvFileLine = 64 << 10
+)
+
+// EnvVar is one KEY=VALUE assignment from an environment file, with the
+// line it was on.
+type EnvVar struct {
 	Key, Value string
 	Line       int
 }
 
-// parseEnvFile reads /etc/default-style assignments, the format systemd's
+// ParseEnvFile reads /etc/default-style assignments, the format systemd's
 // EnvironmentFile= and a shell's "." both accept: one KEY=VALUE per line,
 // blank lines and lines starting with # ignored, an optional "export "
 // prefix, and values optionally in single quotes (taken literally) or
 // double quotes (where \" \\ \$ and \` are escapes). An unquoted value ends
-// at " #", so a trailing comment is allowed. name labels errors.
-func parseEnvFile(r io.Reader, name string) ([]envVar, error) {
-	var vars []envVar
-	sc := bufio.NewScanner(r)
+// at " #", so a trailing comment is allowed. name labels errors, which
+// name the line. It reads at most 1 MiB, in lines of at most 64 KiB: more
+// is an error. Options.EnvFiles and the autoupdate agent's own environment
+// file are read with it.
+func ParseEnvFile(r io.Reader, name string) ([]EnvVar, error) {
+	var vars []EnvVar
+	lr := &io.LimitedReader{R: r, N: maxEnvFileSize + 1}
+	sc := bufio.NewScanner(lr)
+	sc.Buffer(make([]byte, 0, 4096), maxEnvFileLine)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -39,10 +53,15 @@ func parseEnvFile(r io.Reader, name string) ([]envVar, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: %w", name, n, key, err)
 		}
-		vars = append(vars, envVar{Key: key, Value: val, Line: n})
+		vars = append(vars, EnvVar{Key: key, Value: val, Line: n})
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxEnvFileLine)
+	} else if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxEnvFileSize)
 	}
 	return vars, nil
 }
