@@ -40,6 +40,9 @@ func ParseEnvFile(r io.Reader, name string) ([]EnvVar, error) {
 	for sc.Scan() {
 		n++
 		line := strings.TrimSpace(sc.Text())
+		if strings.IndexByte(line, 0) >= 0 {
+			return nil, fmt.Errorf("%s:%d: NUL byte: no environment can hold it", name, n)
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -49,6 +49,23 @@ type Options struct {
 	// Logger receives one line per event (upgrade requested, failed, done,
 	// drain). Default slog.Default().
 	Logger *slog.Logger
+	// EnvFiles names environment files that each upgrade reads again, in
+	// order, into the new generation's environment: the syntax of
+	// systemd's EnvironmentFile= (see ParseEnvFile), a leading "-" for a
+	// file that may be missing. Without them a new generation inherits
+	// the old one's environment, and a changed file waits for a full
+	// restart. A variable from a file overrides the inherited one; one
+	// deleted from the files since the previous generation is removed
+	// (RESTART_ENV_FROM_FILES names those that came from files). A file
+	// that cannot be read or parsed fails the upgrade, and the old
+	// generation keeps serving. New sets the files' variables in the first
+	// generation's environment too (and fails if it cannot read them); name
+	// the same files in the unit (EnvironmentFile=) so that what runs before
+	// New sees them as well. During an upgrade the old process's own
+	// environment holds the new values, which tableflip hands to the new
+	// process, and gets its own back afterwards. Relative paths are
+	// resolved against the working directory at New.
+	EnvFiles []string
 }
 
 // Upgrader hands the listening sockets of a service to a new copy of its
@@ -103,6 +120,12 @@ func New(opts Options) (*Upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restart: start upgrader: %w", err)
 	}
+	fh, err := useEnvFiles(h, opts.EnvFiles, opts.Logger)
+	if err != nil {
+		h.Stop()
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	h = fh
 	u := newUpgrader(opts, h)
 	signal.Notify(u.sigs, slices.Concat(upgradeSignals, stopSignals)...)
 	go u.handleSignals()
