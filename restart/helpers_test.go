@@ -91,7 +91,8 @@ const (
 
 type startOptions struct {
 	env    []string
-	listen string // default a free 127.0.0.1 port
+	listen string   // default a free 127.0.0.1 port
+	args   []string // more flags for hello
 }
 
 // startService installs hello and starts it, waiting until it answers.
@@ -108,8 +109,8 @@ func startService(t *testing.T, o startOptions) *service {
 		}
 		s.addr, listen = addr, addr
 	}
-	s.cmd = exec.Command(s.bin, "--listen", listen, "--pidfile", s.pidFile,
-		"--drain-timeout", testDrainTimeout.String(), "--upgrade-timeout", testUpgradeTimeout.String())
+	s.cmd = exec.Command(s.bin, append([]string{"--listen", listen, "--pidfile", s.pidFile,
+		"--drain-timeout", testDrainTimeout.String(), "--upgrade-timeout", testUpgradeTimeout.String()}, o.args...)...)
 	s.cmd.Env = append(os.Environ(), o.env...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log

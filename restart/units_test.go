@@ -14,6 +14,9 @@ import (
 	"github.com/debfleet/debfleet/restart"
 )
 
+// helloArgs are hello's flags in its units, beside --pidfile.
+const helloArgs = "--listen :8080 --env-file -/etc/default/hello"
+
 // render fills a unit template as its header comment says, and drops the
 // leading comment block (the template's and the generated file's differ).
 func render(t *testing.T, path, name, args string) string {
@@ -49,12 +52,13 @@ func readFile(t *testing.T, path string) string {
 // ExecStart is executable.
 func TestSystemdUnits(t *testing.T) {
 	hello := readFile(t, "../systemd/hello.service")
-	if got, want := stripHeader(hello), render(t, "../systemd/service.template", "hello", "--listen :8080"); got != want {
+	if got, want := stripHeader(hello), render(t, "../systemd/service.template", "hello", helloArgs); got != want {
 		t.Errorf("systemd/hello.service is not systemd/service.template with NAME=hello:\n%s\nwant:\n%s", got, want)
 	}
 	for _, want := range []string{
 		"Type=notify\n", "NotifyAccess=all\n", "ExecReload=/bin/sh -c 'kill -HUP $MAINPID'\n", "ExecStop=/bin/sh -c 'kill -TERM $MAINPID; while",
-		"ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080\n", "RuntimeDirectory=hello\n",
+		"ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid " + helloArgs + "\n", "RuntimeDirectory=hello\n",
+		"EnvironmentFile=-/etc/default/hello\n",
 	} {
 		if !strings.Contains(hello, want) {
 			t.Errorf("hello.service lacks %q", want)
@@ -80,7 +84,7 @@ func TestSystemdUnits(t *testing.T) {
 // respawn, a kill timeout above the default drain timeout).
 func TestUpstartJobs(t *testing.T) {
 	hello := readFile(t, "../upstart/hello.conf")
-	if got, want := stripHeader(hello), render(t, "../upstart/service.conf.template", "hello", "--listen :8080"); got != want {
+	if got, want := stripHeader(hello), render(t, "../upstart/service.conf.template", "hello", helloArgs); got != want {
 		t.Errorf("upstart/hello.conf is not upstart/service.conf.template with NAME=hello:\n%s\nwant:\n%s", got, want)
 	}
 	for _, tc := range []struct{ name, text string }{

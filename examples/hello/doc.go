@@ -4,8 +4,11 @@
 //
 // Usage:
 //
-//	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D]
+//	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D] [--env-file [-]FILE]
 //
 // Endpoints: / (a greeting with version and PID), /healthz, /version, and
-// /sleep?d=1s (answers after d, for drain tests).
+// /sleep?d=1s (answers after d, for drain tests). The greeting is
+// HELLO_GREETING, default "hello"; --env-file names a file of KEY=VALUE
+// lines (systemd's EnvironmentFile= syntax) that each upgrade reads again,
+// so `systemctl reload hello` picks up a new greeting.
 package main

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	pidFile := fs.String("pidfile", "", "write the serving process's PID to `file`")
 	drain := fs.Duration("drain-timeout", restart.DefaultDrainTimeout, "how long an old process may take to finish its requests")
 	upgradeTimeout := fs.Duration("upgrade-timeout", restart.DefaultUpgradeTimeout, "how long a new process may take to become ready before the upgrade is abandoned")
+	envFile := fs.String("env-file", "", "read KEY=VALUE settings (such as HELLO_GREETING) from `file` at start and at each upgrade; a leading - makes it optional")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: hello [flags]
 
@@ -45,8 +47,11 @@ A small HTTP service with zero-downtime restarts: SIGHUP or SIGUSR2 starts
 the binary again on the same socket, SIGTERM drains and exits. Set %s=1
 to run it under its own stable-PID supervisor (upstart, runit, supervisord).
 
+The greeting at / is HELLO_GREETING (default "hello"); with --env-file,
+each upgrade reads it again from the file.
+
 Example:
-  hello --listen 127.0.0.1:8080 --pidfile /run/hello/hello.pid
+  hello --listen 127.0.0.1:8080 --pidfile /run/hello/hello.pid --env-file -/etc/default/hello
 
 Flags:
 `, restart.SuperviseEnv)
@@ -65,6 +70,7 @@ Flags:
 		DrainTimeout:   *drain,
 		UpgradeTimeout: *upgradeTimeout,
 		Logger:         log,
+		EnvFiles:       nonEmpty(*envFile),
 	})
 	if err != nil {
 		return err
@@ -88,10 +94,21 @@ Flags:
 	return <-errc
 }
 
+// nonEmpty is s as a list, empty if s is.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// handler reads HELLO_GREETING once: run calls it after restart.New, which
+// has set the env file's variables.
 func handler() http.Handler {
+	greeting := cmp.Or(os.Getenv("HELLO_GREETING"), "hello")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from %s (pid %d)\n", version, os.Getpid())
+		fmt.Fprintf(w, "%s from %s (pid %d)\n", greeting, version, os.Getpid())
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
