@@ -7,7 +7,7 @@ BIN      := bin
 DIST     := dist
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 # Packages that must build (and vet) on macOS, Windows and FreeBSD too.
-CROSS_VET := ./restart ./examples/hello ./cmd/pkgdeb
+CROSS_VET := ./restart ./examples/hello ./examples/worker ./cmd/pkgdeb
 
 .PHONY: all build test lint bench fuzz package deps demo e2e clean
 

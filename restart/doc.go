@@ -18,11 +18,46 @@
 //	[Service]
 //	Type=notify
 //	NotifyAccess=all
-//	ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080
+//	ExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen :8080 --env-file -/etc/default/hello
+//	EnvironmentFile=-/etc/default/hello
 //	ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
 //	ExecStop=/bin/sh -c 'kill -TERM $MAINPID; while kill -0 $MAINPID 2>/dev/null; do sleep 0.1; done'
 //	RuntimeDirectory=hello
 //	TimeoutStopSec=45
+//
+// A new generation inherits the old one's environment, so a changed
+// EnvironmentFile= would wait for a full restart: name the same files in
+// Options.EnvFiles and each upgrade reads them again (systemd's syntax, see
+// ParseEnvFile). A variable deleted from a file is gone from the next
+// generation; a file that cannot be read fails the upgrade, and the old
+// process keeps serving.
+//
+// A service without listeners, such as a worker taking jobs from a queue,
+// upgrades the same way: it calls Ready without Listen, takes a job only
+// while Exit is open, and returns once the job it is running is done,
+// while the new generation already takes the next ones. A job claimed by
+// an atomic step (a rename into a directory of the generation, a lease in
+// a queue) is never run by two generations:
+//
+//	for {
+//		select {
+//		case <-upg.Exit():
+//			return nil // the new generation is Ready and takes the next job
+//		default:
+//		}
+//		job, ok := claim() // e.g. rename(2) from new/ into claimed/<pid>/
+//		if !ok {
+//			select {
+//			case <-upg.Exit():
+//			case <-time.After(poll):
+//			}
+//			continue
+//		}
+//		run(job) // the old process exits once it returns: bound it
+//	}
+//
+// examples/worker in the repository is this loop, runnable, with a test
+// that upgrades it while jobs run and finds each done exactly once.
 //
 // Supervisors that follow one PID (upstart, runit, supervisord) run the
 // service with RESTART_SUPERVISE=1 (SuperviseEnv): the process they start
