@@ -14,72 +14,45 @@ import (
 	"time"
 )
 
-// Serve serves srv on ln until this process must exit (an upgrade succeeded,
-// Stop, SIGTERM) or ctx ends, then drains srv so that no client sees an
-// error, and returns nil once the last request has been answered. It
-// returns an error if srv fails, or if the drain outlasted DrainTimeout
-// (the remaining connections are then closed).
-//
-// Serve installs its own Handler wrapper and ConnState hook on srv (calling
-// the ones already set), so srv must not be started elsewhere. The drain
-// goes in this order, each step closing a way plain http.Server.Shutdown
-// loses requests at an upgrade:
-//
-//  1. close ln: the socket lives on in the new generation, which accepts
-//     from the same queue, so no connection is refused;
-//  2. answer every request with "Connection: close" and wait, up to
-//     CloseWindow, for every connection to close after its next answer:
-//     keep-alive clients move to the new process instead of having an idle
-//     connection closed while they send on it, and connections accepted just
-//     before step 1 get to send their first request;
-//  3. http.Server.Shutdown, bounded by what is left of DrainTimeout, waits
-//     for in-flight requests.
-func (u *Upgrader) Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	d := newDrainer(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-u.Exit():
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	}
-	return d.drain(ln, errc, u.opts.CloseWindow, u.opts.DrainTimeout, u.log)
-}
-
-// drainer tracks the connections of one http.Server and marks responses
-// "Connection: close" once draining.
+// drainer tracks the connections of one http.Server, marks responses
+// "Connection: close" once draining, and tells long-lived streams to go.
 type drainer struct {
 	srv      *http.Server
 	draining atomic.Bool
+	goAway   chan struct{} // closed once ln is closed: see Draining
 	mu       sync.Mutex
 	conns    map[net.Conn]http.ConnState
-	changed  chan struct{} // closed and replaced at each state change
+	hijacked map[*hijackedConn]struct{} // open until their handler closes them
+	changed  chan struct{}              // closed and replaced at each change of conns or hijacked
 }
 
 func newDrainer(srv *http.Server) *drainer {
-	d := &drainer{srv: srv, conns: make(map[net.Conn]http.ConnState), changed: make(chan struct{})}
+	d := &drainer{
+		srv:      srv,
+		goAway:   make(chan struct{}),
+		conns:    make(map[net.Conn]http.ConnState),
+		hijacked: make(map[*hijackedConn]struct{}),
+		changed:  make(chan struct{}),
+	}
 	h := srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
 	}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dw := &drainWriter{ResponseWriter: w, d: d}
-		h.ServeHTTP(dw, r)
+		h.ServeHTTP(dw, r.WithContext(context.WithValue(r.Context(), drainingKey{}, d.goAway)))
 		dw.mark() // a handler that wrote nothing still gets its header
 	})
 	hook := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
-		d.mu.Lock()
-		switch s {
-		case http.StateClosed, http.StateHijacked:
-			delete(d.conns, c)
-		default:
-			d.conns[c] = s
-		}
-		close(d.changed)
-		d.changed = make(chan struct{})
-		d.mu.Unlock()
+		d.update(func() {
+			switch s {
+			case http.StateClosed, http.StateHijacked:
+				delete(d.conns, c)
+			default:
+				d.conns[c] = s
+			}
+		})
 		if hook != nil {
 			hook(c, s)
 		}
@@ -87,49 +60,80 @@ func newDrainer(srv *http.Server) *drainer {
 	return d
 }
 
-// open returns how many connections are still open and a channel closed at
-// the next change. Once draining, every response closes its connection, so
-// a connection that carries one more request goes away by itself, without
-// the race between a client sending on an idle connection and the server
-// closing it.
-func (d *drainer) open() (int, <-chan struct{}) {
+// update runs f, which changes conns or hijacked, under the lock and wakes
+// whoever waits for a change.
+func (d *drainer) update(f func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.conns), d.changed
+	f()
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// open returns how many connections, and how many of them hijacked, are
+// still open, and a channel closed at the next change. Once draining, every
+// response closes its connection, so a connection that carries one more
+// request goes away by itself, without the race between a client sending
+// on an idle connection and the server closing it.
+func (d *drainer) open() (n, hijacked int, changed <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.conns) + len(d.hijacked), len(d.hijacked), d.changed
 }
 
 func (d *drainer) drain(ln net.Listener, served <-chan error, window, timeout time.Duration, log *slog.Logger) error {
 	start := time.Now()
 	d.draining.Store(true)
-	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		log.Warn("close listener", "addr", ln.Addr().String(), "err", err)
-	}
+	closeListener(ln, log)
 	// Serve returns once Accept fails, and it registers each connection it
 	// accepted before accepting again: after this, every connection taken
 	// from the queue is counted below, none is left to die with the process.
 	<-served
-	windowEnd := time.NewTimer(window)
-	defer windowEnd.Stop()
-	for {
-		n, changed := d.open()
-		if n == 0 {
-			break
-		}
-		select {
-		case <-changed:
-			continue
-		case <-windowEnd.C:
-		}
-		break
-	}
+	// Only now: a client told to go away must not reconnect to this process.
+	close(d.goAway)
+	d.waitClosed(window, func(n, hijacked int) bool { return n-hijacked == 0 })
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(timeout))
 	defer cancel()
-	if err := d.srv.Shutdown(ctx); err != nil {
+	shutdownErr := d.srv.Shutdown(ctx)
+	d.waitClosed(time.Until(start.Add(timeout)), func(_, hijacked int) bool { return hijacked == 0 })
+	n, hijacked, _ := d.open()
+	if shutdownErr == nil {
+		// Every other connection is closed, though ConnState may not have
+		// heard of it yet.
+		n = hijacked
+	}
+	if n > 0 {
+		log.Warn("drain timed out, closing connections", "addr", ln.Addr().String(), "timeout", timeout, "connections", n, "hijacked", hijacked)
 		_ = d.srv.Close()
-		return fmt.Errorf("drain %s: %w after %s", ln.Addr(), err, timeout)
+		d.closeHijacked()
+		return fmt.Errorf("drain %s: %d connections (%d hijacked) still open after %s", ln.Addr(), n, hijacked, timeout)
 	}
 	log.Info("drained", "addr", ln.Addr().String(), "duration", time.Since(start))
 	return nil
+}
+
+// waitClosed waits up to d for done to hold over the counts of open.
+func (d *drainer) waitClosed(limit time.Duration, done func(n, hijacked int) bool) {
+	end := time.NewTimer(limit)
+	defer end.Stop()
+	for {
+		n, hijacked, changed := d.open()
+		if done(n, hijacked) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-end.C:
+			return
+		}
+	}
+}
+
+// closeListener closes ln, which another generation may still accept on.
+func closeListener(ln net.Listener, log *slog.Logger) {
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		log.Warn("close listener", "addr", ln.Addr().String(), "err", err)
+	}
 }
 
 // drainWriter adds "Connection: close" to a response begun while draining.
@@ -176,9 +180,15 @@ func (w *drainWriter) Flush() {
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
+// Hijack hands the connection to the handler (a websocket, say), which
+// http.Server then forgets: the drainer counts it until it is closed.
 func (w *drainWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.marked = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.d.track(c), rw, nil
 }
 
 func (w *drainWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
