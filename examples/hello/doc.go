@@ -6,8 +6,11 @@
 //
 //	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D] [--env-file [-]FILE]
 //
-// Endpoints: / (a greeting with version and PID), /healthz, /version, and
-// /sleep?d=1s (answers after d, for drain tests). The greeting is
+// Endpoints: / (a greeting with version and PID), /healthz, /version,
+// /sleep?d=1s (answers after d, for drain tests), /ws (a websocket echo
+// that names the generation answering, closing with 1012 at an upgrade) and
+// /events?every=1s (server-sent events, numbered across generations and
+// resumed from Last-Event-ID). It speaks HTTP/1.1 and h2c. The greeting is
 // HELLO_GREETING, default "hello"; --env-file names a file of KEY=VALUE
 // lines (systemd's EnvironmentFile= syntax) that each upgrade reads again,
 // so `systemctl reload hello` picks up a new greeting.

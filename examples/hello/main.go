@@ -85,7 +85,12 @@ Flags:
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1, and HTTP/2 without TLS (h2c) for clients that speak it
+	// from the start: restart drains both.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 	errc := make(chan error, 1)
 	go func() { errc <- upg.Serve(ctx, srv, ln) }()
 	if err := upg.Ready(); err != nil {
@@ -128,5 +133,7 @@ func handler() http.Handler {
 		case <-r.Context().Done():
 		}
 	})
+	mux.HandleFunc("GET /ws", serveWS)
+	mux.HandleFunc("GET /events", serveEvents)
 	return mux
 }
