@@ -3,6 +3,7 @@
 package restart_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 // slowest part of these tests on a busy machine.
 type binaries struct {
 	hello    string
+	grpc     string            // examples/hellogrpc
 	faulty   map[string]string // by fault: exit, panic, hang, slow
 	refusals string            // prints tableflip's refusals (testdata/refusals)
 	zombie   string            // a process with a zombie main thread and a child (testdata/zombieleader)
@@ -46,6 +48,11 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bins.hello, err = realparts.BuildGo(ctx, dir, "hello", "github.com/debfleet/debfleet/examples/hello", "-X main.version=v1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bins.grpc, err = realparts.BuildGo(ctx, dir, "hellogrpc", "github.com/debfleet/debfleet/examples/hellogrpc", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -93,6 +100,7 @@ type startOptions struct {
 	env    []string
 	listen string   // default a free 127.0.0.1 port
 	args   []string // more flags for hello
+	bin    string   // default bins.hello
 }
 
 // startService installs hello and starts it, waiting until it answers.
@@ -100,7 +108,7 @@ func startService(t *testing.T, o startOptions) *service {
 	t.Helper()
 	dir := t.TempDir()
 	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "hello"), pidFile: filepath.Join(dir, "hello.pid"), log: &realparts.SyncBuffer{}, exited: make(chan error, 1)}
-	s.install(bins.hello)
+	s.install(cmp.Or(o.bin, bins.hello))
 	listen := o.listen
 	if listen == "" {
 		addr, err := realparts.FreeAddr()

@@ -35,6 +35,12 @@ type LoadOptions struct {
 	MaxRequests int64
 	// Timeout bounds each request; default 10 s.
 	Timeout time.Duration
+	// HTTPClient, if set, sends each request as a GET of URL, instead of
+	// the built-in HTTP/1.1 client (Network, Addr, Path and KeepAlive are
+	// then unused): an HTTP/2 client, say. Its transport's own retries
+	// (HTTP/2 streams refused by a GOAWAY) are not failures.
+	HTTPClient *http.Client
+	URL        string
 }
 
 // Sample is one request: when it started, how long it took, whether it got
@@ -60,24 +66,7 @@ type LoadResult struct {
 // server closed a connection under it counts as a failure, which is what a
 // zero-downtime restart must avoid. It speaks plain HTTP/1.1.
 func Load(ctx context.Context, opts LoadOptions) *LoadResult {
-	if opts.Network == "" {
-		opts.Network = "tcp"
-	}
-	if opts.Path == "" {
-		opts.Path = "/"
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 8
-	}
-	if opts.Duration <= 0 {
-		opts.Duration = 10 * time.Second
-	}
-	if opts.MaxRequests <= 0 {
-		opts.MaxRequests = 1_000_000
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
 
@@ -101,7 +90,10 @@ func Load(ctx context.Context, opts LoadOptions) *LoadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &loadWorker{opts: opts, req: reqBytes}
+			var w loadDoer = &loadWorker{opts: opts, req: reqBytes}
+			if opts.HTTPClient != nil {
+				w = &clientWorker{opts: opts}
+			}
 			defer w.close()
 			var samples []Sample
 			failures := make(map[string]int)
@@ -119,18 +111,52 @@ func Load(ctx context.Context, opts LoadOptions) *LoadResult {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Samples = append(res.Samples, samples...)
-			for msg, n := range failures {
-				res.Failures += int64(n)
-				if _, ok := res.Errors[msg]; ok || len(res.Errors) < 20 {
-					res.Errors[msg] += n
-				}
-			}
+			res.add(samples, failures)
 		}()
 	}
 	wg.Wait()
 	res.Requests = int64(len(res.Samples))
 	return res
+}
+
+// withDefaults returns opts with its zero values replaced by the defaults.
+func (opts LoadOptions) withDefaults() LoadOptions {
+	if opts.Network == "" {
+		opts.Network = "tcp"
+	}
+	if opts.Path == "" {
+		opts.Path = "/"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 10 * time.Second
+	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = 1_000_000
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	return opts
+}
+
+// add merges one worker's samples and failures into r.
+func (r *LoadResult) add(samples []Sample, failures map[string]int) {
+	r.Samples = append(r.Samples, samples...)
+	for msg, n := range failures {
+		r.Failures += int64(n)
+		if _, ok := r.Errors[msg]; ok || len(r.Errors) < 20 {
+			r.Errors[msg] += n
+		}
+	}
+}
+
+// loadDoer sends one request per call to do.
+type loadDoer interface {
+	do() error
+	close()
 }
 
 type loadWorker struct {
@@ -176,6 +202,32 @@ func (w *loadWorker) do() error {
 	}
 	if !w.opts.KeepAlive || resp.Close {
 		w.close()
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// clientWorker sends requests through LoadOptions.HTTPClient.
+type clientWorker struct{ opts LoadOptions }
+
+func (w *clientWorker) close() {}
+
+func (w *clientWorker) do() error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.opts.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := w.opts.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("request: %w", unwrapOp(err))
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("read body: %w", unwrapOp(err))
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("status %d", resp.StatusCode)
