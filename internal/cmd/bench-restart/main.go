@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.workers, "connections", 50, "concurrent clients")
 	targets := fs.String("targets", "restart,tableflip-readme,naive", "comma-separated targets to run")
 	modes := fs.String("modes", "keep-alive,new-connection", "comma-separated load modes")
+	streams := fs.String("streams", "websocket,events,grpc,h2c", "comma-separated long-lived client loads (streams.go); empty for none")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: bench-restart [flags]
 
@@ -108,7 +109,10 @@ Flags:
 			}
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return runStreams(ctx, c, strings.FieldsFunc(*streams, func(r rune) bool { return r == ',' }), dir, stdout, stderr)
 }
 
 type result struct {
