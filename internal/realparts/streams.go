@@ -228,8 +228,8 @@ func Events(ctx context.Context, opts StreamOptions) *StreamResult {
 // eventStream is what one event client remembers across reconnections.
 type eventStream struct {
 	client int
-	last  int64 // the last event's id, -1 before the first
-	retry time.Duration
+	last   int64 // the last event's id, -1 before the first
+	retry  time.Duration
 }
 
 // read reads one response of the stream until it ends: nil if the server
