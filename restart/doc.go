@@ -10,6 +10,14 @@
 // reset, requests read after Shutdown began get no answer); Serve drains an
 // *http.Server so that none fails.
 //
+// Serve also drains what outlives a request. A *grpc.Server, or any
+// GracefulServer, gets GracefulStop: its clients move to the new process
+// without a failed call. Handlers of websockets and server-sent events
+// select on Draining(r.Context()) and ask their clients to reconnect (a
+// close frame 1012, the end of the event stream), which they do to the new
+// process; websockets still open at DrainTimeout are closed, with a count in
+// the log. HTTP/2, over TLS or h2c, needs nothing more.
+//
 // The PID file is rewritten atomically by each new process once it is
 // Ready. Under systemd, use Type=notify with NotifyAccess=all: each process
 // reports MAINPID and READY=1 itself, and RELOADING=1 during an upgrade, so
