@@ -125,7 +125,7 @@ AUTOUPDATE_REPORT=false
 		{name: "host with a terminal escape", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "web\x1b[2J"}, wantErr: "printable ASCII"},
 		{name: "host with a backslash", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "a\\b"}, wantErr: "printable ASCII"},
 		{name: "host with a non-ASCII letter", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "wéb"}, wantErr: "printable ASCII"},
-		{name: "host too long", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", ""+strings.Repeat("h", 256)+""}, wantErr: "printable ASCII"},
+		{name: "host too long", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "" + strings.Repeat("h", 256) + ""}, wantErr: "printable ASCII"},
 		{name: "neither a key nor unsigned", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t)}, wantErr: "pkgdeb keygen --out release"},
 		{name: "a key and unsigned", args: []string{"--source", "s3://b/k", "--package", "p", "--env-file", envFileEmpty(t), "--public-key", "a.pub", "--allow-unsigned"}, wantErr: "choose one"},
 		{name: "unsigned from the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--host", "h", "--env-file", envFileEmpty(t)},
