@@ -305,9 +305,24 @@ func TestStagedRollout(t *testing.T) {
 			hosts := newFleet(t, prefix, n)
 			ch.publish(t, manifest(t, v1, time.Now()))
 			installAll(t, ch, hosts)
-			r := ch.staged(t, v2, policy)
 			var logs realparts.SyncBuffer
+			started := time.Now()
 			stop := runAgents(t, ch, hosts, 0, &logs)
+			// Publish once every agent has started (and so checks every
+			// 100 ms), not before: on a busy machine 20 starts can take
+			// longer than the first wave, and a host that first looks in
+			// wave 2 never waits for it.
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := realparts.WaitFor(ctx, "every agent started", func() bool {
+				return !slices.ContainsFunc(hosts, func(h *fleetHost) bool {
+					st := ch.tryStatus(t, h.name)
+					return st == nil || st.Time.Before(started)
+				})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r := ch.staged(t, v2, policy)
 
 			want := make([][]string, len(policy.Waves))
 			for k, pct := range policy.Waves {
@@ -330,7 +345,7 @@ func TestStagedRollout(t *testing.T) {
 					t.Fatalf("before wave %d: %v run 2.0, outside waves 1-%d %v\n%s", k+2, extra, k+1, want[k], logs.String())
 				}
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			ctx, cancel = context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			if err := realparts.WaitFor(ctx, "every host on 2.0", func() bool { return len(ch.onVersion(t, hosts, "2.0")) == n }); err != nil {
 				t.Fatalf("%v: %v\n%s", err, ch.onVersion(t, hosts, "2.0"), logs.String())
