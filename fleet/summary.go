@@ -48,6 +48,10 @@ type CurrentRelease struct {
 	Plain bool `json:"plain,omitempty"`
 	// ETag is the version's ETag.
 	ETag string `json:"etag,omitempty"`
+	// Publisher (user@host) and KeyID (the signing key's id, "" when
+	// unsigned) are the manifest's.
+	Publisher string `json:"publisher,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
 }
 
 // Counts counts the hosts of a Summary; every count but Hosts and Stale
@@ -102,6 +106,11 @@ type RolloutSummary struct {
 	Failures    []FailureRecord `json:"failures"`
 	Halted      bool            `json:"halted"`
 	HaltReason  string          `json:"halt_reason,omitempty"`
+	// WaveStarts is when each wave begins (the first at publication),
+	// for a timeline; HaltedAt is when the release was halted, zero when
+	// it is not.
+	WaveStarts []time.Time `json:"wave_starts"`
+	HaltedAt   time.Time   `json:"halted_at,omitzero"`
 }
 
 // UpdatingHost is a host holding an update slot.
@@ -119,6 +128,7 @@ func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now tim
 	s := &Summary{Channel: ch.String(), Time: now.UTC(), Current: CurrentRelease{VersionID: cur.VersionID, ETag: cur.ETag}}
 	if m := cur.Manifest; m != nil {
 		s.Current.Package, s.Current.Version, s.Current.SHA256, s.Current.PublishedAt = m.Package, m.Version, m.SHA256, m.PublishedAt
+		s.Current.Publisher, s.Current.KeyID = m.Publisher, m.KeyID
 	}
 	s.Hosts = s.hostsOf(fs, now, stale)
 	t := s.tally()

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/debfleet/debfleet/release"
@@ -74,7 +75,7 @@ func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
 	st, w := rec.State, ro.WaveAt(now)
 	rs := &RolloutSummary{Policy: ro.Policy.String(), Waves: ro.Waves, Wave: w.Index + 1, Of: w.Waves, Percent: w.Percent,
 		WaveStarted: w.Start.UTC(), NextWave: w.Next.UTC(), Failures: rec.Failures, Halted: st.Halted, HaltReason: st.Reason,
-		Updating: []UpdatingHost{}}
+		Updating: []UpdatingHost{}, WaveStarts: ro.waveStarts(), HaltedAt: haltedAt(ro, rec)}
 	if rs.Failures == nil {
 		rs.Failures = []FailureRecord{}
 	}
@@ -103,4 +104,39 @@ func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
 		s.Converged = false
 		s.Verdict = "HALTED: " + st.Reason + "; " + s.Verdict
 	}
+}
+
+// waveStarts is when each of ro's waves begins, UTC.
+func (ro *Rollout) waveStarts() []time.Time {
+	out := make([]time.Time, len(ro.Waves))
+	for i := range ro.Waves {
+		out[i] = ro.PublishedAt.Add(time.Duration(i) * ro.WaveInterval).UTC()
+	}
+	return out
+}
+
+// haltedAt is when the release was halted: its halt record's time, or,
+// for a halt that follows from the failure count alone, the time of the
+// failure that reached halt-after; zero when it is not halted.
+func haltedAt(ro *Rollout, rec RolloutRecords) time.Time {
+	st := rec.State
+	switch {
+	case !st.Halted:
+		return time.Time{}
+	case st.Record != nil && st.Record.Halted:
+		return st.Record.Time.UTC()
+	}
+	times := make([]time.Time, 0, len(rec.Failures))
+	for _, f := range rec.Failures {
+		times = append(times, f.Time)
+	}
+	if len(times) == 0 {
+		return time.Time{}
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	n := ro.HaltAfter
+	if st.Record != nil {
+		n += st.Record.Forgiven
+	}
+	return times[min(max(n, 1), len(times))-1].UTC()
 }

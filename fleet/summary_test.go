@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestSummarize(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	cur, old := strings.Repeat("c", 64), strings.Repeat("0", 64)
 	ch := release.Address{Bucket: "b", Key: "hello/production.deb"}
-	current := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Package: "hello", Version: "2.0", SHA256: cur}}
+	current := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Package: "hello", Version: "2.0", SHA256: cur, Publisher: "ci@build", KeyID: "k1"}}
 	host := func(name, version, sha, state string, age time.Duration) HostStatus {
 		return HostStatus{Host: name, Version: version, SHA256: sha, State: state, Time: now.Add(-age)}
 	}
@@ -61,6 +62,9 @@ func TestSummarize(t *testing.T) {
 			if s.Counts != tt.want || s.Converged != tt.converged || s.Verdict != tt.verdict {
 				t.Errorf("got %+v converged %v\n  %q\nwant %+v converged %v\n  %q", s.Counts, s.Converged, s.Verdict, tt.want, tt.converged, tt.verdict)
 			}
+			if s.Current.Publisher != "ci@build" || s.Current.KeyID != "k1" {
+				t.Errorf("current %+v: want the manifest's publisher and key id", s.Current)
+			}
 			if s.Hosts == nil || s.Versions == nil {
 				t.Error("hosts and versions must be [] in JSON, not null")
 			}
@@ -102,9 +106,14 @@ func TestAddRollout(t *testing.T) {
 	}{
 		{"running", RolloutRecords{State: &RolloutState{}, Leases: []LeaseSlot{{Slot: 0, Record: LeaseRecord{Holder: "b", SHA256: sha, Expires: now.Add(time.Minute)}}}},
 			false, "1/2 on current 2.0; 1 on another version: b 1.0"},
-		{"halted", RolloutRecords{State: &RolloutState{Halted: true, Reason: "1 hosts failed (halt-after 1): c"}},
+		{"halted", RolloutRecords{State: &RolloutState{Halted: true, Reason: "1 hosts failed (halt-after 1): c"},
+			Failures: []FailureRecord{{Host: "d", Time: published.Add(80 * time.Minute)}, {Host: "c", Time: published.Add(70 * time.Minute)}}},
 			true, "HALTED: 1 hosts failed (halt-after 1): c; 1/2 on current 2.0; 1 on another version: b 1.0"},
+		{"halted by a record", RolloutRecords{State: &RolloutState{Halted: true, Reason: "halted by ops",
+			Record: &HaltRecord{Halted: true, By: "ops", Time: published.Add(75 * time.Minute)}}},
+			true, "HALTED: halted by ops; 1/2 on current 2.0; 1 on another version: b 1.0"},
 	}
+	haltedAt := map[string]time.Time{"halted": published.Add(70 * time.Minute), "halted by a record": published.Add(75 * time.Minute)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Summarize(release.Address{Bucket: "b", Key: "k"}, cur, fs, now, time.Hour)
@@ -115,6 +124,12 @@ func TestAddRollout(t *testing.T) {
 			}
 			if r.Halted != tt.halted || s.Verdict != tt.verdict || s.Converged {
 				t.Errorf("halted %v verdict %q converged %v; want %v %q", r.Halted, s.Verdict, s.Converged, tt.halted, tt.verdict)
+			}
+			if !r.HaltedAt.Equal(haltedAt[tt.name]) {
+				t.Errorf("halted at %v, want %v", r.HaltedAt, haltedAt[tt.name])
+			}
+			if want := []time.Time{published, published.Add(time.Hour), published.Add(2 * time.Hour)}; !slices.EqualFunc(r.WaveStarts, want, time.Time.Equal) {
+				t.Errorf("wave starts %v, want %v", r.WaveStarts, want)
 			}
 			if r.Failures == nil || r.Updating == nil {
 				t.Error("failures and updating must be [] in JSON, not null")

@@ -39,7 +39,8 @@ command is interrupted (exit 1).
 
 --json prints one JSON object (with --watch: one per line, per refresh):
   channel, time, converged (bool), verdict,
-  current {version_id, package, version, sha256, published_at},
+  current {version_id, package, version, sha256, published_at, publisher,
+           key_id},
   counts {hosts, live, stale, on_current, installing, failed, rolled_back,
           refused, other_version, none, unreadable},
   versions [{version, sha256, current, hosts}]   (live hosts per version)
@@ -48,7 +49,7 @@ command is interrupted (exit 1).
   rollout {policy, waves, wave, of, percent, wave_started, next_wave,
            on_release, covered, live, updating [{host, slot, expires}],
            failures [{host, version, sha256, outcome, error, time}],
-           halted, halt_reason}
+           halted, halt_reason, wave_starts, halted_at}
 where a host's fields up to "time" are its status object as the agent wrote
 it (state: none, ok, installing, failed, rolled-back, refused, waiting,
 halted; or "unreadable" when its object could not be read, with the reason
