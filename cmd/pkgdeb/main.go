@@ -34,6 +34,7 @@ func commands() []command {
 		{"status", "show how a channel's current release has reached the fleet", runStatus},
 		{"halt", "stop the rollout of a channel's release (hosts running it keep it)", runHalt},
 		{"resume", "continue a halted rollout", runResume},
+		{"dashboard", "serve a live, read-only web page of every channel under a prefix", runDashboard},
 	}
 }
 
