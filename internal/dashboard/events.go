@@ -32,7 +32,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
 	pageGen := uint64(math.MaxUint64) // none sent
-	sent := map[string]uint64{} // channel id: the generation sent
+	sent := map[string]uint64{}       // channel id: the generation sent
 	ping := time.NewTicker(keepAlive)
 	defer ping.Stop()
 	for {

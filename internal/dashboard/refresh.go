@@ -60,7 +60,7 @@ type channel struct {
 
 	html  []byte // the rendered section
 	state string // converged, halted, progress, error or "" (not read)
-	gen  uint64 // the page generation html last changed in
+	gen   uint64 // the page generation html last changed in
 }
 
 // sample is one reading of a channel: live hosts on the current release
@@ -248,4 +248,3 @@ func (s *Server) writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
