@@ -18,7 +18,7 @@ const (
 	marginL, marginR, marginT, marginBottom = 40.0, 12.0, 18.0, 28.0
 	// minSpan is the shortest time the chart spans, so that a release
 	// published a second ago does not draw one wide step.
-	minSpan = time.Minute
+	minSpan = 20 * time.Second
 )
 
 // chart is the timeline of the current release's rollout, as numbers
@@ -37,7 +37,8 @@ type chart struct {
 	Halt          *mark
 	Failures      []mark
 	YTicks        []mark
-	From, To      string // the times at both ends
+	From, To      string  // the times at both ends
+	Now           float64 // where now is
 	Title, Desc   string
 }
 
@@ -61,9 +62,13 @@ func newChart(sum *fleet.Summary, samples []sample) *chart {
 	if t0.IsZero() && len(since) > 0 {
 		t0 = since[0]
 	}
-	if t0.IsZero() || t1.Sub(t0) < minSpan {
+	if t0.IsZero() {
 		t0 = t1.Add(-minSpan)
 	}
+	now := t1
+	// A rollout younger than minSpan is drawn from its start, what is
+	// to come left blank.
+	t1 = maxTime(t1, t0.Add(minSpan))
 	c := &chart{W: chartW, H: chartH, PlotX: marginL, PlotY: marginT, PlotW: chartW - marginL - marginR, PlotH: chartH - marginT - marginBottom}
 	c.Bottom, c.Right = c.PlotY+c.PlotH, c.PlotX+c.PlotW
 	top := max(sum.Counts.Live, len(since), 1)
@@ -75,13 +80,14 @@ func newChart(sum *fleet.Summary, samples []sample) *chart {
 		return c.PlotX + min(max(f, 0), 1)*c.PlotW
 	}
 	y := func(n int) float64 { return c.Bottom - float64(n)/float64(top)*c.PlotH }
-	c.Derived = steps(x, y, t0, t1, since)
-	c.Seen = seenSteps(x, y, t1, samples)
+	c.Derived = steps(x, y, t0, now, since)
+	c.Seen = seenSteps(x, y, now, samples)
 	c.YTicks = []mark{{Y: y(0), Label: "0"}, {Y: y(top), Label: strconv.Itoa(top)}}
 	c.From, c.To = t0.UTC().Format(time.TimeOnly), t1.UTC().Format(time.TimeOnly)
+	c.Now = x(now)
 	ver := cmp.Or(sum.Current.Version, "the current release")
 	c.Title = "Live hosts on " + fleet.OneLine(ver, 40) + " over time"
-	c.Desc = fmt.Sprintf("%d of %d live hosts run it at %s UTC; the chart starts at %s UTC.", len(since), sum.Counts.Live, c.To, c.From)
+	c.Desc = fmt.Sprintf("%d of %d live hosts run it at %s UTC; the chart starts at %s UTC.", len(since), sum.Counts.Live, now.UTC().Format(time.TimeOnly), c.From)
 	c.addRollout(sum.Rollout, t0, t1, x)
 	return c
 }
@@ -137,4 +143,11 @@ func seenSteps(x func(time.Time) float64, y func(int) float64, t1 time.Time, sam
 
 func point(x, y float64) string {
 	return strconv.FormatFloat(x, 'f', 1, 64) + "," + strconv.FormatFloat(y, 'f', 1, 64)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

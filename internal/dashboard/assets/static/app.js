@@ -42,6 +42,12 @@
     }
     delete pending[id];
     replace(slot, html);
+    // The list of channels at the top follows the section's state.
+    var section = document.getElementById(id), badge = document.getElementById(id + "-badge");
+    if (section && badge) {
+      badge.textContent = section.dataset.state;
+      badge.className = "badge " + section.dataset.state;
+    }
   }
 
   document.addEventListener("selectionchange", function () {
