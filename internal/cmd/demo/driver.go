@@ -39,6 +39,7 @@ func (d *driver) run(ctx context.Context) error {
 	if err := d.setup(ctx); err != nil {
 		return err
 	}
+	d.startDashboard()
 	if err := d.buildReleases(ctx); err != nil {
 		return err
 	}
