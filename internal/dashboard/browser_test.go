@@ -262,40 +262,9 @@ func TestBrowser(t *testing.T) {
 	}
 	b.waitFor("the live indicator", `document.getElementById("live").textContent === "live"`, 10*time.Second)
 	b.screenshot("1-fleet-on-1.0")
-
-	// An upgrade: the page follows each host within a few seconds of its
-	// status object, without a reload.
-	publish(t, c, ch, "1.1", nil)
-	waitStatus(t, fc, ch, hosts[:1], "a host on 1.1", func(st fleet.HostStatus) bool { return st.Version == "1.1" && st.State == fleet.StateOK })
-	b.waitFor("the first host on 1.1", `[...document.querySelectorAll("table.hosts tbody tr")].some(r => r.cells[1].textContent === "1.1")`, 5*time.Second)
-	waitStatus(t, fc, ch, hosts, "three hosts on 1.1", func(st fleet.HostStatus) bool { return st.Version == "1.1" && st.State == fleet.StateOK })
-	for _, h := range hosts {
-		b.waitFor(h+" on 1.1", rowShows(h, "1.1", "ok"), 5*time.Second)
-	}
-	b.waitFor("converged", `document.querySelector("section.channel.converged") !== null`, 5*time.Second)
-	b.screenshot("2-fleet-on-1.1")
-
-	// A staged release, halted with a reason.
-	p := fleet.Policy{Waves: []float64{1, 100}, WaveInterval: time.Hour, HaltAfter: 2}
-	m := publish(t, c, ch, "1.2", &p)
-	const reason = "p99 latency up on web-1"
-	if _, _, err := fc.Halt(t.Context(), ch, m.SHA256, m.Version, "ops@test", reason); err != nil {
-		t.Fatal(err)
-	}
-	b.waitFor("the halt and its reason", fmt.Sprintf(`[...document.querySelectorAll(".halt .reason")].some(e => e.textContent.includes(%q))`, reason), 10*time.Second)
-	b.waitFor("the halt on the chart", `document.querySelector("svg .halt-line") !== null`, 5*time.Second)
-	b.screenshot("3-halted")
-
-	// A status object anyone with an agent's key could write.
-	hostile := `<img src=x onerror=alert(1)>`
-	bad := &fleet.HostStatus{Host: hostile, Version: `"><script>alert(2)</script>`, State: "failed",
-		Error: `</td><script>alert(3)</script><a href="javascript:alert(4)">x</a>`, Since: time.Now(), Time: time.Now()}
-	if err := fc.PutStatus(t.Context(), ch, bad); err != nil {
-		t.Fatal(err)
-	}
-	b.waitFor("the hostile host name as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts .host")].some(e => e.textContent === %q)`, hostile), 10*time.Second)
-	b.waitFor("the hostile error as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts td.err")].some(e => e.textContent === %q)`, bad.Error), 5*time.Second)
-	b.waitFor("no element from a status object", `document.querySelectorAll("main img, main script, main a[href^='javascript']").length === 0`, time.Second)
+	browseUpgrade(t, b, c, ch, hosts)
+	browseHalt(t, b, c, ch)
+	browseHostile(t, b, fc, ch)
 
 	// The page never reloaded: the hooks' mark of the first load is there.
 	b.waitFor("the first load's mark", `typeof window.__loaded === "number"`, time.Second)
@@ -313,4 +282,48 @@ func TestBrowser(t *testing.T) {
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("the console shows %d errors or warnings:\n%s", len(p), strings.Join(p, "\n"))
 	}
+}
+
+// browseUpgrade publishes 1.1: the page follows each host within a few
+// seconds of its status object, without a reload.
+func browseUpgrade(t *testing.T, b *browser, c *release.Client, ch release.Address, hosts []string) {
+	fc := fleet.New(c.Records(), nil)
+	publish(t, c, ch, "1.1", nil)
+	waitStatus(t, fc, ch, hosts[:1], "a host on 1.1", func(st fleet.HostStatus) bool { return st.Version == "1.1" && st.State == fleet.StateOK })
+	b.waitFor("the first host on 1.1", `[...document.querySelectorAll("table.hosts tbody tr")].some(r => r.cells[1].textContent === "1.1")`, 5*time.Second)
+	waitStatus(t, fc, ch, hosts, "three hosts on 1.1", func(st fleet.HostStatus) bool { return st.Version == "1.1" && st.State == fleet.StateOK })
+	for _, h := range hosts {
+		b.waitFor(h+" on 1.1", rowShows(h, "1.1", "ok"), 5*time.Second)
+	}
+	b.waitFor("converged", `document.querySelector("section.channel.converged") !== null`, 5*time.Second)
+	b.screenshot("2-fleet-on-1.1")
+}
+
+// browseHalt publishes a staged 1.2 and halts it with a reason: the page
+// shows the halt, its reason, and the halt on the chart.
+func browseHalt(t *testing.T, b *browser, c *release.Client, ch release.Address) {
+	p := fleet.Policy{Waves: []float64{1, 100}, WaveInterval: time.Hour, HaltAfter: 2}
+	m := publish(t, c, ch, "1.2", &p)
+	const reason = "p99 latency up on web-1"
+	if _, _, err := fleet.New(c.Records(), nil).Halt(t.Context(), ch, m.SHA256, m.Version, "ops@test", reason); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the halt and its reason", fmt.Sprintf(`[...document.querySelectorAll(".halt .reason")].some(e => e.textContent.includes(%q))`, reason), 10*time.Second)
+	b.waitFor("the halt on the chart", `document.querySelector("svg .halt-line") !== null`, 5*time.Second)
+	b.waitFor("the halt in the list of channels", `[...document.querySelectorAll("nav .badge")].some(e => e.textContent === "halted")`, 5*time.Second)
+	b.screenshot("3-halted")
+}
+
+// browseHostile writes a status object anyone with an agent's key could
+// write, with markup in every field: the page shows it as text.
+func browseHostile(t *testing.T, b *browser, fc *fleet.Client, ch release.Address) {
+	hostile := `<img src=x onerror=alert(1)>`
+	bad := &fleet.HostStatus{Host: hostile, Version: `"><script>alert(2)</script>`, State: "failed",
+		Error: `</td><script>alert(3)</script><a href="javascript:alert(4)">x</a>`, Since: time.Now(), Time: time.Now()}
+	if err := fc.PutStatus(t.Context(), ch, bad); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the hostile host name as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts .host")].some(e => e.textContent === %q)`, hostile), 10*time.Second)
+	b.waitFor("the hostile error as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts td.err")].some(e => e.textContent === %q)`, bad.Error), 5*time.Second)
+	b.waitFor("no element from a status object", `document.querySelectorAll("main img, main script, main a[href^='javascript']").length === 0`, time.Second)
 }
