@@ -21,7 +21,7 @@ const maxText = 300
 // funcs are the templates' helpers; none of them returns markup, so
 // html/template escapes everything they return.
 var funcs = template.FuncMap{
-	"short": func(s string) string { return fleet.OneLine(s, maxText) },
+	"short": shown,
 	"sha12": func(s string) string { return s[:min(12, len(s))] },
 	"utc": func(t time.Time) string {
 		if t.IsZero() {
@@ -30,6 +30,25 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"pct": func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" },
+}
+
+// shown is s as the page shows it: on one line, at most maxText runes,
+// and every rune that would act rather than show (bidi overrides that
+// make one host name read as another, zero-width and other format
+// characters, controls) written as a Go escape, "\u202e". html/template
+// then escapes it for where it lands.
+func shown(s string) string {
+	s = fleet.OneLine(s, maxText)
+	var b strings.Builder
+	for _, r := range s {
+		if strconv.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 // channelView is what the channel template shows.

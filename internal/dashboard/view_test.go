@@ -92,3 +92,22 @@ func TestChart(t *testing.T) {
 		t.Errorf("seen %q", c.Seen)
 	}
 }
+
+// TestShown: text someone else wrote is shown on one line, bounded, with
+// the runes that would reorder or hide text written as escapes.
+func TestShown(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"web-1", "web-1"},
+		{"web-1\u202e2-bew", `web-1\u202e2-bew`},
+		{"a\u200bb", `a\u200bb`},
+		{"line one\nline two\x1b[2J", `line one line two\x1b[2J`},
+		{"naïve <b>", "naïve <b>"},
+		{"bad \xff byte", "bad \ufffd byte"},
+		{strings.Repeat("x", 1000), strings.Repeat("x", maxText-3) + "..."},
+	}
+	for _, tt := range tests {
+		if got := shown(tt.in); got != tt.want {
+			t.Errorf("shown(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
