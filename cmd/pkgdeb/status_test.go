@@ -257,7 +257,7 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 	check("top", keys(doc), []string{"channel", "time", "converged", "verdict", "current", "counts", "versions", "hosts"})
-	check("current", keys(doc["current"]), []string{"version_id", "etag", "package", "version", "sha256", "published_at"})
+	check("current", keys(doc["current"]), []string{"version_id", "etag", "package", "version", "sha256", "published_at", "publisher"})
 	check("counts", keys(doc["counts"]), []string{"hosts", "live", "stale", "on_current", "installing", "failed", "rolled_back",
 		"refused", "other_version", "none", "unreadable"})
 	hosts := doc["hosts"].([]any)
