@@ -20,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/debfleet/debfleet/fleet"
-	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
@@ -174,7 +173,7 @@ func (f *cluster) checkSignedBoot(t *testing.T, c *container, status, addr, user
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
-	_, err := demo.WaitHosts(ctx, f.rel, f.channel, []string{userID}, func(st fleet.HostStatus) bool {
+	_, err := fleet.New(f.rel.Records(), nil).WaitHosts(ctx, f.channel, []string{userID}, 100*time.Millisecond, func(st fleet.HostStatus) bool {
 		return st.State == fleet.StateOK && st.Version == "1.0.0"
 	}, nil)
 	if err != nil {

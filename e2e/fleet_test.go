@@ -434,7 +434,7 @@ func (f *cluster) wait(done func(fleet.HostStatus) bool) *fleet.FleetStatus {
 	for _, s := range f.servers {
 		names = append(names, s.name)
 	}
-	fs, err := demo.WaitHosts(ctx, f.rel, f.channel, names, done, nil)
+	fs, err := fleet.New(f.rel.Records(), nil).WaitHosts(ctx, f.channel, names, 100*time.Millisecond, done, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -12,9 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
-	"github.com/debfleet/debfleet/release"
 )
 
 // Hello describes one hello release to build.
@@ -102,47 +100,6 @@ func (h Hello) env() []string {
 		return append([]string(nil), h.Env...)
 	}
 	return os.Environ()
-}
-
-// WaitHosts polls the channel's status objects every 100 ms until done
-// returns true for every host in hosts, or ctx ends. onDone is called once
-// per host, the first time its status satisfies done (nil: not called).
-// It returns the last fleet status read.
-func WaitHosts(ctx context.Context, c *release.Client, channel release.Address, hosts []string,
-	done func(fleet.HostStatus) bool, onDone func(fleet.HostStatus)) (*fleet.FleetStatus, error) {
-	seen := map[string]bool{}
-	var last *fleet.FleetStatus
-	var lastErr error
-	fc := fleet.New(c.Records(), nil)
-	for {
-		fs, err := fc.ReadStatus(ctx, channel)
-		if err == nil {
-			last = fs
-			for _, st := range fs.Hosts {
-				if !seen[st.Host] && done(st) {
-					seen[st.Host] = true
-					if onDone != nil {
-						onDone(st)
-					}
-				}
-			}
-			all := true
-			for _, h := range hosts {
-				all = all && seen[h]
-			}
-			if all {
-				return last, nil
-			}
-		} else {
-			lastErr = err
-		}
-		select {
-		case <-ctx.Done():
-			return last, fmt.Errorf("wait for %d hosts' status at %s: %w (last read error: %v; last statuses: %s)",
-				len(hosts), channel, ctx.Err(), lastErr, last.Describe())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // Load drives bounded HTTP load (realparts.Load) at several addresses at

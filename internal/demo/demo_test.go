@@ -1,21 +1,17 @@
 package demo
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/debfleet/debfleet/deb"
-	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
-	"github.com/debfleet/debfleet/release"
 )
 
 func TestMakeDpkgRootIsUsableByDpkg(t *testing.T) {
@@ -107,52 +103,3 @@ func TestChildrenAndStop(t *testing.T) {
 	}
 }
 
-func TestWaitHosts(t *testing.T) {
-	srv := testenv.S3(t)
-	channel := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
-	c, err := release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put := func(host, version, state string) {
-		t.Helper()
-		if err := fleet.New(c.Records(), nil).PutStatus(t.Context(), channel, &fleet.HostStatus{Host: host, Package: "hello", Version: version, State: state}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ok := func(st fleet.HostStatus) bool { return st.State == fleet.StateOK && st.Version == "1.1.0" }
-
-	put("a", "1.1.0", fleet.StateOK)
-	put("b", "1.0.0", fleet.StateInstalling)
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	_, err = WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, nil)
-	cancel()
-	if err == nil || !strings.Contains(err.Error(), "b=1.0.0/installing") {
-		t.Fatalf("WaitHosts with host b not done: err = %v, want a timeout naming b's state", err)
-	}
-
-	var seen []string
-	// The put may still be waiting for its answer when WaitHosts has
-	// seen its effect: the test waits for it before it ends (and its
-	// context with it).
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		time.Sleep(200 * time.Millisecond)
-		if err := fleet.New(c.Records(), nil).PutStatus(t.Context(), channel, &fleet.HostStatus{Host: "b", Package: "hello", Version: "1.1.0", State: fleet.StateOK}); err != nil {
-			t.Error(err)
-		}
-	})
-	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	fs, err := WaitHosts(ctx, c, channel, []string{"a", "b"}, ok, func(st fleet.HostStatus) { seen = append(seen, st.Host) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(seen, []string{"a", "b"}) {
-		t.Errorf("onDone saw %v, want [a b] once each", seen)
-	}
-	if len(fs.Hosts) != 2 {
-		t.Errorf("last status has %d hosts, want 2", len(fs.Hosts))
-	}
-}

@@ -21,7 +21,7 @@ func (d *driver) firstInstall(ctx context.Context) error {
 	if err := d.startAgents(ctx); err != nil {
 		return err
 	}
-	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), func(st fleet.HostStatus) bool {
+	_, err = fleet.New(d.rel.Records(), nil).WaitHosts(ctx, d.channel, d.names(), 100*time.Millisecond, func(st fleet.HostStatus) bool {
 		return st.State == fleet.StateOK && st.Version == "1.0.0"
 	}, func(st fleet.HostStatus) {
 		h := d.host(st.Host)
@@ -92,7 +92,7 @@ func (d *driver) underLoad(ctx context.Context, version, phase, note string, don
 	if note != "" {
 		d.s.say("%s", note)
 	}
-	_, err = demo.WaitHosts(ctx, d.rel, d.channel, d.names(), done, func(st fleet.HostStatus) {
+	_, err = fleet.New(d.rel.Records(), nil).WaitHosts(ctx, d.channel, d.names(), 100*time.Millisecond, done, func(st fleet.HostStatus) {
 		each(d.host(st.Host), st, time.Since(t0))
 	})
 	time.Sleep(500 * time.Millisecond) // requests after the switch count too
