@@ -102,4 +102,3 @@ func TestChildrenAndStop(t *testing.T) {
 		})
 	}
 }
-
