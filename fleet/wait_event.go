@@ -212,6 +212,9 @@ func (e WaitEvent) Describe(quote func(string) string) string {
 		if e.Waves > 1 {
 			s += "; " + e.wave()
 		}
+		if e.Stale > 0 {
+			s += fmt.Sprintf("; %d stale (not waited for)", e.Stale)
+		}
 		return s
 	case EventWave:
 		return fmt.Sprintf("%s began for %s: %s", e.wave(), rel, progress)

@@ -32,6 +32,7 @@ func commands() []command {
 		{"promote", "copy the exact bytes of one channel's release to another channel", runPromote},
 		{"keygen", "create an ed25519 key pair for signing releases", runKeygen},
 		{"status", "show how a channel's current release has reached the fleet", runStatus},
+		{"wait", "follow a channel's rollout until every live host runs the release (for CI)", runWait},
 		{"halt", "stop the rollout of a channel's release (hosts running it keep it)", runHalt},
 		{"resume", "continue a halted rollout", runResume},
 		{"dashboard", "serve a live, read-only web page of every channel under a prefix", runDashboard},
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		var ue *cli.UsageError
+		var ee *cli.ExitError
 		switch {
 		case err == nil:
 			return 0
@@ -79,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "pkgdeb %s: %s\nRun 'pkgdeb %s --help' for usage.\n", name, visibleLines(err.Error()), name)
 			return 2
+		case errors.As(err, &ee):
+			fmt.Fprintf(stderr, "pkgdeb %s: %s\n", name, visibleLines(err.Error()))
+			return ee.Code
 		default:
 			// Errors quote what others wrote (a package's paths, a
 			// status object's host name) as often as not.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
 	"github.com/debfleet/debfleet/release"
 )
@@ -26,10 +27,17 @@ destination bucket must keep versions unless --allow-unversioned; a
 destination that already has these bytes, signed for it, is left alone
 unless --force.
 
+With --wait, promote then follows the rollout on the destination until
+every live host runs the release, as pkgdeb wait does (exit 0; 1 when a
+host fails it, it is halted or superseded; 3 on --timeout); --notify posts
+each step to a webhook.
+
 Examples:
   pkgdeb promote --sign-key ci.key s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
   pkgdeb promote --sign-key ci.key --public-key old-ci.pub --public-key ci.pub \
       --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
+      s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+  pkgdeb promote --sign-key ci.key --wait --timeout 20m \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
 
 Flags:
@@ -45,8 +53,13 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	signKey := fs.String("sign-key", "", "re-sign the release for the destination with this private key `file` (needed for a signed release)")
 	allowUnversioned := fs.Bool("allow-unversioned", false, "promote into a bucket without versioning")
 	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
+	var wf waitFlags
+	wf.register(fs, true)
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := wf.check(fs, true, conn.insecureEndpoint); err != nil {
 		return err
 	}
 	if len(pos) != 2 {
@@ -77,6 +90,16 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	printPromote(stdout, src, dst, in, res)
+	if !wf.wait {
+		return nil
+	}
+	w := waiter{c: c, flags: &wf, insecure: conn.insecureEndpoint, stdout: stdout, stderr: stderr}
+	return w.follow(ctx, []waitFor{{dst, fleet.Target{VersionID: res.VersionID, SHA256: res.Source.Manifest.SHA256}}})
+}
+
+// printPromote says what a promote did.
+func printPromote(stdout io.Writer, src, dst release.Address, in release.PromoteInput, res *release.PromoteResult) {
 	m := res.Source.Manifest
 	check := "sha256 verified"
 	switch {
@@ -92,9 +115,8 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if res.Skipped {
 		fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has %s %s (sha256 %s); nothing copied (--force copies anyway)\n", dst, res.VersionID, m.Package, m.Version, m.ShortSHA())
-		return nil
+		return
 	}
 	fmt.Fprintf(stdout, "%s: promoted %s %s from %s (VersionId %s; %s), new VersionId %s\n",
 		dst, m.Package, m.Version, src, res.Source.VersionID, check, res.VersionID)
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,6 +53,12 @@ AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
 AWS_ENDPOINT_URL_S3 or --endpoint selects an S3-compatible server; a plain
 http:// one that is not on loopback needs --insecure-endpoint.
 
+With --wait, publish then follows the rollout of what it wrote, at each
+destination in turn (within one --timeout), as pkgdeb wait does: exit 0
+once every live host runs the release, 1 when a host fails it, it is
+halted or another publish supersedes it, 3 on timeout; --notify posts
+each step to a webhook. See pkgdeb wait --help.
+
 Examples:
   pkgdeb publish dist/hello_1.2.3_amd64.deb s3://acme-releases/hello/staging.deb
   pkgdeb publish --sign-key ci.key dist/hello_1.2.3_amd64.deb \
@@ -60,6 +67,8 @@ Examples:
   pkgdeb publish --endpoint http://minio.lan:9000 --insecure-endpoint hello.deb s3://test/hello.deb
   pkgdeb publish --sign-key ci.key --rollout 10%,50%,100% --wave-interval 5m \
       --max-updating 2 --halt-after 2 hello.deb s3://acme-releases/hello/production.deb
+  pkgdeb publish --sign-key ci.key --wait --timeout 15m --notify "$SLACK_WEBHOOK_URL" \
+      hello.deb s3://acme-releases/hello/production.deb
 
 Flags:
 `
@@ -213,8 +222,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	who := fs.String("publisher", "", "who publishes, recorded in the manifest (default: user@host)")
 	var rf rolloutFlags
 	rf.register(fs)
+	var wf waitFlags
+	wf.register(fs, true)
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := wf.check(fs, true, conn.insecureEndpoint); err != nil {
 		return err
 	}
 	if len(pos) < 2 {
@@ -259,16 +273,31 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	in := release.PublishInput{Body: f, Manifest: m, Key: key, AllowUnversioned: *allowUnversioned, Force: *force}
-	failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
-	if failed > 0 {
-		return fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts))
+	written, failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
+	var waitErr error
+	if wf.wait && len(written) > 0 {
+		w := waiter{c: c, flags: &wf, insecure: conn.insecureEndpoint, stdout: stdout, stderr: stderr}
+		waitErr = w.follow(ctx, written)
 	}
-	return nil
+	if failed > 0 {
+		return errors.Join(fmt.Errorf("publish %s: failed at %d of %d destinations", file, failed, len(dsts)), plain(waitErr))
+	}
+	return waitErr
+}
+
+// plain returns err without the exit status it asks for: another failure
+// decides it.
+func plain(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(err.Error())
 }
 
 // publishEach publishes in to every destination in turn, reporting each
-// outcome, and returns how many failed. It stops early when ctx ends.
-func publishEach(ctx context.Context, c *release.Client, dsts []release.Address, in release.PublishInput, policy fleet.Policy, stdout, stderr io.Writer) (failed int) {
+// outcome, and returns the releases now current (written, or found there
+// already) and how many failed. It stops early when ctx ends.
+func publishEach(ctx context.Context, c *release.Client, dsts []release.Address, in release.PublishInput, policy fleet.Policy, stdout, stderr io.Writer) (written []waitFor, failed int) {
 	m := in.Manifest
 	for _, dst := range dsts {
 		in.Progress = newProgress(stderr, "upload "+dst.String()).update
@@ -281,7 +310,9 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 		case res.Skipped:
 			fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has sha256 %s; nothing uploaded (--force uploads anyway)\n", dst, res.VersionID, m.ShortSHA())
 			warnPolicyKept(ctx, c, dst, res.VersionID, policy, stderr)
+			written = append(written, waitFor{dst, fleet.Target{VersionID: res.VersionID, SHA256: m.SHA256}})
 		default:
+			written = append(written, waitFor{dst, fleet.Target{VersionID: res.VersionID, SHA256: m.SHA256}})
 			vid := res.VersionID
 			if vid == "" || vid == "null" {
 				vid = "none (bucket not versioned)"
@@ -293,7 +324,7 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 			break
 		}
 	}
-	return failed
+	return written, failed
 }
 
 func signedNote(m *release.Manifest) string {

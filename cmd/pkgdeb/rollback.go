@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -52,6 +53,12 @@ it, a signed release published with another policy is refused unless
 --keep-rollout restores it as signed, policy included (its waves count from
 its first publish time, so they are usually over; its caps still apply).
 
+With --wait, the rollback then follows the restored release until every
+live host runs it, as pkgdeb wait does (exit 0; 1 when a host fails it, it
+is halted or superseded; 3 on --timeout); --notify posts each step to a
+webhook. Hosts that rolled back by themselves to the restored release
+already run it.
+
 Examples:
   pkgdeb rollback s3://acme-releases/hello/production.deb --to previous --dry-run
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key
@@ -59,6 +66,8 @@ Examples:
       --sign-key ci.key --allow-unsigned-target
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key \
       --rollout 50%,100% --wave-interval 2m
+  pkgdeb rollback s3://acme-releases/hello/production.deb --to previous --sign-key ci.key \
+      --wait --timeout 5m --notify "$SLACK_WEBHOOK_URL"
 
 Flags:
 `
@@ -77,9 +86,17 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var rf rolloutFlags
 	rf.register(fs)
 	keep := fs.Bool("keep-rollout", false, "restore the release with the rollout policy it was published with (the only way to restore a signed staged release without --sign-key)")
+	var wf waitFlags
+	wf.register(fs, true)
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if err := wf.check(fs, true, conn.insecureEndpoint); err != nil {
+		return err
+	}
+	if wf.wait && *dryRun {
+		return cli.Usagef("--wait follows what the rollback writes: a --dry-run writes nothing")
 	}
 	a, err := oneChannel(pos)
 	if err != nil {
@@ -124,7 +141,12 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	printRollback(stdout, a, res, *dryRun)
-	return nil
+	if !wf.wait {
+		return nil
+	}
+	target := fleet.Target{VersionID: cmp.Or(res.VersionID, res.Target.VersionID), SHA256: res.Manifest.SHA256}
+	w := waiter{c: c, flags: &wf, insecure: conn.insecureEndpoint, stdout: stdout, stderr: stderr}
+	return w.follow(ctx, []waitFor{{a, target}})
 }
 
 // rollbackTrust sets in's signing key and the keys its target must be

@@ -75,3 +75,17 @@ func (e *UsageError) Error() string { return e.Msg }
 func Usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
+
+// ExitError is a failure that asks for a particular exit status (other
+// than 1, which any other error gives, and 2, a UsageError's): pkgdeb
+// wait's 3 for a timeout, which a CI step tells apart from a failed
+// deploy.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *ExitError) Unwrap() error { return e.Err }
