@@ -38,10 +38,21 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 // channel publishes 1.0 then 1.1 to key and returns its address.
 func (f *fleetEnv) channel(t *testing.T, key string) release.Address {
 	t.Helper()
+	return f.channelWith(t, key)
+}
+
+// channelWith is channel, publishing 1.1 with the extra flags given (a
+// rollout policy).
+func (f *fleetEnv) channelWith(t *testing.T, key string, extra ...string) release.Address {
+	t.Helper()
 	a := release.Address{Bucket: f.bucket, Key: key}
 	dir := t.TempDir()
 	for _, v := range []string{"1.0", "1.1"} {
-		mustRun(t, "publish", relDeb(t, dir, v), a.String())
+		args := []string{"publish", relDeb(t, dir, v), a.String()}
+		if v == "1.1" {
+			args = append(args, extra...)
+		}
+		mustRun(t, args...)
 		obj, err := f.c.Head(t.Context(), a, "")
 		if err != nil || obj.Manifest == nil {
 			t.Fatalf("head after publish: %v", err)
