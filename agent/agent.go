@@ -65,6 +65,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Installer installs, restarts, checks health and rolls back.
 	Installer *Installer
+	// Notifier, when set, is told of this host's failures, rollbacks
+	// and refusals (see Notifier).
+	Notifier Notifier
 	// Logger receives one line per event; default slog.Default().
 	Logger *slog.Logger
 	// Rand draws the jitter; nil uses the math/rand/v2 top-level source.

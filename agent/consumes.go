@@ -59,6 +59,16 @@ type Fleet interface {
 	HaltIfFailed(ctx context.Context, channel release.Address, sha, version string, haltAfter int, host string) (*fleet.RolloutState, error)
 }
 
+// Notifier is told of this host's own failures, as they are reported in
+// its status object: a release that failed to install, was rolled back
+// or was refused. Notify must not block: the agent calls it from its
+// install loop (cmd/autoupdate queues a webhook post). It is called once
+// per release and outcome, since a failed release is not retried and a
+// refused one not checked again until the channel changes.
+type Notifier interface {
+	Notify(st fleet.HostStatus)
+}
+
 // Packages installs Debian packages on this host. *dpkg.Dpkg satisfies
 // it; its errors are the caller's to report, never retried here.
 type Packages interface {

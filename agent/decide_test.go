@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -155,9 +156,39 @@ func (s memService) Restart(ctx context.Context, version string) (int, error) {
 	return 42, nil
 }
 
+// notes records what the agent told its Notifier.
+type notes struct {
+	mu sync.Mutex
+	st []fleet.HostStatus
+}
+
+func (n *notes) Notify(st fleet.HostStatus) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.st = append(n.st, st)
+}
+
+// states lists the states notified from the n-th on.
+func (n *notes) states(from int) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, st := range n.st[from:] {
+		out = append(out, st.State)
+	}
+	return out
+}
+
+func (n *notes) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.st)
+}
+
 // table is one host's agent over in-memory parts, at a clock the test
 // sets.
 type table struct {
+	notes *notes
 	ch    *memChannel
 	fleet *fleet.Client
 	dpkg  *memDpkg
@@ -174,7 +205,7 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dir.Close() })
-	tb := &table{ch: &memChannel{}, fleet: fleet.New(fleettest.NewStore(), nil), dpkg: &memDpkg{},
+	tb := &table{notes: &notes{}, ch: &memChannel{}, fleet: fleet.New(fleettest.NewStore(), nil), dpkg: &memDpkg{},
 		now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), addr: release.Address{Bucket: "b", Key: "hello/production.deb"}}
 	tb.ch.now = func() time.Time { return tb.now }
 	svc := memService{sick: map[string]bool{}}
@@ -183,7 +214,7 @@ func newTable(t *testing.T, keys bool, sick ...string) *table {
 	}
 	log := slog.New(slog.DiscardHandler)
 	cfg := Config{Channel: tb.addr, Releases: tb.ch, Fleet: tb.fleet, Package: "hello", Host: "web-1", Report: true,
-		Interval: time.Second, Logger: log, Now: func() time.Time { return tb.now },
+		Interval: time.Second, Logger: log, Now: func() time.Time { return tb.now }, Notifier: tb.notes,
 		Installer: &Installer{Dir: dir, Dpkg: tb.dpkg, Service: svc, Logger: log, Now: func() time.Time { return tb.now }}}
 	if keys {
 		if tb.key, err = release.GenerateKey(); err != nil {
@@ -306,6 +337,8 @@ func TestDecisionTable(t *testing.T) {
 			rel:    rel{version: "1.0"}, want: "", state: "ok", installs: "1.0"},
 		{name: "roll back a sick release", setup: (*table).installed, sick: []string{"2.0"}, rel: rel{version: "2.0"},
 			want: RolledBack, state: "rolled-back", because: "health check on 2.0: 500", installs: "1.0 2.0 1.0"},
+		{name: "fail a sick release with nothing to roll back to", sick: []string{"2.0"}, rel: rel{version: "2.0"},
+			want: Failed, state: "failed", because: "health check on 2.0: 500", installs: "2.0"},
 		{name: "skip: failed here before", setup: (*table).installed, sick: []string{"2.0"}, rel: rel{version: "2.0"},
 			before: func(t *testing.T, tb *table) {
 				if out, _ := tb.agent.Check(t.Context()); out != RolledBack {
@@ -396,9 +429,19 @@ func TestDecisionTable(t *testing.T) {
 			if tt.before != nil {
 				tt.before(t, tb)
 			}
+			noted := tb.notes.count()
 			out, err := tb.agent.Check(t.Context())
 			if out != tt.want || !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
 				t.Fatalf("Check = %q, %v; want %q, %v", out, err, tt.want, tt.wantErr)
+			}
+			// The host's own failures, rollbacks and refusals are
+			// notified, once; nothing else is.
+			var notified []string
+			if tt.want == RolledBack || tt.want == Failed || tt.want == StateRefused {
+				notified = []string{tt.state}
+			}
+			if got := tb.notes.states(noted); !slices.Equal(got, notified) {
+				t.Errorf("notified %v, want %v", got, notified)
 			}
 			st, err := tb.fleet.ReadHostStatus(t.Context(), tb.addr, "web-1")
 			if err != nil {

@@ -50,6 +50,7 @@ func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Out
 	a.status.Refusal = refusalCode(why)
 	a.mu.Unlock()
 	a.report(ctx)
+	a.notify()
 	a.count(StateRefused)
 	return StateRefused, nil
 }
@@ -75,7 +76,22 @@ func (a *Agent) finish(ctx context.Context, outcome Outcome, rel *state.Release,
 	}
 	a.setStatus(string(outcome), rel, msg)
 	a.report(ctx)
+	if outcome != OK {
+		a.notify()
+	}
 	a.count(string(outcome))
+}
+
+// notify passes the status just reported to the Notifier, if any.
+func (a *Agent) notify() {
+	if a.cfg.Notifier == nil {
+		return
+	}
+	a.mu.Lock()
+	st := a.status
+	st.Time = a.cfg.Now().UTC()
+	a.mu.Unlock()
+	a.cfg.Notifier.Notify(st)
 }
 
 func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
