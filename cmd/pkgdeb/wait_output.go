@@ -12,9 +12,9 @@ import (
 // waitOutput shows a rollout being followed: JSON lines, a progress bar
 // on a terminal with the changes above it, or one line per change.
 type waitOutput struct {
-	w    io.Writer
-	json bool
-	tty  bool
+	w     io.Writer
+	json  bool
+	tty   bool
 	bar   string // the bar on screen, "" when none
 	start time.Time
 }

@@ -157,9 +157,11 @@ func TestWaitEnds(t *testing.T) {
 		events   []string
 	}{
 		{
-			name:     "a host rolled back",
-			hosts:    []host{{"web-1", "1.1", "ok", "", ""}, {"web-2", "1.0", "installing", "1.1", ""}},
-			during:   func(t *testing.T, a release.Address) { f.report(t, a, "web-2", "1.0", "rolled-back", "1.1", "health check: 500", 0) },
+			name:  "a host rolled back",
+			hosts: []host{{"web-1", "1.1", "ok", "", ""}, {"web-2", "1.0", "installing", "1.1", ""}},
+			during: func(t *testing.T, a release.Address) {
+				f.report(t, a, "web-2", "1.0", "rolled-back", "1.1", "health check: 500", 0)
+			},
 			wantCode: 1,
 			wantErr:  []string{"hello 1.1 FAILED on", "1 hosts failed it: web-2 (rolled-back 1.0: health check: 500)"},
 			events:   []string{"started", "host-failed", "failed"},
@@ -167,7 +169,7 @@ func TestWaitEnds(t *testing.T) {
 		{
 			name:   "halted",
 			policy: []string{"--max-updating", "2"},
-			hosts: []host{{"web-1", "1.1", "ok", "", ""}, {"web-2", "1.0", "installing", "1.1", ""}},
+			hosts:  []host{{"web-1", "1.1", "ok", "", ""}, {"web-2", "1.0", "installing", "1.1", ""}},
 			during: func(t *testing.T, a release.Address) {
 				mustRun(t, "halt", a.String(), "--reason", "error rate up")
 			},
