@@ -18,6 +18,7 @@ import (
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/internal/notify"
 	"github.com/debfleet/debfleet/release"
 	"github.com/debfleet/debfleet/restart"
 )
@@ -66,13 +67,14 @@ type config struct {
 	DpkgRoot      string
 	MetricsAddr   string
 	LogFormat     string
+	NotifyURL     string
 }
 
 // flags holds the raw flag values before validation.
 type flags struct {
 	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
 	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
-	logFormat, jitter, serviceUnit                                    string
+	logFormat, jitter, serviceUnit, notifyURL                         string
 	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
 	report, once, insecure, allowUnsigned                             bool
@@ -109,6 +111,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.dpkgRoot, "dpkg-root", "", "run dpkg against this sandbox root `directory` (tests, demos)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&f.notifyURL, "notify-url", "", "POST a JSON message to this webhook `URL` (e.g. a Slack or Mattermost incoming webhook) when this host fails, rolls back or refuses a release; https:// unless on loopback or with --insecure-endpoint")
 	fs.Usage = func() { usage(fs) }
 	return fs, f
 }
@@ -135,6 +138,15 @@ AUTOUPDATE_<FLAG> (upper case, - as _), e.g. AUTOUPDATE_SOURCE=s3://b/k or
 AUTOUPDATE_PUBLIC_KEY="a.pub b.pub". The command line wins over the
 environment, which wins over the file.
 
+--notify-url posts this host's own failures, rollbacks and refusals (the
+events no CI is watching for) to a webhook, as JSON with a "text" field
+that Slack and Mattermost show as is: what the status object says, no
+more. Posting never delays an install: messages queue (at most 32), each
+is tried 3 times, 5s each, and failures are only logged. The URL is a
+secret: put it in the env file (AUTOUPDATE_NOTIFY_URL), not on the command
+line; it is logged as its host only, and kept from dpkg, maintainer
+scripts and the reload command.
+
 Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --pidfile /run/hello/hello.pid --health-url http://127.0.0.1:8080/healthz \
@@ -142,6 +154,7 @@ Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --reload-cmd 'systemctl restart hello' --allow-unsigned
   autoupdate --once    # settings from /etc/default/autoupdate
+  AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX   # in /etc/default/autoupdate
 
 Flags:
 `)
@@ -238,7 +251,7 @@ func (f *flags) validate() (*config, error) {
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
 		Splay: f.splay, PublicKeys: f.publicKeys, AllowUnsigned: f.allowUnsigned, Host: f.host, Report: f.report,
 		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
-		LogFormat: f.logFormat,
+		LogFormat: f.logFormat, NotifyURL: f.notifyURL,
 	}
 	if f.source == "" {
 		return nil, cli.Usagef("--source is required (the release channel, e.g. s3://acme-releases/hello/production.deb)")
@@ -292,6 +305,11 @@ func (f *flags) validate() (*config, error) {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.NotifyURL != "" {
+		if err := notify.CheckURL(c.NotifyURL, c.Insecure); err != nil {
+			return nil, cli.Usagef("--notify-url: %v", err)
+		}
 	}
 	return c, nil
 }

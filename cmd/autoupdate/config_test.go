@@ -110,6 +110,20 @@ AUTOUPDATE_REPORT=false
 		{name: "lease TTL zero", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lease-ttl", "0"}, wantErr: "--lease-ttl 0s"},
 		{name: "lease TTL too long", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lease-ttl", "2h"}, wantErr: "and 1h0m0s"},
 		{name: "bad lease TTL in the environment", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, env: map[string]string{"AUTOUPDATE_LEASE_TTL": "a minute"}, wantErr: "AUTOUPDATE_LEASE_TTL"},
+		{name: "notify URL plain http off loopback", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "h"},
+			env: map[string]string{"AUTOUPDATE_NOTIFY_URL": "http://chat.lan/hooks/secret"}, wantErr: "--notify-url: notification URL http://chat.lan/...: plain http://"},
+		{name: "notify URL not a URL", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "h", "--notify-url", "hooks.slack.com/x"},
+			wantErr: "want an http:// or https:// URL"},
+		{
+			name: "notify URL plain http with --insecure-endpoint",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--host", "h", "--insecure-endpoint"},
+			env:  map[string]string{"AUTOUPDATE_NOTIFY_URL": "http://chat.lan/hooks/secret"},
+			check: func(t *testing.T, c *config) {
+				if c.NotifyURL != "http://chat.lan/hooks/secret" {
+					t.Errorf("notify URL %q", c.NotifyURL)
+				}
+			},
+		},
 		{name: "missing source", args: []string{"--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
 		{name: "missing package", args: []string{"--source", "s3://b/k", "--env-file", envFileEmpty(t)}, wantErr: "--package is required"},
 		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},

@@ -20,6 +20,7 @@ import (
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
+	"github.com/debfleet/debfleet/internal/notify"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -113,6 +114,11 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 			return err
 		}
 	}
+	notifier, stopNotify, err := startNotifier(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
 	a, err := agent.New(agent.Config{
 		Channel:       cfg.Source,
 		Releases:      client,
@@ -127,6 +133,7 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Interval:      cfg.Interval,
 		Jitter:        cfg.Jitter,
 		Installer:     inst,
+		Notifier:      notifier,
 		Logger:        log,
 	})
 	if err != nil {
@@ -145,6 +152,24 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return a.Once(ctx)
 	}
 	return a.Run(ctx)
+}
+
+// startNotifier starts posting to --notify-url, if given; stop waits up
+// to 5s for the messages still queued (a --once run that failed exits
+// right after its message).
+func startNotifier(cfg *config, log *slog.Logger) (n agent.Notifier, stop func(), err error) {
+	if cfg.NotifyURL == "" {
+		return nil, func() {}, nil
+	}
+	s, err := notify.New(notify.Options{URLs: []string{cfg.NotifyURL}, AllowInsecure: cfg.Insecure, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hostNotifier{sender: s, channel: cfg.Source}, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Close(ctx)
+	}, nil
 }
 
 // serveMetrics serves the agent's metrics on addr at /metrics.

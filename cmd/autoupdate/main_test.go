@@ -33,6 +33,15 @@ func TestMain(m *testing.M) {
 // channel's address.
 func publishDeb(t testing.TB, srv *testenv.S3Server, p testenv.AgentDeb, key *release.SigningKey) string {
 	t.Helper()
+	addr := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	publishTo(t, srv, addr, p, key)
+	return addr.String()
+}
+
+// publishTo builds a small package and publishes it to addr, signed with
+// key when not nil.
+func publishTo(t testing.TB, srv *testenv.S3Server, addr release.Address, p testenv.AgentDeb, key *release.SigningKey) {
+	t.Helper()
 	path := testenv.BuildAgentDeb(t, p)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -49,14 +58,12 @@ func publishDeb(t testing.TB, srv *testenv.S3Server, p testenv.AgentDeb, key *re
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
 	if key != nil {
 		key.SignFor(m, addr)
 	}
 	if _, err := c.Publish(t.Context(), addr, release.PublishInput{Body: bytes.NewReader(b), Manifest: m}); err != nil {
 		t.Fatal(err)
 	}
-	return addr.String()
 }
 
 // newKeyPair makes a signing key and writes its public half to a file.

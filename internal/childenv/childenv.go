@@ -18,7 +18,8 @@ const minSecretLen = 8
 
 // secretWords are the parts of a variable's name that say its value is a
 // credential.
-var secretWords = []string{"SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE_KEY", "ACCESS_KEY", "API_KEY"}
+// A webhook's URL (AUTOUPDATE_NOTIFY_URL) is one: whoever has it may post.
+var secretWords = []string{"SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE_KEY", "ACCESS_KEY", "API_KEY", "NOTIFY_URL", "WEBHOOK"}
 
 // secret reports whether the variable name says its value is a credential:
 // it contains one of secretWords, in any case. AWS_ACCESS_KEY_ID,
@@ -41,7 +42,7 @@ func dropped(name string) bool {
 // Environ returns the agent's environment (os.Environ) for a child, without
 // any AWS_* variable, SSH_AUTH_SOCK, or variable whose name says it holds a
 // credential: it contains, in any case, SECRET, TOKEN, PASSWORD, PASSWD,
-// CREDENTIAL, PRIVATE_KEY, ACCESS_KEY or API_KEY. PATH, HOME, LANG, LC_*,
+// CREDENTIAL, PRIVATE_KEY, ACCESS_KEY, API_KEY, NOTIFY_URL or WEBHOOK. PATH, HOME, LANG, LC_*,
 // TZ, proxies, DEBIAN_* and the rest are kept.
 func Environ() []string { return scrub(os.Environ()) }
 

@@ -22,6 +22,8 @@ func TestScrub(t *testing.T) {
 		"VAULT_TOKEN=s.abc", "GITHUB_TOKEN=ghp_x", "AZURE_CLIENT_SECRET=x", "PGPASSWORD=x", "MYSQL_PASSWD=x",
 		"GOOGLE_APPLICATION_CREDENTIALS=/key.json", "SSH_PRIVATE_KEY=x", "DD_API_KEY=x", "MINIO_ACCESS_KEY=x",
 		"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1",
+		// A webhook's URL lets whoever has it post.
+		"AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX", "SLACK_WEBHOOK=https://hooks.slack.com/x",
 	}
 	got := scrub(append(slices.Clone(dropped), kept...))
 	if !slices.Equal(got, kept) {

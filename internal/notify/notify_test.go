@@ -187,7 +187,7 @@ func TestQuote(t *testing.T) {
 		{"line one\nline two\r\n\tend", "`line one line two end`"},
 		{"\x1b[31mred\u202egnp.exe", "`\\x1b[31mred\\u202egnp.exe`"},
 		{`say "hi" \o/`, "`say \"hi\" \\\\o/`"},
-		{strings.Repeat("x", 400), "`" + strings.Repeat("x", maxQuoted-3) + "...`"},
+		{strings.Repeat("x", 1200), "`" + strings.Repeat("x", maxQuoted-3) + "...`"},
 	}
 	for _, tt := range tests {
 		if got := Quote(tt.in); got != tt.want {

@@ -7,7 +7,7 @@ import (
 
 // maxQuoted bounds a quoted string in a message: status objects carry
 // errors of up to kilobytes, a chat line does not need them whole.
-const maxQuoted = 300
+const maxQuoted = 1000
 
 // slackEscaper escapes the three characters Slack's message formatting
 // gives a meaning to (https://api.slack.com/reference/surfaces/formatting#escaping):
