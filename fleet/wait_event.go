@@ -86,16 +86,23 @@ type WaitRelease struct {
 // WaitHost is a host in a WaitEvent, as its status object says
 // (Previous: the state it left, for host events).
 type WaitHost struct {
-	Host     string `json:"host"`
-	State    string `json:"state"`
-	Version  string `json:"version,omitempty"`
+	Host    string `json:"host"`
+	State   string `json:"state"`
+	Version string `json:"version,omitempty"`
+	// Target is the version the host's last change was about
+	// (installing, failed, rolled back, refused, waiting, halted).
+	Target   string `json:"target,omitempty"`
 	Error    string `json:"error,omitempty"`
 	Previous string `json:"previous_state,omitempty"`
 	Stale    bool   `json:"stale,omitempty"`
 }
 
 func waitHost(h HostSummary) WaitHost {
-	return WaitHost{Host: h.Host, State: h.State, Version: h.Version, Error: h.Error, Stale: h.Stale}
+	w := WaitHost{Host: h.Host, State: h.State, Version: h.Version, Error: h.Error, Stale: h.Stale}
+	if h.Target != nil {
+		w.Target = h.Target.Version
+	}
+	return w
 }
 
 func waitHosts(hs []HostSummary) []WaitHost {
@@ -128,7 +135,9 @@ func WaitEvents(prev, cur *Progress, start time.Time) []WaitEvent {
 		return []WaitEvent{cur.event(EventStarted, start)}
 	}
 	var out []WaitEvent
-	if cur.Summary.Rollout != nil && (prev.Summary.Rollout == nil || prev.Summary.Rollout.Wave != cur.Summary.Rollout.Wave) {
+	// A release without a policy gets a rollout summary once a host
+	// failed it: that is no wave.
+	if was, is := prev.Summary.Rollout, cur.Summary.Rollout; was != nil && is != nil && was.Wave != is.Wave {
 		out = append(out, cur.event(EventWave, start))
 	}
 	before := map[string]HostSummary{}
@@ -276,7 +285,12 @@ func (e WaitEvent) describeHost(quote func(string) string, rel, progress string)
 		s += quote(h.Previous) + " -> "
 	}
 	s += quote(h.State)
-	if h.Version != "" {
+	switch {
+	case h.Target != "" && h.State != StateOK && h.Version != "":
+		s += " " + quote(h.Target) + " (runs " + quote(h.Version) + ")"
+	case h.Target != "" && h.State != StateOK:
+		s += " " + quote(h.Target)
+	case h.Version != "":
 		s += " " + quote(h.Version)
 	}
 	if h.Stale {

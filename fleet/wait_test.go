@@ -127,7 +127,6 @@ func TestWaitEvents(t *testing.T) {
 	start := time.Now().Add(-5 * time.Second)
 	p0 := target.Progress(waitSummary(waitHostStatus("a", "old", StateOK, ""), waitHostStatus("b", "old", StateOK, "")))
 	p1 := target.Progress(waitSummary(waitHostStatus("a", "new", StateOK, ""), waitHostStatus("b", "old", StateInstalling, "new")))
-	p2 := target.Progress(waitSummary(waitHostStatus("a", "new", StateOK, ""), waitHostStatus("b", "old", StateRolledBack, "new")))
 	kinds := func(es []WaitEvent) []string {
 		var k []string
 		for _, e := range es {
@@ -148,6 +147,13 @@ func TestWaitEvents(t *testing.T) {
 	if e1[0].OnRelease != 1 || e1[0].Live != 2 || e1[0].Host.Previous != StateOK || e1[0].Elapsed < 5 {
 		t.Errorf("event %+v", e1[0])
 	}
+	if e1[1].Describe(func(s string) string { return s }) != "b ok -> installing 1.new (runs 1.old); 1/2 live hosts on it" {
+		t.Errorf("installing: %q", e1[1].Describe(func(s string) string { return s }))
+	}
+	// A failure gives a release without a policy a rollout summary: no
+	// wave began.
+	p2 := target.Progress(waitSummary(waitHostStatus("a", "new", StateOK, ""), waitHostStatus("b", "old", StateRolledBack, "new")))
+	p2.Summary.AddRollout(&Rollout{Policy: DefaultPolicy(), SHA256: shaNew}, RolloutRecords{State: &RolloutState{}}, time.Now())
 	e2 := WaitEvents(p1, p2, start)
 	if got := kinds(e2); !slices.Equal(got, []string{"host-failed:b"}) {
 		t.Errorf("b rolled back: %v", got)

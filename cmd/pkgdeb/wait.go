@@ -57,9 +57,10 @@ time (--max-updating 1) still gets some 60 hosts through in that time.
   on_release, live, stale, failed    (host counts, as pkgdeb status)
   wave, waves, percent               (staged rollouts only)
   elapsed_seconds
-  host             {host, state, version, error, previous_state, stale}
+  host             {host, state, version, target, error, previous_state,
+                   stale}
                    (host and host-failed)
-  hosts            [{host, state, version, error}]: failed and halted:
+  hosts            [{host, state, version, target, error}]: failed, halted:
                    the hosts that failed; timed-out: the hosts behind;
                    completed: the stale hosts not waited for
   reason           the halt's reason, the release now current

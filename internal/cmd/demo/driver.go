@@ -147,25 +147,57 @@ func (d *driver) buildReleases(ctx context.Context) error {
 	return nil
 }
 
-// pkgdeb runs bin/pkgdeb, showing the command and its output.
+// pkgdeb runs bin/pkgdeb, showing the command and its output as it
+// comes (a --wait prints a line per change).
 func (d *driver) pkgdeb(ctx context.Context, args ...string) (string, error) {
+	_, out, err := d.pkgdebExit(ctx, args...)
+	if err != nil {
+		return out, fmt.Errorf("pkgdeb %s: %w", args[0], err)
+	}
+	return out, nil
+}
+
+// pkgdebExit is pkgdeb, returning the exit status for the caller to
+// judge (pkgdeb wait's 1 and 3 have meanings); err is for a pkgdeb that
+// did not run or was killed.
+func (d *driver) pkgdebExit(ctx context.Context, args ...string) (code int, out string, err error) {
 	shown := make([]string, len(args))
 	for i, a := range args {
 		shown[i] = strings.TrimPrefix(a, d.work+"/")
 	}
 	d.s.say("$ pkgdeb %s", strings.Join(shown, " "))
 	cmd := exec.CommandContext(ctx, filepath.Join(d.o.bin, "pkgdeb"), args...)
-	cmd.Env, cmd.Dir = d.env, d.work
-	out, err := cmd.CombinedOutput()
-	d.s.indent(string(out))
-	if err != nil {
-		return string(out), fmt.Errorf("pkgdeb %s: %w", args[0], err)
+	lw := &lineWriter{s: d.s}
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = d.env, d.work, lw, lw
+	err = cmd.Run()
+	lw.flush()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() {
+		return ee.ExitCode(), lw.all.String(), nil
 	}
-	return string(out), nil
+	if err != nil {
+		return -1, lw.all.String(), err
+	}
+	return 0, lw.all.String(), nil
 }
 
-// publish publishes version's .deb, signed, and returns when it did.
-func (d *driver) publish(ctx context.Context, version string) (time.Time, error) {
-	_, err := d.pkgdeb(ctx, "publish", "--sign-key", d.key(), d.debs[version], d.channel.String())
-	return time.Now(), err
+// waitArgs are the --wait flags of every write in the demo: readings
+// every 250ms (the default 2s would add seconds to each step of a short
+// demo), and a bound well within the demo's --limit.
+func (d *driver) waitArgs() []string {
+	return []string{"--wait", "--interval", "250ms", "--timeout", "2m"}
+}
+
+// publish publishes version's .deb, signed, and follows its rollout with
+// --wait (keepGoing: until every host has installed it or failed it). It
+// returns when the publish began and pkgdeb's exit status (0 deployed,
+// 1 a host failed it).
+func (d *driver) publish(ctx context.Context, version string, keepGoing bool) (time.Time, int, error) {
+	t0 := time.Now()
+	args := append([]string{"publish", "--sign-key", d.key(), d.debs[version], d.channel.String()}, d.waitArgs()...)
+	if keepGoing {
+		args = append(args, "--keep-going")
+	}
+	code, _, err := d.pkgdebExit(ctx, args...)
+	return t0, code, err
 }

@@ -11,24 +11,25 @@ import (
 	"github.com/debfleet/debfleet/internal/realparts"
 )
 
-// firstInstall publishes 1.0.0, starts the agents, waits for each to
-// install it and starts each host's hello.
+// firstInstall publishes 1.0.0, starts the agents, follows the install
+// with pkgdeb wait and starts each host's hello.
 func (d *driver) firstInstall(ctx context.Context) error {
-	t0, err := d.publish(ctx, "1.0.0")
-	if err != nil {
+	t0 := time.Now()
+	if _, err := d.pkgdeb(ctx, "publish", "--sign-key", d.key(), d.debs["1.0.0"], d.channel.String()); err != nil {
 		return err
 	}
 	if err := d.startAgents(ctx); err != nil {
 		return err
 	}
-	_, err = fleet.New(d.rel.Records(), nil).WaitHosts(ctx, d.channel, d.names(), 100*time.Millisecond, func(st fleet.HostStatus) bool {
-		return st.State == fleet.StateOK && st.Version == "1.0.0"
-	}, func(st fleet.HostStatus) {
-		h := d.host(st.Host)
-		h.installed = time.Since(t0)
+	d.s.say("no CI step published with --wait here (no agent ran yet): pkgdeb wait follows the channel's current release")
+	code, _, err := d.pkgdebExit(ctx, "wait", "--interval", "250ms", "--timeout", "2m", d.channel.String())
+	if err != nil || code != 0 {
+		return fmt.Errorf("pkgdeb wait: exit %d, %v", code, err)
+	}
+	if err := d.eachHost(ctx, func(h *host, st fleet.HostStatus) {
+		h.installed = st.Since.Sub(t0)
 		d.s.say("%s: agent installed hello 1.0.0 into its dpkg root %.1fs after the publish", h.name, h.installed.Seconds())
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	for _, h := range d.hosts {
@@ -39,13 +40,23 @@ func (d *driver) firstInstall(ctx context.Context) error {
 	return nil
 }
 
-// upgrade publishes 1.1.0 under load and waits for every host to serve
-// it from a new process, with no request failed.
+// eachHost reads every host's status object once and calls fn for each.
+func (d *driver) eachHost(ctx context.Context, fn func(h *host, st fleet.HostStatus)) error {
+	fs, err := fleet.New(d.rel.Records(), nil).ReadStatus(ctx, d.channel)
+	if err != nil {
+		return err
+	}
+	for _, st := range fs.Hosts {
+		fn(d.host(st.Host), st)
+	}
+	return nil
+}
+
+// upgrade publishes 1.1.0 under load with --wait, and checks that every
+// host serves it from a new process, with no request failed.
 func (d *driver) upgrade(ctx context.Context) error {
 	d.s.say("load: %d keep-alive clients per host, every request counted; a refused, reset or unanswered request is a failure", d.o.workers)
-	return d.underLoad(ctx, "1.1.0", "the 1.1.0 rollout", "", func(st fleet.HostStatus) bool {
-		return st.State == fleet.StateOK && st.Version == "1.1.0"
-	}, func(h *host, st fleet.HostStatus, after time.Duration) {
+	return d.underLoad(ctx, "1.1.0", "the 1.1.0 rollout", "", 0, func(h *host, st fleet.HostStatus, after time.Duration) {
 		h.switched = after
 		h.newPID = readPID(h.pidFile)
 		d.s.say("%s: now serving 1.1.0 (GET /version: %s), pid %d -> %d, %.1fs after the publish",
@@ -53,14 +64,17 @@ func (d *driver) upgrade(ctx context.Context) error {
 	})
 }
 
-// badRelease publishes the broken 1.2.0 under load and waits for every
-// host to roll back to 1.1.0 by itself, with no request failed.
+// badRelease publishes the broken 1.2.0 under load with --wait
+// --keep-going, which exits 1 once every host rolled back to 1.1.0 by
+// itself, and checks that no request failed.
 func (d *driver) badRelease(ctx context.Context) error {
-	note := fmt.Sprintf("each agent installs 1.2.0 and signals hello; the new binary dies, the old process keeps serving; after --health-timeout %s the agent puts 1.1.0 back",
+	note := fmt.Sprintf("each agent installs 1.2.0 and signals hello; the new binary dies, the old process keeps serving; after --health-timeout %s the agent puts 1.1.0 back; --keep-going waits for every host (a CI step would stop at the first)",
 		d.o.healthTimeout)
-	err := d.underLoad(ctx, "1.2.0", "the bad release and its rollback", note, func(st fleet.HostStatus) bool {
-		return st.State == fleet.StateRolledBack && st.Target != nil && st.Target.Version == "1.2.0" && st.Version == "1.1.0"
-	}, func(h *host, st fleet.HostStatus, after time.Duration) {
+	err := d.underLoad(ctx, "1.2.0", "the bad release and its rollback", note, 1, func(h *host, st fleet.HostStatus, after time.Duration) {
+		if st.State != fleet.StateRolledBack || st.Version != "1.1.0" {
+			d.s.say("%s: %s %s, not rolled back to 1.1.0", h.name, st.State, st.Version)
+			return
+		}
 		h.rolledBack = after
 		msg := strings.ReplaceAll(st.Error, h.dir+"/", "HOST/")
 		d.s.say("%s: rolled back to 1.1.0 by itself %.1fs after the publish (serving %s, pid %d); reason: %s",
@@ -77,24 +91,24 @@ func (d *driver) badRelease(ctx context.Context) error {
 	return nil
 }
 
-// underLoad publishes version while every host is under load, says note
-// (if any) once it is published, and waits until every host's status
-// satisfies done, calling each for a host when it does with the time since
-// the publish. It fails when a request failed during phase.
-func (d *driver) underLoad(ctx context.Context, version, phase, note string, done func(fleet.HostStatus) bool, each func(h *host, st fleet.HostStatus, after time.Duration)) error {
+// underLoad publishes version with --wait while every host is under load,
+// says note (if any) once it is published, and wants pkgdeb's exit status
+// wantCode; then it calls each for every host with its status and the
+// time from the publish to its state. It fails when a request failed
+// during phase.
+func (d *driver) underLoad(ctx context.Context, version, phase, note string, wantCode int, each func(h *host, st fleet.HostStatus, after time.Duration)) error {
 	load := demo.StartLoad(ctx, d.addrs(), d.o.workers, 2*time.Minute)
 	time.Sleep(500 * time.Millisecond) // let the load reach full speed first
-	t0, err := d.publish(ctx, version)
-	if err != nil {
-		load.Stop()
-		return err
-	}
 	if note != "" {
 		d.s.say("%s", note)
 	}
-	_, err = fleet.New(d.rel.Records(), nil).WaitHosts(ctx, d.channel, d.names(), 100*time.Millisecond, done, func(st fleet.HostStatus) {
-		each(d.host(st.Host), st, time.Since(t0))
-	})
+	t0, code, err := d.publish(ctx, version, wantCode != 0)
+	if err == nil && code != wantCode {
+		err = fmt.Errorf("pkgdeb publish --wait: exit %d, want %d", code, wantCode)
+	}
+	if err == nil {
+		err = d.eachHost(ctx, func(h *host, st fleet.HostStatus) { each(h, st, st.Since.Sub(t0)) })
+	}
 	time.Sleep(500 * time.Millisecond) // requests after the switch count too
 	failed := d.account(load.Stop(), phase)
 	if err != nil {
@@ -106,19 +120,18 @@ func (d *driver) underLoad(ctx context.Context, version, phase, note string, don
 	return nil
 }
 
-// rollbackChannel rolls the channel back as an operator would, so that new
-// servers do not install 1.2.0; the fleet already runs 1.1.0 and has
-// nothing to do.
+// rollbackChannel rolls the channel back as an operator would, with
+// --wait, so that new servers do not install 1.2.0; the fleet already
+// runs 1.1.0, so the wait ends at the first reading.
 func (d *driver) rollbackChannel(ctx context.Context) error {
 	d.s.say("the fleet healed itself, but the channel still offers 1.2.0 to new servers: roll the channel back")
-	if _, err := d.pkgdeb(ctx, "rollback", d.channel.String(), "--to", "previous", "--sign-key", d.key()); err != nil {
+	args := append([]string{"rollback", d.channel.String(), "--to", "previous", "--sign-key", d.key()}, d.waitArgs()...)
+	if _, err := d.pkgdeb(ctx, args...); err != nil {
 		return err
 	}
 	if _, err := d.pkgdeb(ctx, "history", d.channel.String()); err != nil {
 		return err
 	}
-	// Give every agent a few checks to see the restored release.
-	time.Sleep(3 * d.o.interval)
 	return d.status(ctx)
 }
 
