@@ -298,20 +298,29 @@ func (f *flags) validate() (*config, error) {
 	if c.LeaseTTL < minLeaseTTL || c.LeaseTTL > maxLeaseTTL {
 		return nil, cli.Usagef("--lease-ttl %s: must be between %s (the slot is renewed every third of it) and %s (a dead host blocks its slot this long)", c.LeaseTTL, minLeaseTTL, maxLeaseTTL)
 	}
+	if err := checkOutputs(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkOutputs checks where the agent tells what it does: metrics, logs,
+// notifications.
+func checkOutputs(c *config) error {
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return nil, cli.Usagef("--metrics-addr %q: want host:port", c.MetricsAddr)
+			return cli.Usagef("--metrics-addr %q: want host:port", c.MetricsAddr)
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return nil, cli.Usagef("--log-format %q: want text or json", c.LogFormat)
+		return cli.Usagef("--log-format %q: want text or json", c.LogFormat)
 	}
 	if c.NotifyURL != "" {
 		if err := notify.CheckURL(c.NotifyURL, c.Insecure); err != nil {
-			return nil, cli.Usagef("--notify-url: %v", err)
+			return cli.Usagef("--notify-url: %v", err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // hostNameOK reports whether host can name a status object: S3 keys

@@ -97,22 +97,9 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	inst := &agent.Installer{Dir: dir, Dpkg: &dpkg.Dpkg{Root: cfg.DpkgRoot, Logger: log}, Logger: log}
-	if cfg.PIDFile != "" || cfg.ReloadCmd != "" {
-		inst.Service, err = service.New(service.Input{
-			PIDFile:    cfg.PIDFile,
-			Unit:       cfg.ServiceUnit,
-			Signal:     cfg.Signal,
-			ReloadCmd:  cfg.ReloadCmd,
-			HealthURL:  cfg.HealthURL,
-			VersionURL: cfg.ExpectVersion,
-			Timeout:    cfg.HealthTimeout,
-			Splay:      cfg.Splay,
-			Logger:     log,
-		})
-		if err != nil {
-			return err
-		}
+	inst, err := newInstaller(cfg, dir, log)
+	if err != nil {
+		return err
 	}
 	notifier, stopNotify, err := startNotifier(cfg, log)
 	if err != nil {
@@ -152,6 +139,27 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return a.Once(ctx)
 	}
 	return a.Run(ctx)
+}
+
+// newInstaller wires dpkg and, when cfg restarts a service, the service.
+func newInstaller(cfg *config, dir *state.Dir, log *slog.Logger) (*agent.Installer, error) {
+	inst := &agent.Installer{Dir: dir, Dpkg: &dpkg.Dpkg{Root: cfg.DpkgRoot, Logger: log}, Logger: log}
+	if cfg.PIDFile == "" && cfg.ReloadCmd == "" {
+		return inst, nil
+	}
+	var err error
+	inst.Service, err = service.New(service.Input{
+		PIDFile:    cfg.PIDFile,
+		Unit:       cfg.ServiceUnit,
+		Signal:     cfg.Signal,
+		ReloadCmd:  cfg.ReloadCmd,
+		HealthURL:  cfg.HealthURL,
+		VersionURL: cfg.ExpectVersion,
+		Timeout:    cfg.HealthTimeout,
+		Splay:      cfg.Splay,
+		Logger:     log,
+	})
+	return inst, err
 }
 
 // startNotifier starts posting to --notify-url, if given; stop waits up

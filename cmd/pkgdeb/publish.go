@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -249,25 +250,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	m, f, err := prepareManifest(ctx, file)
+	m, f, err := publishManifest(ctx, file, *who, *commit, policy)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	m.Publisher = *who
-	if m.Publisher == "" {
-		m.Publisher = publisher()
-	}
-	m.GitCommit = *commit
-	if m.GitCommit == "" {
-		m.GitCommit = gitCommit(ctx, file)
-	}
-	if err := policy.Apply(m); err != nil {
-		return cli.Usagef("%v", err)
-	}
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("publish %s: %w", file, err)
-	}
 	c, err := conn.client(ctx, stderr)
 	if err != nil {
 		return err
@@ -340,6 +327,29 @@ func keyNote(key *release.SigningKey) string {
 		return "signed by key " + key.ID() + " for this channel"
 	}
 	return "unsigned"
+}
+
+// publishManifest is prepareManifest with who publishes, the git commit
+// and the rollout policy; it returns the open file for uploading.
+func publishManifest(ctx context.Context, file, who, commit string, policy fleet.Policy) (*release.Manifest, *os.File, error) {
+	m, f, err := prepareManifest(ctx, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.Publisher = cmp.Or(who, publisher())
+	m.GitCommit = commit
+	if m.GitCommit == "" {
+		m.GitCommit = gitCommit(ctx, file)
+	}
+	if err := policy.Apply(m); err != nil {
+		f.Close()
+		return nil, nil, cli.Usagef("%v", err)
+	}
+	if err := m.Validate(); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("publish %s: %w", file, err)
+	}
+	return m, f, nil
 }
 
 // prepareManifest checks that file is a sound .deb and describes it. It

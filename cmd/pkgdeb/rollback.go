@@ -106,23 +106,9 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return cli.Usagef("--to is required: previous, a VersionId or a package version")
 	}
 	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who}
-	rp := fleet.RollbackPolicy{Keep: *keep}
-	staged := false
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "rollout", "wave-interval", "max-updating", "halt-after":
-			staged = true
-		}
-	})
-	if staged {
-		if *keep {
-			return cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating and --halt-after")
-		}
-		p, err := rf.policy()
-		if err != nil {
-			return err
-		}
-		rp.Rollout = &p
+	rp, err := rollbackPolicy(fs, &rf, *keep)
+	if err != nil {
+		return err
 	}
 	if err := rollbackTrust(&in, *signKey, pubKeys, *allowUnsigned); err != nil {
 		return err
@@ -147,6 +133,32 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	target := fleet.Target{VersionID: cmp.Or(res.VersionID, res.Target.VersionID), SHA256: res.Manifest.SHA256}
 	w := waiter{c: c, flags: &wf, insecure: conn.insecureEndpoint, stdout: stdout, stderr: stderr}
 	return w.follow(ctx, []waitFor{{a, target}})
+}
+
+// rollbackPolicy is the rollout policy the rollback goes out with, from
+// the flags --rollout, --wave-interval, --max-updating, --halt-after and
+// --keep-rollout.
+func rollbackPolicy(fs *flag.FlagSet, rf *rolloutFlags, keep bool) (fleet.RollbackPolicy, error) {
+	rp := fleet.RollbackPolicy{Keep: keep}
+	staged := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rollout", "wave-interval", "max-updating", "halt-after":
+			staged = true
+		}
+	})
+	if !staged {
+		return rp, nil
+	}
+	if keep {
+		return rp, cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating and --halt-after")
+	}
+	p, err := rf.policy()
+	if err != nil {
+		return rp, err
+	}
+	rp.Rollout = &p
+	return rp, nil
 }
 
 // rollbackTrust sets in's signing key and the keys its target must be

@@ -102,14 +102,6 @@ func (d *driver) setup(ctx context.Context) error {
 	return err
 }
 
-func (d *driver) names() []string {
-	var n []string
-	for _, h := range d.hosts {
-		n = append(n, h.name)
-	}
-	return n
-}
-
 func (d *driver) host(name string) *host {
 	for _, h := range d.hosts {
 		if h.name == name {
