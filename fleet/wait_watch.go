@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -142,7 +143,7 @@ func (w *watch) run(ctx context.Context) (*WatchResult, error) {
 func (w *watch) step(ctx context.Context) *WatchResult {
 	p, now, err := w.read(ctx)
 	if err != nil {
-		if ctx.Err() == nil && (w.readErr == nil || w.readErr.Error() != err.Error()) {
+		if ctx.Err() == nil && (w.readErr == nil || errorKind(w.readErr) != errorKind(err)) {
 			e := WaitEvent{Event: EventReadError, Time: time.Now().UTC(), Channel: w.in.Channel.String(), Reason: err.Error(),
 				Elapsed: time.Since(w.start).Round(time.Second).Seconds()}
 			w.emit(e)
@@ -169,6 +170,17 @@ func (w *watch) step(ctx context.Context) *WatchResult {
 		return w.end(o, nil)
 	}
 	return nil
+}
+
+// errorKind classifies a failed reading, so that one failing again the
+// same way (its text differs by request IDs) is reported once: the
+// operation and kind of a release.Error, else the text.
+func errorKind(err error) string {
+	var re *release.Error
+	if errors.As(err, &re) {
+		return fmt.Sprintf("%s %s %v %s", re.Op, re.Target, re.Kind, re.Detail)
+	}
+	return err.Error()
 }
 
 // read takes one reading, bounded by pollTimeout. When the channel's
