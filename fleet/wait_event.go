@@ -313,9 +313,18 @@ func (e WaitEvent) describeTimeout(quote func(string) string, rel, progress stri
 	return s
 }
 
-// hostList names hosts, with their state, version and error when full.
+// maxListed bounds the hosts a text names: a line for people (and a chat
+// message) with thousands of names helps no one; the JSON has them all.
+const maxListed = 20
+
+// hostList names hosts, with their state, version and error when full;
+// past maxListed, it says how many more.
 func hostList(hs []WaitHost, quote func(string) string, full bool) string {
 	var parts []string
+	more := len(hs) - maxListed
+	if more > 0 {
+		hs = hs[:maxListed]
+	}
 	for _, h := range hs {
 		s := quote(h.Host)
 		if full {
@@ -329,6 +338,9 @@ func hostList(hs []WaitHost, quote func(string) string, full bool) string {
 			s += ")"
 		}
 		parts = append(parts, s)
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -168,6 +168,18 @@ func TestWaitEvents(t *testing.T) {
 	}
 }
 
+// TestWaitTextBounded: a text names at most maxListed hosts.
+func TestWaitTextBounded(t *testing.T) {
+	e := WaitEvent{Event: EventTimedOut, Live: 500, Release: WaitRelease{VersionID: "v2", Version: "1.2"}}
+	for i := range 500 {
+		e.Hosts = append(e.Hosts, WaitHost{Host: "web-" + strings.Repeat("x", i%7), State: StateInstalling})
+	}
+	text := e.Describe(func(s string) string { return s })
+	if n := strings.Count(text, "web-"); n != maxListed || !strings.Contains(text, "and 480 more") {
+		t.Errorf("%d hosts named, want %d and the rest counted: %s", n, maxListed, text)
+	}
+}
+
 func hostOf(e WaitEvent) string {
 	if e.Host == nil {
 		return ""

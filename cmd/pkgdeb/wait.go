@@ -72,7 +72,8 @@ time (--max-updating 1) still gets some 60 hosts through in that time.
 --notify URL (repeatable) POSTs the same JSON objects to a webhook when
 the rollout starts, a wave begins, a host fails, rolls back or refuses the
 release, and when the wait ends (completed, failed, halted, superseded,
-timed out). A Slack or Mattermost incoming webhook shows their text as is.
+timed out), with at most 50 hosts in "hosts". A Slack or Mattermost
+incoming webhook shows their text as is.
 A notification that fails is retried (3 attempts, 5s each), logged, and
 never changes the exit status. The URL is a secret: it is never printed
 (errors show its host only); plain http:// is refused unless on loopback
@@ -261,6 +262,9 @@ func (w waiter) followOne(ctx context.Context, f waitFor, deadline time.Time, se
 		e.Text = e.Describe(notify.Quote)
 		out.event(e)
 		if notifies(e.Event) {
+			if len(e.Hosts) > maxNotifiedHosts {
+				e.Hosts = e.Hosts[:maxNotifiedHosts]
+			}
 			sender.Send(e)
 		}
 	})
@@ -277,6 +281,10 @@ func (w waiter) followOne(ctx context.Context, f waitFor, deadline time.Time, se
 	}
 	return msg
 }
+
+// maxNotifiedHosts bounds the hosts a notification lists: a webhook
+// refuses large bodies, and the text counts the rest.
+const maxNotifiedHosts = 50
 
 // notifies reports whether an event of kind is posted to --notify URLs:
 // all but a host's ordinary progress and read errors.
