@@ -234,6 +234,11 @@ func TestWaitSupersededBefore(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "hello 1.0 SUPERSEDED") || !strings.Contains(errs, "now hello 1.1") {
 		t.Errorf("exit %d, want 1 and superseded:\n%s%s", code, out, errs)
 	}
+	// A channel without a release: nothing to follow, at once.
+	code, _, errs = relRun(t, "wait", "s3://"+f.bucket+"/nothing/here.deb")
+	if code != 1 || !strings.Contains(errs, "follow the rollout on s3://"+f.bucket+"/nothing/here.deb") {
+		t.Errorf("no release: exit %d, %q; want 1", code, errs)
+	}
 }
 
 // TestWaitNotifyFailing: a receiver that fails changes nothing in the
@@ -394,5 +399,18 @@ func TestWaitUsage(t *testing.T) {
 	}
 	if h := relHistory(t, a.String()); len(h) != 2 {
 		t.Errorf("a refused publish wrote: %d versions, want 2", len(h))
+	}
+}
+
+// TestPromoteWait: promote --wait follows the destination's rollout; a
+// host there running those bytes already counts.
+func TestPromoteWait(t *testing.T) {
+	f := newFleetEnv(t)
+	staging := f.channel(t, "hello/staging.deb")
+	prod := release.Address{Bucket: f.bucket, Key: "hello/production.deb"}
+	f.report(t, prod, "web-1", "1.1", "ok", "", "", time.Second)
+	code, out, errs := relRun(t, "promote", staging.String(), prod.String(), "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "hello 1.1 deployed on "+prod.String()+": 1/1 live hosts") {
+		t.Errorf("exit %d, want 0 and deployed\n%s%s", code, out, errs)
 	}
 }
