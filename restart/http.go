@@ -45,14 +45,14 @@ func newDrainer(srv *http.Server) *drainer {
 	})
 	hook := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
-		d.update(func() {
-			switch s {
-			case http.StateClosed, http.StateHijacked:
-				delete(d.conns, c)
-			default:
-				d.conns[c] = s
-			}
-		})
+		// Only whether a connection is open counts: the active and idle
+		// turns of every keep-alive request take no lock.
+		switch s {
+		case http.StateNew:
+			d.update(func() { d.conns[c] = s })
+		case http.StateClosed, http.StateHijacked:
+			d.update(func() { delete(d.conns, c) })
+		}
 		if hook != nil {
 			hook(c, s)
 		}
@@ -60,14 +60,17 @@ func newDrainer(srv *http.Server) *drainer {
 	return d
 }
 
-// update runs f, which changes conns or hijacked, under the lock and wakes
-// whoever waits for a change.
+// update runs f, which changes conns or hijacked, under the lock and,
+// once draining, wakes whoever waits for a change (before that nobody
+// waits, and a new channel per connection would be waste).
 func (d *drainer) update(f func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f()
-	close(d.changed)
-	d.changed = make(chan struct{})
+	if d.draining.Load() {
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
 }
 
 // open returns how many connections, and how many of them hijacked, are
