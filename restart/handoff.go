@@ -9,18 +9,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudflare/tableflip"
+	"github.com/debfleet/debfleet/third_party/tableflip"
 )
 
 // handoff is what an Upgrader needs from the socket hand-off between
-// generations. *tableflip.Upgrader satisfies it; soloHandoff stands in
-// where tableflip does not work.
+// generations. *tableflip.Upgrader (third_party/tableflip: v1.2.3 and
+// Release) satisfies it; soloHandoff stands in where tableflip does not
+// work.
 //
-// The contract is tableflip v1.2.3's: Listen and Listener before Ready;
-// Ready tells the previous generation to exit; WaitForParent returns once
-// the previous generation has exited (at once if there is none); Upgrade
-// starts the next generation and returns once it is Ready, or with why it
-// is not; Exit is closed after a successful Upgrade or after Stop.
+// The contract is tableflip's: Listen and Listener before Ready; Ready
+// tells the previous generation to exit; WaitForParent returns once the
+// previous generation has exited or released this one (at once if there is
+// none), and Upgrade is refused until then; Upgrade starts the next
+// generation and returns once it is Ready, or with why it is not (a Stop
+// during an Upgrade kills the new process); Exit is closed after a
+// successful Upgrade or after Stop; Release, after a successful Upgrade,
+// lets the new generation upgrade in turn while this one drains.
 type handoff interface {
 	Listen(network, addr string) (net.Listener, error)
 	Listener(network, addr string) (net.Listener, error)
@@ -30,6 +34,7 @@ type handoff interface {
 	Stop()
 	WaitForParent(ctx context.Context) error
 	Upgrade() error
+	Release()
 }
 
 // newHandoff returns tableflip's hand-off, or a soloHandoff where tableflip
@@ -110,3 +115,4 @@ func (s *soloHandoff) Exit() <-chan struct{}             { return s.exit }
 func (s *soloHandoff) Stop()                             { s.stopOnce.Do(func() { close(s.exit) }) }
 func (*soloHandoff) WaitForParent(context.Context) error { return nil }
 func (*soloHandoff) Upgrade() error                      { return errUnsupported }
+func (*soloHandoff) Release()                            {}

@@ -51,6 +51,7 @@ func (f *racyHandoff) Upgrade() error {
 	select {
 	case <-f.loopSawExit:
 		f.upgraded <- struct{}{}
+		f.soloHandoff.Stop() // Exit closes after a successful Upgrade
 		return nil
 	default:
 	}

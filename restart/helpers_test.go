@@ -35,6 +35,9 @@ type binaries struct {
 var bins binaries
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(holdReadyEnv); dir != "" {
+		os.Exit(serveHoldingReady(dir)) // this binary as a new generation
+	}
 	os.Exit(runTests(m))
 }
 
@@ -101,6 +104,9 @@ type startOptions struct {
 	listen string   // default a free 127.0.0.1 port
 	args   []string // more flags for hello
 	bin    string   // default bins.hello
+	// drainTimeout and upgradeTimeout default to testDrainTimeout and
+	// testUpgradeTimeout.
+	drainTimeout, upgradeTimeout time.Duration
 }
 
 // startService installs hello and starts it, waiting until it answers.
@@ -118,7 +124,8 @@ func startService(t *testing.T, o startOptions) *service {
 		s.addr, listen = addr, addr
 	}
 	s.cmd = exec.Command(s.bin, append([]string{"--listen", listen, "--pidfile", s.pidFile,
-		"--drain-timeout", testDrainTimeout.String(), "--upgrade-timeout", testUpgradeTimeout.String()}, o.args...)...)
+		"--drain-timeout", cmp.Or(o.drainTimeout, testDrainTimeout).String(),
+		"--upgrade-timeout", cmp.Or(o.upgradeTimeout, testUpgradeTimeout).String()}, o.args...)...)
 	s.cmd.Env = append(os.Environ(), o.env...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -82,6 +83,19 @@ type Upgrader struct {
 	sigs     chan os.Signal
 	loopDone chan struct{} // closed when upgradeLoop has returned
 	upgraded atomic.Bool   // set by upgradeLoop before loopDone closes
+	// stop is closed by Stop. The upgrade loop, not Stop, ends the
+	// hand-off: tableflip kills a new generation still starting when it is
+	// stopped, even one already Ready, so a stop waits for the upgrade.
+	stop chan struct{}
+	// mu orders Ready's announcement (PID file, systemd, previous
+	// generation), Stop's retraction of it, and the moment an upgrade
+	// succeeds.
+	mu       sync.Mutex
+	stopping bool // under mu: Stop has begun; Ready announces nothing
+	// stopForNew, under mu: Stop was called before this process knew an
+	// upgrade had succeeded, so the stop is meant for the new generation
+	// too, which the upgrade loop then tells.
+	stopForNew bool
 }
 
 // New creates the Upgrader of this process, inheriting the sockets of the
@@ -92,7 +106,11 @@ type Upgrader struct {
 // process that is not itself an upgrade, New does not return: the process
 // becomes a stable-PID supervisor (see Supervise) of a copy of itself, and
 // exits with that copy's status when the service ends for good.
-func New(opts Options) (*Upgrader, error) {
+func New(opts Options) (*Upgrader, error) { return newWrapped(opts, nil) }
+
+// newWrapped is New with the hand-off wrapped by wrap, if not nil: tests
+// put a fault point between two steps of an upgrade that way.
+func newWrapped(opts Options, wrap func(handoff) handoff) (*Upgrader, error) {
 	if opts.UpgradeTimeout <= 0 {
 		opts.UpgradeTimeout = DefaultUpgradeTimeout
 	}
@@ -120,6 +138,9 @@ func New(opts Options) (*Upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restart: start upgrader: %w", err)
 	}
+	if wrap != nil {
+		h = wrap(h)
+	}
 	fh, err := useEnvFiles(h, opts.EnvFiles, opts.Logger)
 	if err != nil {
 		h.Stop()
@@ -142,6 +163,7 @@ func newUpgrader(opts Options, h handoff) *Upgrader {
 		ready:    make(chan struct{}),
 		sigs:     make(chan os.Signal, 4),
 		loopDone: make(chan struct{}),
+		stop:     make(chan struct{}),
 	}
 	if _, solo := h.(*soloHandoff); solo {
 		u.log.Info("zero-downtime upgrades are not supported on this platform: serving without them", "os", runtime.GOOS)
@@ -189,9 +211,16 @@ func (u *Upgrader) HasParent() bool { return u.hand.HasParent() }
 // Ready declares this process ready to serve: the PID file names it, systemd
 // is told READY=1 with MAINPID set to it, and the previous generation (if
 // any) is told to drain and exit. Call it once every listener is serving.
+// After Stop it does nothing: the process is on its way out.
 func (u *Upgrader) Ready() error {
 	var err error
 	u.once.Do(func() {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if u.stopping {
+			u.log.Info("stopped before ready: not announcing")
+			return
+		}
 		if u.opts.PIDFile != "" {
 			if err = writePIDFile(u.opts.PIDFile, os.Getpid()); err != nil {
 				return
@@ -213,8 +242,8 @@ func (u *Upgrader) Ready() error {
 // Upgrade asks for an upgrade, as SIGHUP does, without waiting for it.
 // Requests made while an upgrade runs are merged into one more upgrade,
 // started once the current one has ended: none is lost and two never run at
-// once. A request made before Ready waits for Ready, and one made while the
-// previous generation still drains waits for it to exit.
+// once. A request made before Ready waits for Ready; one made while older
+// generations still drain does not wait for them.
 //
 // Where sockets cannot be handed to a new process (Windows), Upgrade
 // returns an error that wraps errors.ErrUnsupported and the service keeps
@@ -239,26 +268,61 @@ func (u *Upgrader) Exit() <-chan struct{} { return u.hand.Exit() }
 // Stop ends upgrades and closes Exit, so that Serve drains and returns. If
 // no upgrade has succeeded, the service is stopping for good: the PID file
 // is removed if it still names this process, and unix sockets are unlinked.
+//
+// A Stop during an upgrade waits for it (at most UpgradeTimeout) instead of
+// killing the new process. If the upgrade then succeeds, the stop was for
+// the service, not for this process alone: the new generation is sent
+// SIGTERM (found through the PID file) and this one drains.
 func (u *Upgrader) Stop() {
 	// Every caller waits for the first one: main's deferred Stop must not
 	// return (and let the process exit) before the PID file is gone.
+	u.beginStop("")
 	u.stopOnce.Do(func() {
-		u.hand.Stop()
-		<-u.hand.Exit()
 		<-u.loopDone
+		<-u.hand.Exit()
 		if u.upgraded.Load() {
 			// The new generation serves, and owns the PID file and sockets.
 			return
 		}
-		if u.opts.PIDFile != "" {
-			if err := removePIDFile(u.opts.PIDFile, os.Getpid()); err != nil {
-				u.log.Warn("remove PID file", "file", u.opts.PIDFile, "err", err)
-			}
-		}
-		if err := notify("STOPPING=1"); err != nil {
-			u.log.Warn("notify systemd", "err", err)
-		}
+		u.retract()
 	})
+}
+
+// beginStop records a stop and tells the upgrade loop, without waiting. A
+// stop that comes before this process knows of a successful upgrade is
+// also meant for the new generation; one after it (main's deferred Stop
+// once Serve has drained) is not. A stop caused by signal is logged before
+// anything can let the process exit.
+func (u *Upgrader) beginStop(signal string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stopping {
+		return
+	}
+	if signal != "" {
+		u.log.Info("stop requested", "signal", signal)
+	}
+	u.stopping = true
+	select {
+	case <-u.hand.Exit():
+	default:
+		u.stopForNew = true
+	}
+	close(u.stop)
+}
+
+// retract undoes Ready's announcement when the service stops for good.
+func (u *Upgrader) retract() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.opts.PIDFile != "" {
+		if err := removePIDFile(u.opts.PIDFile, os.Getpid()); err != nil {
+			u.log.Warn("remove PID file", "file", u.opts.PIDFile, "err", err)
+		}
+	}
+	if err := notify("STOPPING=1"); err != nil {
+		u.log.Warn("notify systemd", "err", err)
+	}
 }
 
 // handleSignals turns signals into upgrades and stops. It keeps catching
@@ -280,87 +344,143 @@ func (u *Upgrader) handleSignals() {
 				u.log.Warn("upgrade refused", "signal", sig.String(), "err", err)
 			}
 		default:
-			u.log.Info("stop requested", "signal", sig.String())
+			// Recorded before Stop runs: whoever reads the log line knows
+			// the stop counts (TestStopDuringUpgrade waits for it).
+			u.beginStop(sig.String())
 			go u.Stop()
 		}
 	}
 }
 
 // upgradeLoop runs upgrades one at a time until one succeeds or the process
-// stops.
+// stops. It alone stops the hand-off, and only between upgrades.
 func (u *Upgrader) upgradeLoop() {
 	defer close(u.loopDone)
-	exit := u.hand.Exit()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		<-exit
+		<-u.stop
 		cancel()
 	}()
 	for {
 		select {
 		case <-u.requests:
-		case <-exit:
+		case <-u.stop:
+			u.hand.Stop()
 			return
 		}
-		// tableflip refuses an upgrade before Ready or while the previous
-		// generation still drains; wait instead of dropping the request
-		// (and upgradeWhenAllowed covers tableflip noticing either late).
-		select {
-		case <-u.ready:
-		case <-exit:
+		if !u.waitTurn(ctx) {
+			u.hand.Stop()
 			return
 		}
-		if err := u.hand.WaitForParent(ctx); err != nil {
+		if err := u.runUpgrade(ctx); err != nil {
 			if ctx.Err() != nil {
+				u.hand.Stop()
 				return
-			}
-			u.log.Warn("previous generation exited badly", "err", err)
-		}
-		start := time.Now()
-		if err := notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=upgrading", monotonicUsec())); err != nil {
-			u.log.Warn("notify systemd", "err", err)
-		}
-		u.log.Info("upgrade started")
-		err := upgradeWhenAllowed(ctx, u.hand, u.opts.UpgradeTimeout)
-		if err != nil {
-			u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
-			if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving; last upgrade failed: %v", os.Getpid(), err)); nerr != nil {
-				u.log.Warn("notify systemd", "err", nerr)
 			}
 			continue
 		}
-		u.upgraded.Store(true)
-		u.log.Info("upgrade done, draining", "duration", time.Since(start))
-		select {
-		case <-u.requests:
-			u.forward()
-		default:
-		}
+		u.handOver()
 		return
 	}
 }
 
-// forward hands an upgrade request that arrived during the upgrade that just
-// succeeded to the new generation: it may be for a binary installed after
-// the new process started.
-func (u *Upgrader) forward() {
+// waitTurn waits until this process may start the next generation: it is
+// Ready, and the previous generation has released it (it has stopped
+// accepting, and drains on its own) or has exited. It reports false if the
+// process stops first.
+func (u *Upgrader) waitTurn(ctx context.Context) bool {
+	select {
+	case <-u.ready:
+	case <-ctx.Done():
+		return false
+	}
+	// tableflip refuses an upgrade until then; upgradeWhenAllowed covers
+	// its loop noticing late.
+	if err := u.hand.WaitForParent(ctx); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		u.log.Warn("previous generation exited badly", "err", err)
+	}
+	return true
+}
+
+// runUpgrade starts the next generation and waits until it is Ready. On
+// failure this process keeps serving and says so again: the PID file and
+// systemd's MAINPID name it, whatever the failed process wrote.
+func (u *Upgrader) runUpgrade(ctx context.Context) error {
+	start := time.Now()
+	if err := notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=upgrading", monotonicUsec())); err != nil {
+		u.log.Warn("notify systemd", "err", err)
+	}
+	u.log.Info("upgrade started")
+	err := upgradeWhenAllowed(ctx, u.hand, u.opts.UpgradeTimeout)
+	if err == nil {
+		u.log.Info("upgrade done, draining", "duration", time.Since(start))
+		return nil
+	}
+	u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
+	if u.opts.PIDFile != "" {
+		if pid, rerr := ReadPIDFile(u.opts.PIDFile); rerr != nil || pid != os.Getpid() {
+			if werr := writePIDFile(u.opts.PIDFile, os.Getpid()); werr != nil {
+				u.log.Error("restore PID file", "err", werr)
+			}
+		}
+	}
+	if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving; last upgrade failed: %v", os.Getpid(), err)); nerr != nil {
+		u.log.Warn("notify systemd", "err", nerr)
+	}
+	return err
+}
+
+// handOver ends this process's part once an upgrade has succeeded: it
+// releases the new generation (so that it may upgrade in turn while this
+// one drains) and passes on what arrived during the upgrade: a stop, or
+// another upgrade request.
+func (u *Upgrader) handOver() {
+	u.mu.Lock()
+	u.upgraded.Store(true)
+	stop := u.stopForNew
+	u.mu.Unlock()
+	u.hand.Release()
+	switch {
+	case stop:
+		u.forward("stop", signalStop)
+	case len(u.requests) > 0:
+		<-u.requests
+		u.forward("upgrade", signalUpgrade)
+	}
+}
+
+// forward passes a request that arrived during the upgrade that just
+// succeeded to the new generation: an upgrade may be for a binary installed
+// after the new process started, and a stop is for the whole service.
+func (u *Upgrader) forward(what string, send func(pid int) error) {
 	if u.opts.PIDFile == "" {
-		u.log.Warn("upgrade requested during an upgrade merged into it: no PID file to find the new process")
+		u.log.Warn(what + " requested during an upgrade: no PID file to find the new process")
 		return
 	}
 	pid, err := ReadPIDFile(u.opts.PIDFile)
+	if errors.Is(err, fs.ErrNotExist) && what == "stop" {
+		u.log.Info("stop requested during the upgrade: the new process has already stopped")
+		return
+	}
 	if err == nil && pid == os.Getpid() {
 		err = errors.New("PID file still names this process")
 	}
 	if err == nil {
-		err = signalUpgrade(pid)
+		err = send(pid)
 	}
-	if err != nil {
-		u.log.Error("forward upgrade request to new process", "err", err)
+	if errors.Is(err, syscall.ESRCH) && what == "stop" {
+		u.log.Info("stop requested during the upgrade: the new process has already stopped")
 		return
 	}
-	u.log.Info("upgrade requested during the upgrade forwarded", "to", pid)
+	if err != nil {
+		u.log.Error("forward "+what+" request to new process", "err", err)
+		return
+	}
+	u.log.Info(what+" requested during the upgrade forwarded", "to", pid)
 }
 
 // removeStaleSocket removes the unix socket at path if nothing accepts

@@ -17,3 +17,6 @@ var (
 // signalUpgrade is never reached here: Upgrade refuses before any upgrade
 // could succeed and forward a request.
 func signalUpgrade(int) error { return errUnsupported }
+
+// signalStop is never reached either: no upgrade succeeds here.
+func signalStop(int) error { return errUnsupported }

@@ -15,3 +15,6 @@ var (
 
 // signalUpgrade asks the process pid for an upgrade, as a SIGHUP does.
 func signalUpgrade(pid int) error { return syscall.Kill(pid, syscall.SIGHUP) }
+
+// signalStop asks the process pid to drain and exit, as systemctl stop does.
+func signalStop(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }

@@ -1,4 +1,4 @@
-// Command refusals prints, one per line, what tableflip's Upgrade answers
+// Command refusals prints, one per line, what tableflip (third_party/tableflip)'s Upgrade answers
 // before Ready and after Ready while the previous generation has not
 // exited. restart's tests start it as a new generation (the tableflip
 // environment variable set, its pipes on fds 3 and 4) of a parent that
@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cloudflare/tableflip"
+	"github.com/debfleet/debfleet/third_party/tableflip"
 )
 
 func main() {
