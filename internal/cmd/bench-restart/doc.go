@@ -10,4 +10,9 @@
 // examples/hellogrpc, and Go's HTTP/2 client over h2c, each with restart's
 // upgrade and with a naive stop-and-start of the same binary, and prints
 // what they got done, failures, lost messages or events, and reconnects.
+// Last (drains.go) it measures the upgrade latency, signal to new
+// generation Ready, with 0 to 3 older generations each draining a long
+// request, against tableflip's graceful shutdown example
+// (peers/tableflipshutdown), which must wait for the previous process to
+// exit.
 package main

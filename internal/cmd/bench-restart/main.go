@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	targets := fs.String("targets", "restart,tableflip-readme,naive", "comma-separated targets to run")
 	modes := fs.String("modes", "keep-alive,new-connection", "comma-separated load modes")
 	streams := fs.String("streams", "websocket,events,grpc,h2c", "comma-separated long-lived client loads (streams.go); empty for none")
+	drains := addDrainFlags(fs) // drains.go
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: bench-restart [flags]
 
@@ -112,7 +113,10 @@ Flags:
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return runStreams(ctx, c, strings.FieldsFunc(*streams, func(r rune) bool { return r == ',' }), dir, stdout, stderr)
+	if err := runStreams(ctx, c, strings.FieldsFunc(*streams, func(r rune) bool { return r == ',' }), dir, stdout, stderr); err != nil {
+		return err
+	}
+	return runDrains(ctx, drains, dir, stdout)
 }
 
 type result struct {
