@@ -1,14 +1,24 @@
 // Package restart gives a Go network service zero-downtime restarts. On
 // SIGHUP (or SIGUSR2) the service starts its binary again, as it is now on
-// disk, hands it the listening sockets (github.com/cloudflare/tableflip),
-// and once the new process says it is Ready the old one drains its
-// connections and exits; SIGTERM and SIGINT drain and exit. At any time
-// there are at most two processes, at most one of them not Ready, and one
-// upgrade at a time. A new binary that exits, crashes or is not Ready within
+// disk, hands it the listening sockets (tableflip, patched under
+// third_party/), and once the new process says it is Ready the old one
+// stops accepting, drains its connections and exits; SIGTERM and SIGINT
+// drain and exit. One upgrade runs at a time, and at most one process is
+// not Ready. A new binary that exits, crashes or is not Ready within
 // UpgradeTimeout is killed and the old process keeps serving. Plain
 // tableflip fails requests at each upgrade (idle keep-alive connections are
 // reset, requests read after Shutdown began get no answer); Serve drains an
 // *http.Server so that none fails.
+//
+// Older generations drain side by side: the new generation may upgrade as
+// soon as it is Ready, whatever its predecessors still drain (tableflip
+// alone waits for the previous process to exit, so one long request or
+// websocket would hold every later upgrade, and an agent installing the
+// next release would roll it back). Each old generation drains on its own,
+// bounded by its own DrainTimeout, and ignores SIGHUP and SIGTERM while it
+// does. A stop during an upgrade waits for it: if the new process becomes
+// Ready, it is sent SIGTERM too, so that the whole service stops and
+// nothing is killed.
 //
 // Serve also drains what outlives a request. A *grpc.Server, or any
 // GracefulServer, gets GracefulStop: its clients move to the new process
@@ -19,9 +29,13 @@
 // the log. HTTP/2, over TLS or h2c, needs nothing more.
 //
 // The PID file is rewritten atomically by each new process once it is
-// Ready. Under systemd, use Type=notify with NotifyAccess=all: each process
-// reports MAINPID and READY=1 itself, and RELOADING=1 during an upgrade, so
-// systemctl status, stop and reload follow the current process:
+// Ready, and by the old one after a failed upgrade: it always names the
+// newest generation that serves. Under systemd, use Type=notify with
+// NotifyAccess=all: each process reports MAINPID and READY=1 itself, and
+// RELOADING=1 during an upgrade, so systemctl status, stop and reload
+// follow the newest process; after ExecStop, systemd's control-group stop
+// waits for the generations still draining (keep TimeoutStopSec above
+// DrainTimeout):
 //
 //	[Service]
 //	Type=notify
@@ -69,6 +83,7 @@
 //
 // Supervisors that follow one PID (upstart, runit, supervisord) run the
 // service with RESTART_SUPERVISE=1 (SuperviseEnv): the process they start
-// stays as a stable-PID supervisor of the service (see Supervise). The
+// stays as a stable-PID supervisor of the service (see Supervise), which
+// exits once every generation has. The
 // repository's systemd/ and upstart/ directories hold templates.
 package restart

@@ -143,3 +143,24 @@ func checkStoppedCleanly(t *testing.T, s *service, pids []int, exit0 bool) {
 		t.Errorf("PID file left behind: %v", err)
 	}
 }
+
+// TestPIDFileAfterLateFailure: a new generation that wrote the PID file
+// but never told the old one it was Ready is killed at UpgradeTimeout, and
+// the PID file names the old process again, the one still serving.
+func TestPIDFileAfterLateFailure(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := t.TempDir() // no "go" file: the new generation stays held
+	s := startService(t, startOptions{env: []string{holdReadyEnv + "=" + hold}, upgradeTimeout: time.Second})
+	old := s.pid()
+	s.install(self)
+	s.signal(old, syscall.SIGHUP)
+	child := s.waitNewPID(old)
+	s.waitLog(`msg="upgrade failed, still serving"`, 1)
+	if got := s.pid(); got != old {
+		t.Errorf("after the failed upgrade the PID file names %d, want %d (still serving); the failed process was %d", got, old, child)
+	}
+	s.waitGone([]int{child}, 30*time.Second)
+}
