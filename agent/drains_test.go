@@ -1,15 +1,12 @@
 package agent
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -67,35 +64,20 @@ func TestUpgradeWhileOlderGenerationDrains(t *testing.T) {
 // generation's to drain, and returns a channel that gets the answer.
 func longRequestOn(t *testing.T, addr, version string, d time.Duration) <-chan string {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := realparts.DialServedBy(ctx, addr, "hello from "+version+" ", d+time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(d + time.Minute))
-	br := bufio.NewReader(conn)
-	if got := roundTrip(conn, br, "/version"); got != version+"\n" {
-		t.Fatalf("GET /version: %q, want %s", got, version)
-	}
 	answer := make(chan string, 1)
-	go func() { answer <- roundTrip(conn, br, "/sleep?d="+d.String()) }()
+	go func() {
+		body, _, err := conn.Get("/sleep?d=" + d.String())
+		if err != nil {
+			body = "error: " + err.Error()
+		}
+		answer <- body
+	}()
 	return answer
-}
-
-// roundTrip sends GET path on conn and returns the answer's body (at most
-// 4 KiB), or the error as text.
-func roundTrip(conn net.Conn, br *bufio.Reader, path string) string {
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: hello\r\n\r\n", path); err != nil {
-		return "error: " + err.Error()
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	return string(b)
 }

@@ -3,11 +3,9 @@
 package restart_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/restart"
 )
 
@@ -33,54 +32,23 @@ type longResult struct {
 
 var helloPID = regexp.MustCompile(`\(pid (\d+)\)`)
 
-// startLong sends GET /sleep?d=d to the generation pid: it opens
-// connections until one is answered by pid without "Connection: close"
-// (older generations drain, and say so), then sends the long request on
-// that connection.
+// startLong sends GET /sleep?d=d to the generation pid, on a connection it
+// has already answered (see realparts.DialServedBy).
 func startLong(t *testing.T, addr string, pid int, d time.Duration) *longRequest {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(d + time.Minute))
-		br := bufio.NewReader(conn)
-		body, closing, err := roundTrip(conn, br, "/")
-		m := helloPID.FindStringSubmatch(body)
-		if err != nil || closing || m == nil || m[1] != strconv.Itoa(pid) {
-			conn.Close()
-			continue
-		}
-		r := &longRequest{pid: pid, d: d, done: make(chan longResult, 1)}
-		go func() {
-			defer conn.Close()
-			body, _, err := roundTrip(conn, br, "/sleep?d="+d.String())
-			r.done <- longResult{body, err}
-		}()
-		return r
-	}
-	t.Fatalf("no connection answered by generation %d within 20s", pid)
-	return nil
-}
-
-// roundTrip sends GET path on conn and reads the answer (at most 4 KiB of
-// body), reporting whether the server closes the connection after it.
-func roundTrip(conn net.Conn, br *bufio.Reader, path string) (body string, closing bool, err error) {
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path); err != nil {
-		return "", false, err
-	}
-	resp, err := http.ReadResponse(br, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := realparts.DialServedBy(ctx, addr, fmt.Sprintf("(pid %d)", pid), d+time.Minute)
 	if err != nil {
-		return "", false, err
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("status %s", resp.Status)
-	}
-	return string(b), resp.Close, err
+	r := &longRequest{pid: pid, d: d, done: make(chan longResult, 1)}
+	go func() {
+		defer conn.Close()
+		body, _, err := conn.Get("/sleep?d=" + d.String())
+		r.done <- longResult{body, err}
+	}()
+	return r
 }
 
 // inFlight reports whether r has not been answered yet.
@@ -181,22 +149,22 @@ func TestOverlappingDrains(t *testing.T) {
 // it serves until it hears that the new one is Ready.)
 func checkNewestServes(t *testing.T, s *service, newest int) {
 	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for run := 0; run < 20; {
 		if time.Now().After(deadline) {
 			t.Fatalf("20 new connections in a row not all served by %d within 20s", newest)
 		}
-		conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		body, _, err := roundTrip(conn, bufio.NewReader(conn), "/")
-		conn.Close()
+		resp, err := client.Get("http://" + s.addr + "/")
 		if err != nil {
 			t.Fatalf("new request: %v", err)
 		}
-		if m := helloPID.FindStringSubmatch(body); m != nil && m[1] == strconv.Itoa(newest) {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("new request: %v", err)
+		}
+		if m := helloPID.FindStringSubmatch(string(b)); m != nil && m[1] == strconv.Itoa(newest) {
 			run++
 		} else {
 			run = 0

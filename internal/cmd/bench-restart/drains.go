@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,7 +149,7 @@ func measureDrain(ctx context.Context, t drainTarget, bin, dir string, n int, lo
 	pid, _ := restart.ReadPIDFile(p.pidFile)
 	gens = append(gens, pid)
 	for i := range n {
-		conn, err := holdLong(addr, gens[i], long)
+		conn, err := holdLong(ctx, addr, gens[i], long)
 		if err != nil {
 			return 0, err
 		}
@@ -170,33 +167,18 @@ func measureDrain(ctx context.Context, t drainTarget, bin, dir string, n int, lo
 
 // holdLong sends GET /sleep?d=long to the generation pid, on a connection
 // it has already answered, and leaves the request in flight.
-func holdLong(addr string, pid int, long time.Duration) (net.Conn, error) {
-	want := fmt.Sprintf("(pid %d)", pid)
-	for range 1000 {
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		_ = conn.SetDeadline(time.Now().Add(long + 2*time.Minute))
-		if _, err := fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-		if !strings.Contains(string(b), want) || resp.Close {
-			conn.Close()
-			continue
-		}
-		_, err = fmt.Fprintf(conn, "GET /sleep?d=%s HTTP/1.1\r\nHost: bench\r\n\r\n", long)
-		return conn, err
+func holdLong(ctx context.Context, addr string, pid int, long time.Duration) (io.Closer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	conn, err := realparts.DialServedBy(ctx, addr, fmt.Sprintf("(pid %d)", pid), long+2*time.Minute)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no connection answered by %d", pid)
+	if err := conn.Send("/sleep?d=" + long.String()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // upgradeUntilReady sends SIGHUP to pid (again every resend, if not 0,
