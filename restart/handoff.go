@@ -52,9 +52,10 @@ func newHandoff(upgradeTimeout time.Duration) (handoff, error) {
 
 // Texts of the errors tableflip v1.2.3 returns from Upgrade when an upgrade
 // is not allowed yet. Its own loop learns that this process is Ready, and
-// that the previous generation has exited, from channels that Ready and
-// WaitForParent have already seen, but a moment later: an Upgrade right
-// after them can still get these answers. TestTableflipRefusals pins them.
+// that the previous generation has exited or released it, from channels
+// that Ready and WaitForParent have already seen, but a moment later: an
+// Upgrade right after them can still get these answers.
+// TestTableflipRefusals pins them.
 const (
 	notReadyYet   = "process is not ready yet"
 	parentRunning = "parent hasn't exited"

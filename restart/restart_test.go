@@ -160,7 +160,7 @@ func TestUpgradeRequestsDuringAnUpgrade(t *testing.T) {
 		s.signal(p0, syscall.SIGHUP)
 	}
 	// The three requests merge into one more upgrade, run by the new
-	// process once it is Ready and its parent has exited.
+	// process once it is Ready and its parent has released it.
 	s.waitLog(`msg=ready`, 3)
 	time.Sleep(1500 * time.Millisecond) // would be enough for a stray fourth one
 	checkLoad(t, stopLoad(), 50)
