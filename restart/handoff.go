@@ -23,7 +23,8 @@ import (
 // none), and Upgrade is refused until then; Upgrade starts the next
 // generation and returns once it is Ready, or with why it is not (a Stop
 // during an Upgrade kills the new process); Exit is closed after a
-// successful Upgrade or after Stop; Release, after a successful Upgrade,
+// successful Upgrade or after Stop; Release, after a successful Upgrade
+// (it waits for Exit, which closes a moment after Upgrade returns),
 // lets the new generation upgrade in turn while this one drains.
 type handoff interface {
 	Listen(network, addr string) (net.Listener, error)

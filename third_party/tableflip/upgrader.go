@@ -176,18 +176,16 @@ func (u *Upgrader) WaitForParent(ctx context.Context) error {
 // Release tells the new process that this one is done with the passed
 // files and will start no other process, as its exit would: the new
 // process's WaitForParent returns and it may Upgrade in turn while this
-// one still drains its connections. It does nothing before Exit is closed
-// by a successful Upgrade, from when this process must no longer accept.
+// one still drains its connections. Call it after a successful Upgrade,
+// from when this process must no longer accept; it waits for Exit to be
+// closed (Upgrade returns a moment before). After a Stop it does nothing.
 //
 // debfleet patch: upstream, the new process learns that the old one is gone
 // only from its exit, so a long drain blocks every further upgrade
 // (upstream issue #52). See third_party/README.md.
 func (u *Upgrader) Release() {
-	select {
-	case <-u.exitC:
-	default:
-		return
-	}
+	// run puts the file in exitFd before it returns and closes exitC.
+	<-u.exitC
 	select {
 	case f := <-u.exitFd:
 		// The write end of the pipe the new process reads to EOF in
