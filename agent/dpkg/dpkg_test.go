@@ -170,34 +170,66 @@ func TestConfigureFinishesInterruptedRun(t *testing.T) {
 	}
 }
 
+// waitLog is a log that says when the dpkg lock wait was logged.
+type waitLog struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	logged chan struct{}
+}
+
+func (w *waitLog) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(b, []byte("dpkg lock held")) && !bytes.Contains(w.buf.Bytes(), []byte("dpkg lock held")) {
+		close(w.logged)
+	}
+	return w.buf.Write(b)
+}
+
+func (w *waitLog) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // TestLockHeld really holds dpkg's locks with fcntl, as apt and
 // unattended-upgrades do.
 func TestLockHeld(t *testing.T) {
 	for _, lock := range []string{"lock-frontend", "lock"} {
 		t.Run(lock, func(t *testing.T) {
 			tests := []struct {
-				name     string
-				hold     time.Duration // release the lock after this long
-				lockWait time.Duration
-				wantErr  error
+				name string
+				// releaseOnWait: the lock is released once the wait is
+				// logged (else held to the end).
+				releaseOnWait bool
+				lockWait      time.Duration
+				wantErr       error
 			}{
-				{"released while waiting", 300 * time.Millisecond, 10 * time.Second, nil},
-				{"held past LockWait", time.Hour, 400 * time.Millisecond, ErrLocked},
-				{"no waiting", time.Hour, -1, ErrLocked},
+				{"released while waiting", true, 10 * time.Second, nil},
+				{"held past LockWait", false, 400 * time.Millisecond, ErrLocked},
+				{"no waiting", false, -1, ErrLocked},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					ctx := t.Context()
 					root := testenv.DpkgRoot(t)
-					var logs bytes.Buffer
+					pkg := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"})
+					logs := &waitLog{logged: make(chan struct{})}
 					d := &Dpkg{Root: root, LockWait: tt.lockWait, LockRetry: 100 * time.Millisecond,
-						Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+						Logger: slog.New(slog.NewTextHandler(logs, nil))}
 					release := holdLock(t, filepath.Join(root, "var/lib/dpkg", lock))
-					timer := time.AfterFunc(tt.hold, release)
-					defer timer.Stop()
 					defer release()
+					if tt.releaseOnWait {
+						go func() {
+							select {
+							case <-logs.logged:
+								release()
+							case <-ctx.Done():
+							}
+						}()
+					}
 					start := time.Now()
-					err := d.Install(ctx, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}))
+					err := d.Install(ctx, pkg)
 					if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 						t.Fatalf("Install: err = %v, want %v", err, tt.wantErr)
 					}

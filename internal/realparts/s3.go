@@ -249,6 +249,11 @@ func (s *S3Server) waitReady(limit time.Duration) error {
 	return fmt.Errorf("no answer within %v", limit)
 }
 
+// s3StopTimeout bounds versitygw's own shutdown: it finishes the requests
+// in flight (a test's last ones, on a machine at load 16 seen taking over
+// 5 s) before it exits.
+const s3StopTimeout = 20 * time.Second
+
 // Close stops the server by its PID (SIGTERM, then SIGKILL after 5 s) and
 // removes its directories. It does nothing for an external endpoint.
 func (s *S3Server) Close() error {
@@ -262,10 +267,10 @@ func (s *S3Server) Close() error {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.exited:
-		case <-time.After(5 * time.Second):
+		case <-time.After(s3StopTimeout):
 			s.cmd.Process.Kill()
 			<-s.exited
-			err = errors.New("versitygw ignored SIGTERM for 5s; killed")
+			err = fmt.Errorf("versitygw ignored SIGTERM for %s; killed", s3StopTimeout)
 		}
 	}
 	s.cmd = nil
