@@ -4,13 +4,14 @@
 //
 // Usage:
 //
-//	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D] [--env-file [-]FILE]
+//	hello [--listen ADDR] [--pidfile FILE] [--drain-timeout D] [--upgrade-timeout D] [--env-file [-]FILE] [--tls-cert FILE --tls-key FILE]
 //
 // Endpoints: / (a greeting with version and PID), /healthz, /version,
 // /sleep?d=1s (answers after d, for drain tests), /ws (a websocket echo
 // that names the generation answering, closing with 1012 at an upgrade) and
 // /events?every=1s (server-sent events, numbered across generations and
-// resumed from Last-Event-ID). It speaks HTTP/1.1 and h2c. The greeting is
+// resumed from Last-Event-ID). It speaks HTTP/1.1 and h2c, or, with
+// --tls-cert, HTTP/1.1 and HTTP/2 over TLS. The greeting is
 // HELLO_GREETING, default "hello"; --env-file names a file of KEY=VALUE
 // lines (systemd's EnvironmentFile= syntax) that each upgrade reads again,
 // so `systemctl reload hello` picks up a new greeting.

@@ -3,11 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -39,6 +41,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	pidFile := fs.String("pidfile", "", "write the serving process's PID to `file`")
 	drain := fs.Duration("drain-timeout", restart.DefaultDrainTimeout, "how long an old process may take to finish its requests")
 	upgradeTimeout := fs.Duration("upgrade-timeout", restart.DefaultUpgradeTimeout, "how long a new process may take to become ready before the upgrade is abandoned")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2) with this PEM certificate `file` (with --tls-key); each generation reads it again")
+	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
 	envFile := fs.String("env-file", "", "read KEY=VALUE settings (such as HELLO_GREETING) from `file` at start and at each upgrade; a leading - makes it optional")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: hello [flags]
@@ -85,18 +89,36 @@ Flags:
 	if err != nil {
 		return err
 	}
-	// HTTP/1.1, and HTTP/2 without TLS (h2c) for clients that speak it
-	// from the start: restart drains both.
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+	srv, ln, err := httpServer(ln, *tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- upg.Serve(ctx, srv, ln) }()
 	if err := upg.Ready(); err != nil {
 		return err
 	}
 	return <-errc
+}
+
+// httpServer is hello's server on ln: HTTP/1.1 and HTTP/2 without TLS
+// (h2c) for clients that speak it from the start, or, with a certificate,
+// HTTP/1.1 and HTTP/2 over TLS. restart drains them all alike.
+func httpServer(ln net.Listener, certFile, keyFile string) (*http.Server, net.Listener, error) {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	srv := &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+	if certFile == "" && keyFile == "" {
+		protocols.SetUnencryptedHTTP2(true)
+		return srv, ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+	}
+	protocols.SetHTTP2(true)
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+	return srv, tls.NewListener(ln, srv.TLSConfig), nil
 }
 
 // nonEmpty is s as a list, empty if s is.
