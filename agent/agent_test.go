@@ -453,7 +453,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 			for i, p := range []pub{v2, v1, v2} {
 				ch.publish(t, p)
 				if out, err := a.Check(t.Context()); out != OK || err != nil {
-					t.Fatalf("upgrade %d to %s: %s, %v", i+1, p.m.Version, out, err)
+					t.Fatalf("upgrade %d to %s: %s, %v; status: %+v", i+1, p.m.Version, out, err, ch.tryStatus(t, "web-1"))
 				}
 			}
 			time.Sleep(200 * time.Millisecond)
