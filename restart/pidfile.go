@@ -64,12 +64,32 @@ func ReadPIDFile(path string) (int, error) {
 // It is safe where the directory is writable by someone the caller does
 // not trust: the file is opened without following a symbolic link in its
 // last component and without blocking, it must be a regular file with one
-// link and at most 64 bytes, and no error carries its content, only its
+// link (none: its writer replaced it after it was opened, and the new one
+// is read) and at most 64 bytes, and no error carries its content, only its
 // length. Such a file is refused with an error wrapping ErrNotPIDFile. A
 // missing file is an error wrapping fs.ErrNotExist; content other than one
 // positive decimal number is an error that wraps neither. The PID is not
 // checked against running processes (see Alive).
 func ReadPIDFileOwner(path string) (pid, owner int, err error) {
+	for range maxPIDFileReads {
+		pid, owner, err = readPIDFileOnce(path)
+		if !errors.Is(err, errPIDFileReplaced) {
+			return pid, owner, err
+		}
+	}
+	return 0, -1, fmt.Errorf("read PID file %s: replaced %d times while being read", path, maxPIDFileReads)
+}
+
+// maxPIDFileReads bounds how often ReadPIDFileOwner opens a PID file that
+// its writer keeps replacing.
+const maxPIDFileReads = 5
+
+// errPIDFileReplaced: the file opened has no name left: its writer renamed
+// a new PID file over it (writePIDFile's atomic replace) after it was
+// opened. Read the new one.
+var errPIDFileReplaced = errors.New("PID file replaced while being read")
+
+func readPIDFileOnce(path string) (pid, owner int, err error) {
 	f, err := openPIDFile(path)
 	switch {
 	case errors.Is(err, ErrNotPIDFile):
@@ -78,6 +98,11 @@ func ReadPIDFileOwner(path string) (pid, owner int, err error) {
 		return 0, -1, fmt.Errorf("read PID file: %w", err)
 	}
 	defer f.Close()
+	return readOpenPIDFile(f, path)
+}
+
+// readOpenPIDFile reads the PID file f, opened from path.
+func readOpenPIDFile(f *os.File, path string) (pid, owner int, err error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, -1, fmt.Errorf("read PID file: %w", err)
@@ -86,7 +111,10 @@ func ReadPIDFileOwner(path string) (pid, owner int, err error) {
 		return 0, -1, fmt.Errorf("read PID file %s: %w: it is not a regular file", path, ErrNotPIDFile)
 	}
 	owner, links := fileOwner(fi)
-	if links != 1 {
+	switch {
+	case links == 0:
+		return 0, -1, errPIDFileReplaced
+	case links != 1:
 		return 0, -1, fmt.Errorf("read PID file %s: %w: it has %d hard links", path, ErrNotPIDFile, links)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPIDFileSize+1))

@@ -128,3 +128,29 @@ func TestReadPIDFile(t *testing.T) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestReadPIDFileReplacedWhileRead: a PID file renamed over while a reader
+// has the old one open (writePIDFile replaces atomically) is not refused
+// as a file with the wrong number of links: the reader reads the new one.
+// Seen as an agent rolling back a healthy release under load ("it has 0
+// hard links").
+func TestReadPIDFileReplacedWhileRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hello.pid")
+	if err := os.WriteFile(path, []byte("111\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := openPIDFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := writePIDFile(path, 222); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readOpenPIDFile(f, path); !errors.Is(err, errPIDFileReplaced) {
+		t.Fatalf("the replaced file: %v, want errPIDFileReplaced", err)
+	}
+	if pid, err := ReadPIDFile(path); err != nil || pid != 222 {
+		t.Fatalf("ReadPIDFile = %d, %v; want the new 222", pid, err)
+	}
+}
