@@ -26,6 +26,10 @@ type ProcStat struct {
 	StartTime uint64
 }
 
+// Exited reports whether the process has exited and waits to be reaped:
+// a zombie (Z), or one its parent is reaping at this moment (X, dead).
+func (s ProcStat) Exited() bool { return s.State == 'Z' || s.State == 'X' }
+
 // clockTicks is USER_HZ, the unit of the times in /proc/PID/stat: 100 on
 // every Linux architecture Go supports.
 const clockTicks = 100

@@ -28,9 +28,10 @@ func BecomeSubreaper() error {
 }
 
 // Alive reports whether pid names a running process: one that exists and
-// is not a zombie (a service that crashed right after writing its PID file
-// is a zombie until its parent reaps it, and kill(pid, 0) still succeeds on
-// it). A process owned by another user counts.
+// has not exited. An exited process is a zombie until its parent reaps it,
+// and kill(pid, 0) still succeeds on it (a service that crashed right after
+// writing its PID file), and then for a moment "dead" (X) while it is being
+// reaped. A process owned by another user counts.
 //
 // When /proc cannot be read (not mounted, or mounted with hidepid), Alive
 // falls back on kill(2) alone: a process that exists counts as alive, even
@@ -49,9 +50,13 @@ func Alive(pid int) bool {
 	st, err := ReadProcStat(pid)
 	switch {
 	case err == nil:
-		return st.State != 'Z'
+		return !st.Exited()
 	case errors.Is(err, fs.ErrNotExist) && procMounted():
 		return false // it exited and was reaped since kill
+	case errors.Is(syscall.Kill(pid, 0), syscall.ESRCH):
+		// Reaped while its /proc entry was being read: the read then
+		// fails with something other than "not exist", or finds nothing.
+		return false
 	default:
 		return true // /proc cannot tell: trust kill
 	}
@@ -139,7 +144,7 @@ func Descendants(pid int) []int {
 			continue // gone
 		}
 		children[st.PPID] = append(children[st.PPID], p)
-		zombie[p] = st.State == 'Z'
+		zombie[p] = st.Exited()
 	}
 	var out []int
 	queue := []int{pid}

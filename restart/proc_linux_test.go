@@ -68,3 +68,41 @@ func TestAlive(t *testing.T) {
 		t.Errorf("Alive(reaped %d) = true", pid)
 	}
 }
+
+// TestAliveWhileReaped: a zombie reaped while Alive reads its /proc entry
+// is not reported alive. Reading /proc/PID/stat of a process being
+// released fails with something other than "not exist"; Alive used to
+// fall back on its earlier kill(2) then and answer true for a process
+// that was already gone (the restart tests' cleanup met it under load).
+func TestAliveWhileReaped(t *testing.T) {
+	const rounds = 300
+	for range rounds {
+		cmd := exec.Command("true")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		reaped := make(chan error, 1)
+		go func() { reaped <- cmd.Wait() }()
+		var wasDead bool
+		for done := false; !done; {
+			select {
+			case err := <-reaped:
+				if err != nil {
+					t.Fatal(err)
+				}
+				done = true
+			default:
+			}
+			switch alive := Alive(pid); {
+			case !alive:
+				wasDead = true
+			case wasDead:
+				t.Fatalf("Alive(%d) = true after it had answered false", pid)
+			}
+		}
+		if Alive(pid) {
+			t.Fatalf("Alive(reaped %d) = true", pid)
+		}
+	}
+}

@@ -349,7 +349,7 @@ func TestRunNotInterrupted(t *testing.T) {
 // reaped by whoever inherited it) is not.
 func running(pid int) bool {
 	st, err := restart.ReadProcStat(pid)
-	return err == nil && st.State != 'Z'
+	return err == nil && !st.Exited()
 }
 
 // TestCredentialsStayOut: the agent's credentials (in its environment, from
