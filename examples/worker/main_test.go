@@ -61,6 +61,8 @@ func TestUpgradesRunEveryJobOnce(t *testing.T) {
 		w.upgrade()
 	}
 	waitFor(t, "every job done", func() bool { return count(t, filepath.Join(spool, "done")) == len(jobs) })
+	// A worker logs "job done" just after it writes the result.
+	waitLogs(t, workers, `msg="job done"`, len(jobs))
 	workers[0].waitGone(old)
 
 	logs := workers[0].log.String() + workers[1].log.String()
