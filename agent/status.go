@@ -37,6 +37,15 @@ func StatusKey(channel release.Address, host string) string {
 	return fleet.StatusAddress(channel, host).Key
 }
 
+// Status returns the host's status as last set: after Once, where the
+// run left the host (its state, the release installed, the target it
+// failed, refused or waits for). It is safe to call while the agent runs.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
 // refuse reports a release this host will not install and keeps the
 // current one.
 func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Outcome, error) {
