@@ -42,7 +42,7 @@ func standIns(t *testing.T, metadata map[string]string) (*testenv.AutoScalingSer
 }
 
 var instanceMetadata = map[string]string{
-	"instance-id":                             testInstance,
+	"instance-id": testInstance,
 	"tags/instance/aws:autoscaling:groupName": testGroup,
 	"placement/region":                        testRegion,
 }

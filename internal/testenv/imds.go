@@ -96,4 +96,3 @@ func (s *IMDSServer) Requests() []IMDSRequest {
 	defer s.mu.Unlock()
 	return append([]IMDSRequest(nil), s.requests...)
 }
-
