@@ -99,10 +99,7 @@ func New(ctx context.Context, o Options) (*Hook, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if !hookName.MatchString(o.Action.Hook) {
-		return nil, fmt.Errorf("lifecycle hook name %q: want 1 to 255 letters, digits, '-', '_', '.' or '/'", o.Action.Hook)
-	}
-	if err := checkIdentity(o.Action.Group, o.Action.InstanceID, o.Region); err != nil {
+	if err := Check(o.Action, o.Region); err != nil {
 		return nil, err
 	}
 	h := &Hook{action: o.Action, region: o.Region, api: o.API, log: o.Logger}
@@ -124,6 +121,16 @@ func New(ctx context.Context, o Options) (*Hook, error) {
 	}
 	h.log = h.log.With("lifecycle_hook", h.action.Hook, "group", h.action.Group, "instance_id", h.action.InstanceID)
 	return h, nil
+}
+
+// Check checks the names of a and region as given (Group, InstanceID and
+// region may be empty), as New does first: they go into an API request
+// and every log line.
+func Check(a Action, region string) error {
+	if !hookName.MatchString(a.Hook) {
+		return fmt.Errorf("lifecycle hook name %q: want 1 to 255 letters, digits, '-', '_', '.' or '/'", a.Hook)
+	}
+	return checkIdentity(a.Group, a.InstanceID, region)
 }
 
 // Action returns the action h completes.

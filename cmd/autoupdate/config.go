@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/agent/lifecycle"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/cli"
@@ -68,6 +69,11 @@ type config struct {
 	MetricsAddr   string
 	LogFormat     string
 	NotifyURL     string
+	// Lifecycle names the EC2 Auto Scaling launch lifecycle action that
+	// --once completes (Hook ""; none); LifecycleRegion is its group's
+	// region ("": the instance's).
+	Lifecycle       lifecycle.Action
+	LifecycleRegion string
 }
 
 // flags holds the raw flag values before validation.
@@ -75,6 +81,7 @@ type flags struct {
 	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
 	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
 	logFormat, jitter, serviceUnit, notifyURL                         string
+	lifecycleHook, lifecycleGroup, lifecycleInstance, lifecycleRegion string
 	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
 	publicKeys                                                        cli.Strings
 	report, once, insecure, allowUnsigned                             bool
@@ -112,6 +119,10 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this `address` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&f.notifyURL, "notify-url", "", "POST a JSON message to this webhook `URL` (e.g. a Slack or Mattermost incoming webhook) when this host fails, rolls back or refuses a release; https:// unless on loopback or with --insecure-endpoint")
+	fs.StringVar(&f.lifecycleHook, "lifecycle-hook", "", "with --once: complete this EC2 Auto Scaling launch lifecycle hook's action when done, CONTINUE if the release runs healthy, ABANDON otherwise (see LIFECYCLE HOOKS below)")
+	fs.StringVar(&f.lifecycleGroup, "lifecycle-group", "", "the Auto Scaling group `name` for --lifecycle-hook (default: the instance's tag aws:autoscaling:groupName, from instance metadata)")
+	fs.StringVar(&f.lifecycleInstance, "lifecycle-instance-id", "", "the EC2 instance `ID` for --lifecycle-hook (default: from instance metadata)")
+	fs.StringVar(&f.lifecycleRegion, "lifecycle-region", "", "the Auto Scaling group's `region` for --lifecycle-hook (default: the instance's, from instance metadata)")
 	fs.Usage = func() { usage(fs) }
 	return fs, f
 }
@@ -147,6 +158,23 @@ secret: put it in the env file (AUTOUPDATE_NOTIFY_URL), not on the command
 line; it is logged as its host only, and kept from dpkg, maintainer
 scripts and the reload command.
 
+LIFECYCLE HOOKS: in an EC2 Auto Scaling group with a launch lifecycle
+hook, a new instance waits in Pending:Wait until its action is completed.
+"autoupdate --once --lifecycle-hook NAME" completes it after the run:
+CONTINUE when the channel's release is installed and healthy (or already
+was), or when its rollout policy leaves it for later (waiting for its
+wave or a slot, halted) and the host runs an earlier release; ABANDON,
+and the group replaces the instance, when the run failed, rolled back,
+refused the release, could not reach the channel, was interrupted, or
+left no release installed. The group name comes from the instance's tag
+aws:autoscaling:groupName when the launch template enables instance
+metadata tags (else give --lifecycle-group), the instance ID and region
+from instance metadata (IMDSv2). The instance role needs
+autoscaling:CompleteLifecycleAction on the group (docs/iam-agent.json).
+Give the hook a heartbeat timeout longer than the install takes, and
+DefaultResult ABANDON: an agent that dies before completing then
+abandons too. The exit status is 0 only after CONTINUE.
+
 Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --pidfile /run/hello/hello.pid --health-url http://127.0.0.1:8080/healthz \
@@ -154,6 +182,7 @@ Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --reload-cmd 'systemctl restart hello' --allow-unsigned
   autoupdate --once    # settings from /etc/default/autoupdate
+  autoupdate --once --lifecycle-hook debfleet-launch   # first boot in an Auto Scaling group
   AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX   # in /etc/default/autoupdate
 
 Flags:
@@ -252,6 +281,8 @@ func (f *flags) validate() (*config, error) {
 		Splay: f.splay, PublicKeys: f.publicKeys, AllowUnsigned: f.allowUnsigned, Host: f.host, Report: f.report,
 		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
 		LogFormat: f.logFormat, NotifyURL: f.notifyURL,
+		Lifecycle:       lifecycle.Action{Hook: f.lifecycleHook, Group: f.lifecycleGroup, InstanceID: f.lifecycleInstance},
+		LifecycleRegion: f.lifecycleRegion,
 	}
 	if f.source == "" {
 		return nil, cli.Usagef("--source is required (the release channel, e.g. s3://acme-releases/hello/production.deb)")
@@ -301,7 +332,27 @@ func (f *flags) validate() (*config, error) {
 	if err := checkOutputs(c); err != nil {
 		return nil, err
 	}
+	if err := checkLifecycle(c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkLifecycle: a lifecycle action is completed once, at the end of a
+// --once run; the daemon has none to complete.
+func checkLifecycle(c *config) error {
+	l := c.Lifecycle
+	switch {
+	case l.Hook == "" && (l.Group != "" || l.InstanceID != "" || c.LifecycleRegion != ""):
+		return cli.Usagef("--lifecycle-group, --lifecycle-instance-id and --lifecycle-region name the action of --lifecycle-hook: give --lifecycle-hook too")
+	case l.Hook != "" && !c.Once:
+		return cli.Usagef("--lifecycle-hook completes a launch lifecycle action after --once: give --once too (pass it on the command line of the first boot's autoupdate --once, not in %s, which the daemon reads too)", DefaultEnvFile)
+	case l.Hook != "":
+		if err := lifecycle.Check(l, c.LifecycleRegion); err != nil {
+			return cli.Usagef("--lifecycle-hook: %v", err)
+		}
+	}
+	return nil
 }
 
 // checkOutputs checks where the agent tells what it does: metrics, logs,

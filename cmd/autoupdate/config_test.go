@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/agent"
+	"github.com/debfleet/debfleet/agent/lifecycle"
 	"github.com/debfleet/debfleet/internal/cli"
 )
 
@@ -124,6 +125,25 @@ AUTOUPDATE_REPORT=false
 				}
 			},
 		},
+		{name: "lifecycle hook without --once", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--lifecycle-hook", "launch"}, wantErr: "give --once too"},
+		{name: "lifecycle hook in the environment of the daemon", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)},
+			env: map[string]string{"AUTOUPDATE_LIFECYCLE_HOOK": "launch"}, wantErr: "not in /etc/default/autoupdate"},
+		{name: "lifecycle group without hook", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--once", "--lifecycle-group", "web"}, wantErr: "give --lifecycle-hook too"},
+		{name: "lifecycle region without hook", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--once"},
+			env: map[string]string{"AUTOUPDATE_LIFECYCLE_REGION": "eu-west-1"}, wantErr: "give --lifecycle-hook too"},
+		{name: "bad lifecycle hook name", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--once", "--lifecycle-hook", "a hook"}, wantErr: "lifecycle hook name"},
+		{name: "bad lifecycle instance ID", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t), "--once", "--lifecycle-hook", "launch", "--lifecycle-instance-id", "web-1"}, wantErr: "instance ID"},
+		{
+			name: "lifecycle hook with --once, from the environment",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--once", "--lifecycle-group", "web-asg"},
+			env:  map[string]string{"AUTOUPDATE_LIFECYCLE_HOOK": "launch", "AUTOUPDATE_LIFECYCLE_INSTANCE_ID": "i-0123456789abcdef0", "AUTOUPDATE_LIFECYCLE_REGION": "eu-west-3"},
+			check: func(t *testing.T, c *config) {
+				want := lifecycle.Action{Hook: "launch", Group: "web-asg", InstanceID: "i-0123456789abcdef0"}
+				if c.Lifecycle != want || c.LifecycleRegion != "eu-west-3" {
+					t.Errorf("lifecycle %+v in %s, want %+v in eu-west-3", c.Lifecycle, c.LifecycleRegion, want)
+				}
+			},
+		},
 		{name: "missing source", args: []string{"--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "--source is required"},
 		{name: "missing package", args: []string{"--source", "s3://b/k", "--env-file", envFileEmpty(t)}, wantErr: "--package is required"},
 		{name: "bad source", args: []string{"--source", "b/k", "--package", "p", "--allow-unsigned", "--env-file", envFileEmpty(t)}, wantErr: "s3://bucket/key"},
@@ -194,7 +214,7 @@ func TestHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Usage: autoupdate", "AUTOUPDATE_SOURCE", "Examples:", "-expect-version", "-public-key", "-dpkg-root"} {
+	for _, want := range []string{"Usage: autoupdate", "AUTOUPDATE_SOURCE", "Examples:", "-expect-version", "-public-key", "-dpkg-root", "--once --lifecycle-hook debfleet-launch", "aws:autoscaling:groupName"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}

@@ -71,39 +71,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return 0
 }
 
-// daemon wires the agent from cfg and runs it.
+// daemon wires the agent from cfg and runs it; with a lifecycle hook,
+// it completes the hook's action after the --once run, however it ended.
 func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if cfg.LogFormat == "json" {
 		handler = slog.NewJSONHandler(stderr, nil)
 	}
 	log := slog.New(handler)
+	hook, err := startLifecycle(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	a, err := runAgent(ctx, cfg, log)
+	if hook != nil {
+		return completeLifecycle(ctx, hook, a, err, log)
+	}
+	return err
+}
 
+// runAgent wires the agent from cfg and runs it (once, with --once). It
+// returns the agent once it was made, even with an error.
+func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent, error) {
 	var keys []release.PublicKey
 	for _, p := range cfg.PublicKeys {
 		k, err := release.LoadPublicKey(p)
 		if err != nil {
-			return fmt.Errorf("--public-key: %w", err)
+			return nil, fmt.Errorf("--public-key: %w", err)
 		}
 		keys = append(keys, k)
 	}
 	dir, err := state.Open(cfg.StateDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer dir.Close()
 
 	client, err := release.New(ctx, release.Options{Endpoint: cfg.Endpoint, Region: cfg.Region, AllowInsecureEndpoint: cfg.Insecure, Logger: log})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	inst, err := newInstaller(cfg, dir, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	notifier, stopNotify, err := startNotifier(cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopNotify()
 	a, err := agent.New(agent.Config{
@@ -124,21 +138,21 @@ func daemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Logger:        log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.MetricsAddr != "" {
 		stop, err := serveMetrics(cfg.MetricsAddr, a, log)
 		if err != nil {
-			return err
+			return a, err
 		}
 		defer stop()
 	}
 	log.Info("autoupdate starting", "agent_version", version, "source", cfg.Source.String(), "package", cfg.Package,
 		"host", cfg.Host, "interval", cfg.Interval, "jitter", cfg.Jitter, "once", cfg.Once, "signed", len(keys) > 0)
 	if cfg.Once {
-		return a.Once(ctx)
+		return a, a.Once(ctx)
 	}
-	return a.Run(ctx)
+	return a, a.Run(ctx)
 }
 
 // newInstaller wires dpkg and, when cfg restarts a service, the service.
