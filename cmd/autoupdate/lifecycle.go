@@ -45,8 +45,11 @@ func completeLifecycle(ctx context.Context, h *lifecycle.Hook, a *agent.Agent, r
 	if err := h.Complete(context.WithoutCancel(ctx), result); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if result == lifecycle.Abandon && runErr == nil {
-		return fmt.Errorf("lifecycle action abandoned: %s", reason)
+	switch {
+	case result == lifecycle.Continue:
+		return runErr
+	case runErr == nil:
+		return fmt.Errorf("lifecycle action abandoned, the group replaces this instance: %s", reason)
 	}
-	return runErr
+	return fmt.Errorf("%w\n(lifecycle action abandoned, the group replaces this instance)", runErr)
 }

@@ -260,6 +260,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--env-file", os.DevNull}, 2, "--source is required"},
 		{[]string{"--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"--env-file", os.DevNull, "--source", "s3://b/k", "--package", "p"}, 2, "no --public-key: by default the agent installs only releases signed for its channel"},
+		{[]string{"--env-file", os.DevNull, "--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--lifecycle-hook", "launch"}, 2, "--lifecycle-hook completes a launch lifecycle action after --once: give --once too"},
 		{[]string{"--help"}, 0, "Usage: autoupdate"},
 		{[]string{"--version"}, 0, "autoupdate dev"},
 	}
