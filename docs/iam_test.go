@@ -59,8 +59,8 @@ func load(t *testing.T, name string) *policy {
 			t.Errorf("%s: statement %+v", name, st)
 		}
 		for _, a := range st.Action {
-			if !strings.HasPrefix(a, "s3:") || strings.Contains(a, "*") {
-				t.Errorf("%s: action %q: want explicit s3 actions", name, a)
+			if !(strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "autoscaling:")) || strings.Contains(a, "*") {
+				t.Errorf("%s: action %q: want explicit s3 (or autoscaling) actions", name, a)
 			}
 		}
 	}
@@ -276,6 +276,38 @@ func TestAgentListsReleaseVersions(t *testing.T) {
 		if got := slices.Contains(p.grantsIf(bucket, ctx), "s3:ListBucketVersions"); got != tt.allow {
 			t.Errorf("ListObjectVersions prefix %q delimiter %q: allowed %v, want %v", tt.prefix, tt.delimiter, got, tt.allow)
 		}
+	}
+}
+
+// TestAgentLifecyclePolicy: the agent may complete launch lifecycle
+// actions of its own Auto Scaling group (autoupdate --once
+// --lifecycle-hook) and do nothing else with Auto Scaling, nor touch
+// another group.
+func TestAgentLifecyclePolicy(t *testing.T) {
+	p := load(t, "iam-agent.json")
+	const group = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0a1b2c3d-0000-4000-8000-00000000abcd:autoScalingGroupName/web-asg"
+	if got := p.grantsIf(group, caller()); !slices.Equal(got, []string{"autoscaling:CompleteLifecycleAction"}) {
+		t.Errorf("on its group: %v, want autoscaling:CompleteLifecycleAction only", got)
+	}
+	for _, other := range []string{
+		strings.Replace(group, "autoScalingGroupName/web-asg", "autoScalingGroupName/db-asg", 1),
+		strings.Replace(group, "autoScalingGroupName/web-asg", "autoScalingGroupName/web-asg-2", 1),
+		strings.Replace(group, "123456789012", "210987654321", 1),
+	} {
+		if got := p.grantsIf(other, caller()); len(got) != 0 {
+			t.Errorf("on %s: %v, want nothing", other, got)
+		}
+	}
+	var actions []string
+	for _, st := range p.Statement {
+		for _, a := range st.Action {
+			if strings.HasPrefix(a, "autoscaling:") {
+				actions = append(actions, a)
+			}
+		}
+	}
+	if !slices.Equal(actions, []string{"autoscaling:CompleteLifecycleAction"}) {
+		t.Errorf("Auto Scaling actions %v, want CompleteLifecycleAction once", actions)
 	}
 }
 
