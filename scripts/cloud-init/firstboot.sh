@@ -25,6 +25,14 @@ RELOAD_CMD="systemctl reload hello"
 # its credentials (STS), ROLE-ID:INSTANCE-ID for an instance role, the
 # only name docs/iam-agent.json lets it write status and failures under.
 HOST=
+# The group's launch lifecycle hook (EC2_INSTANCE_LAUNCHING), if it has
+# one: `autoupdate --once` completes its action, CONTINUE when the release
+# runs healthy, ABANDON otherwise (see docs/cloud-init.md). Empty: none.
+LIFECYCLE_HOOK=
+# The hook's Auto Scaling group. Empty: the instance's tag
+# aws:autoscaling:groupName, which needs instance metadata tags enabled
+# in the launch template.
+LIFECYCLE_GROUP=
 # --- End of settings. ---
 
 BOOTSTRAP=/usr/local/sbin/bootstrap-autoupdate
@@ -72,8 +80,11 @@ AUTOUPDATE_HEALTH_URL=$HEALTH_URL
 AUTOUPDATE_RELOAD_CMD="$RELOAD_CMD"
 SETTINGS
 
+# The hook only on this command line: the daemon reads the file above,
+# and a lifecycle action is completed once.
 status=0
-autoupdate --once || status=$?
+autoupdate --once ${LIFECYCLE_HOOK:+--lifecycle-hook "$LIFECYCLE_HOOK"} \
+	${LIFECYCLE_GROUP:+--lifecycle-group "$LIFECYCLE_GROUP"} || status=$?
 if [ "$status" -ne 0 ]; then
 	log "autoupdate --once failed (exit $status): the service's release is not installed; the load balancer keeps this instance out"
 fi
