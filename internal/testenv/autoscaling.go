@@ -146,6 +146,8 @@ func (s *AutoScalingServer) Calls() []AutoScalingCall {
 	return append([]AutoScalingCall(nil), s.calls...)
 }
 
+// lastSignatureErr is why the last request failed the SigV4 check, for
+// the test's log.
 func (s *AutoScalingServer) lastSignatureErr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
