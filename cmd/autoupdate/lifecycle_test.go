@@ -36,12 +36,13 @@ func TestOnceCompletesLifecycleAction(t *testing.T) {
 	tests := []struct {
 		name     string
 		version  string
+		timeout  string // --health-timeout: long when the service must prove healthy under load
 		result   string
 		exit     int
 		logLines []string
 	}{
-		{"healthy release", "1.0", "CONTINUE", 0, []string{"release installed", "result=CONTINUE", "lifecycle action completed"}},
-		{"release failing health", "2.0", "ABANDON", 1, []string{"result=ABANDON", "lifecycle action completed", "lifecycle action abandoned"}},
+		{"healthy release", "1.0", "30s", "CONTINUE", 0, []string{"release installed", "result=CONTINUE", "lifecycle action completed"}},
+		{"release failing health", "2.0", "2s", "ABANDON", 1, []string{"result=ABANDON", "lifecycle action completed", "lifecycle action abandoned"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +61,7 @@ func TestOnceCompletesLifecycleAction(t *testing.T) {
 			cmd := exec.CommandContext(ctx, bin, "--once", "--lifecycle-hook", action.Hook,
 				"--source", source, "--package", "hello", "--state-dir", t.TempDir(), "--dpkg-root", root, "--host", "web-1",
 				"--public-key", pubPath, "--endpoint", srv.Endpoint, "--env-file", os.DevNull,
-				"--reload-cmd", health.reloadCmd(root), "--health-url", health.URL+"/healthz", "--health-timeout", "2s")
+				"--reload-cmd", health.reloadCmd(root), "--health-url", health.URL+"/healthz", "--health-timeout", tt.timeout)
 			cmd.Env = append(os.Environ(), srv.Env()...)
 			cmd.Env = append(cmd.Env, "AWS_ENDPOINT_URL_AUTO_SCALING="+as.URL, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+md.URL,
 				"AWS_EC2_METADATA_DISABLED=false", "AWS_ENDPOINT_URL=")
