@@ -25,6 +25,12 @@ type RollbackPolicy struct {
 	// Keep restores the release with the policy it was published with,
 	// as it is; Rollout must then be nil.
 	Keep bool
+	// RespectWindow holds the rollback to maintenance windows: those of
+	// Rollout when it has any, else those the restored release was
+	// published with (an error when it has none). Without it a
+	// rollback's policy has no window: it restores a release known to
+	// be good, when speed matters.
+	RespectWindow bool
 	// Resign says that the rollback re-signs the manifest (the
 	// RollbackInput has a Key): only then may a signed release's policy
 	// change.
@@ -50,6 +56,12 @@ func (rp RollbackPolicy) Edit(m *release.Manifest) error {
 	policy := DefaultPolicy()
 	if rp.Rollout != nil {
 		policy = *rp.Rollout
+	}
+	if rp.RespectWindow && len(policy.Windows) == 0 {
+		if len(old.Windows) == 0 {
+			return fmt.Errorf("%s %s was published without a maintenance window: there is none to respect; name one", m.Package, m.Version)
+		}
+		policy.Windows = old.Windows
 	}
 	before := maps.Clone(m.Extra)
 	if err := policy.Apply(m); err != nil {

@@ -52,6 +52,10 @@ type Policy struct {
 	// HaltAfter halts the release once this many hosts failed it and
 	// rolled back (see Client.ReadRolloutState); 0 means never automatically.
 	HaltAfter int
+	// Windows are the maintenance windows: a host adopts the release
+	// only while inside one of them (see Window and InWindow); none
+	// means at any time.
+	Windows []Window
 }
 
 // DefaultPolicy is every host at once, no cap, no automatic halt.
@@ -59,7 +63,7 @@ func DefaultPolicy() Policy { return Policy{Waves: []float64{100}} }
 
 // IsDefault reports whether p behaves as DefaultPolicy.
 func (p Policy) IsDefault() bool {
-	return len(p.Waves) == 1 && p.Waves[0] == 100 && p.MaxUpdating == 0 && p.HaltAfter == 0
+	return len(p.Waves) == 1 && p.Waves[0] == 100 && p.MaxUpdating == 0 && p.HaltAfter == 0 && len(p.Windows) == 0
 }
 
 // Staged reports whether p has more than one wave.
@@ -129,6 +133,9 @@ func (p Policy) Validate() error {
 	case p.HaltAfter < 0:
 		return errors.New("rollout policy: negative halt-after")
 	}
+	if err := validWindows(p.Windows); err != nil {
+		return fmt.Errorf("rollout policy: %w", err)
+	}
 	return nil
 }
 
@@ -145,6 +152,9 @@ func (p Policy) String() string {
 	if p.HaltAfter > 0 {
 		fmt.Fprintf(&b, ", halt after %d failed", p.HaltAfter)
 	}
+	if len(p.Windows) > 0 {
+		b.WriteString(", in maintenance window " + FormatWindows(p.Windows))
+	}
 	return b.String()
 }
 
@@ -156,7 +166,7 @@ func (p Policy) Apply(m *release.Manifest) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	for _, k := range []string{extraRollout, extraWaveInterval, extraMaxUpdating, extraHaltAfter} {
+	for _, k := range []string{extraRollout, extraWaveInterval, extraMaxUpdating, extraHaltAfter, extraWindow} {
 		delete(m.Extra, k)
 	}
 	if p.IsDefault() {
@@ -174,6 +184,9 @@ func (p Policy) Apply(m *release.Manifest) error {
 	}
 	if p.HaltAfter > 0 {
 		m.Extra[extraHaltAfter] = strconv.Itoa(p.HaltAfter)
+	}
+	if len(p.Windows) > 0 {
+		m.Extra[extraWindow] = FormatWindows(p.Windows)
 	}
 	return nil
 }
@@ -199,6 +212,13 @@ func PolicyOf(m *release.Manifest) (Policy, error) {
 			if *dst, err = strconv.Atoi(s); err != nil {
 				return Policy{}, fmt.Errorf("manifest: %s %q is not a number", name, s)
 			}
+		}
+	}
+	if s, ok := m.Extra[extraWindow]; ok {
+		// An unknown zone here is this host's tzdata lacking it: the
+		// release is refused rather than taken at any time.
+		if p.Windows, err = parseWindowsField(s); err != nil {
+			return Policy{}, fmt.Errorf("manifest: %w", err)
 		}
 	}
 	if err := p.Validate(); err != nil {

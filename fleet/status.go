@@ -46,7 +46,35 @@ const (
 	// or too many hosts failed it); the host keeps running its installed
 	// release. Rollout.Halted says why.
 	StateHalted = "halted"
+	// StateHeld: the service on the host asked not to be updated now
+	// (the agent's hold file or hold URL); the host keeps running its
+	// installed release until the service lifts the hold or the agent's
+	// max-hold runs out. Hold says why and since when.
+	StateHeld = "held"
 )
+
+// StateLabel is h's state as people read it: the state, with a wait
+// for a maintenance window told apart as "waiting (window)".
+func (h *HostStatus) StateLabel() string {
+	if h.State == StateWaiting && h.Rollout != nil && h.Rollout.Window != "" {
+		return StateWaiting + " (window)"
+	}
+	return h.State
+}
+
+// Reason is why h is not on its target in one line: its error, or why it
+// waits, is halted or held ("" when none of these).
+func (h *HostStatus) Reason() string {
+	switch {
+	case h.Error != "":
+		return h.Error
+	case h.Rollout != nil && h.Rollout.Waiting+h.Rollout.Halted != "":
+		return h.Rollout.Waiting + h.Rollout.Halted
+	case h.Hold != nil:
+		return h.Hold.Describe()
+	}
+	return ""
+}
 
 // HostStatus is the small JSON document an agent writes next to the
 // release, at StatusAddress(channel, Host), on every state change and as a
@@ -59,11 +87,16 @@ const (
 //	  "version": "1.1.0",             // installed and healthy ("" before the first)
 //	  "sha256": "9f86d0...",          // of the installed .deb
 //	  "version_id": "3HL4kqtJ...",    // S3 VersionId it came from
-//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted
+//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted|held
 //	  "target": {"version": "1.2.0", "sha256": "...", "version_id": "..."},
 //	  "error": "health check ...",    // why the last change failed
 //	  "rollout": {"wave": 1, "waves": 3, "percent": 10, "place": 37.2,
-//	              "covered_at": "...", "waiting": "...", "halted": "..."},
+//	              "covered_at": "...", "waiting": "...", "halted": "...",
+//	              "window": "Mon-Fri 09:00-17:00 Europe/London",
+//	              "window_opens": "2026-12-07T09:00:00Z"},
+//	  "hold": {"reason": "draining 3 jobs", "since": "...", "until": "...",
+//	           "expired": false},   // held: why the service holds the update
+
 //	  "since": "2026-11-22T00:10:00Z",// when state was entered
 //	  "time": "2026-11-22T00:20:00Z"  // when written; heartbeats move only this
 //	}
@@ -93,6 +126,10 @@ type HostStatus struct {
 	// Rollout is where the host stands in Target's staged rollout, set
 	// in the waiting and halted states.
 	Rollout *HostRollout `json:"rollout,omitempty"`
+	// Hold is the service's hold on updating it to Target: set in the
+	// held state, and, when max-hold ran out, in the states of the
+	// install that went ahead anyway (Expired).
+	Hold *HostHold `json:"hold,omitempty"`
 	// Since is when State was entered; Time is when this object was
 	// written.
 	Since time.Time `json:"since"`
@@ -116,6 +153,39 @@ type HostRollout struct {
 	// why the release is halted.
 	Waiting string `json:"waiting,omitempty"`
 	Halted  string `json:"halted,omitempty"`
+	// Window is set when the host waits for a maintenance window: the
+	// policy's windows (FormatWindows), and WindowOpens when one next
+	// opens.
+	Window      string    `json:"window,omitempty"`
+	WindowOpens time.Time `json:"window_opens,omitzero"`
+}
+
+// HostHold is a service's hold on its update, in its host's status
+// object. Reason is the service's own text (its hold file's first line
+// or its hold URL's answer), at most MaxHoldReason bytes of printable
+// characters: whoever runs the service wrote it.
+type HostHold struct {
+	Reason string `json:"reason"`
+	// Since is when the agent first found the hold for this release;
+	// Until is when its max-hold runs out and it updates anyway.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Expired: max-hold ran out and the host went ahead with the hold
+	// still in place.
+	Expired bool `json:"expired,omitempty"`
+}
+
+// MaxHoldReason bounds a HostHold's Reason, in bytes.
+const MaxHoldReason = 200
+
+// Describe says h in one line: "held by the service: REASON (until T)",
+// or that the hold expired.
+func (h *HostHold) Describe() string {
+	if h.Expired {
+		return fmt.Sprintf("held by the service since %s (%s); max-hold ran out at %s, updated anyway",
+			h.Since.UTC().Format(time.RFC3339), h.Reason, h.Until.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("held by the service: %s (until %s at most)", h.Reason, h.Until.UTC().Format(time.RFC3339))
 }
 
 // Refusal codes (HostStatus.Refusal).

@@ -93,9 +93,17 @@ func deadline(timeout time.Duration, start time.Time, cur *release.Object) time.
 	}
 	last := start
 	if cur.Manifest != nil {
-		if ro, err := RolloutOf(cur.Manifest); err == nil && ro.Staged() {
+		ro, err := RolloutOf(cur.Manifest)
+		if err == nil && ro.Staged() {
 			if w := ro.PublishedAt.Add(time.Duration(len(ro.Waves)-1) * ro.WaveInterval); w.After(last) {
 				last = w
+			}
+		}
+		if err == nil {
+			// Outside its maintenance windows no host moves: count
+			// from when one next opens.
+			if _, opens := ro.InWindow(last); opens.After(last) {
+				last = opens
 			}
 		}
 	}

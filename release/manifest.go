@@ -152,6 +152,9 @@ func (m *Manifest) Validate() error {
 	if (m.KeyID == "") != (len(m.Signature) == 0) {
 		return errors.New("manifest: key id and signature must come together")
 	}
+	if n := m.metadataSize(); n > MaxMetadataSize {
+		return fmt.Errorf("manifest: %d bytes of S3 user metadata, S3 keeps at most %d (names and values): shorten its longest fields (%s)", n, MaxMetadataSize, m.longestField())
+	}
 	for k, v := range m.fields() {
 		if !strings.HasPrefix(k, metaPrefix) || !headerSafe(strings.TrimPrefix(k, metaPrefix)) || strings.ContainsAny(k, "= ") {
 			return fmt.Errorf("manifest: bad field name %q", k)
@@ -161,6 +164,32 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxMetadataSize is what S3 keeps of an object's user metadata: the
+// names and values of every x-amz-meta-* field, in bytes. A manifest
+// (with its signature) must fit, or S3 refuses the upload.
+const MaxMetadataSize = 2048
+
+// metadataSize is the size S3 counts of m.Metadata(). Publish validates
+// the manifest again once it is signed, signature and channel included.
+func (m *Manifest) metadataSize() int {
+	n := 0
+	for k, v := range m.Metadata() {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// longestField names m's longest field and its size, for the error.
+func (m *Manifest) longestField() string {
+	name, size := "", 0
+	for k, v := range m.fields() {
+		if len(k)+len(v) > size {
+			name, size = k, len(k)+len(v)
+		}
+	}
+	return fmt.Sprintf("%s: %d bytes", strings.TrimPrefix(name, metaPrefix), size)
 }
 
 func headerSafe(s string) bool {
