@@ -68,6 +68,12 @@ type Config struct {
 	// Notifier, when set, is told of this host's failures, rollbacks
 	// and refusals (see Notifier).
 	Notifier Notifier
+	// Hold, when set, is asked before each update whether the service
+	// holds it (see serviceHolds); nil: never held.
+	Hold Hold
+	// MaxHold bounds how long the service may hold one update; default
+	// DefaultMaxHold.
+	MaxHold time.Duration
 	// Logger receives one line per event; default slog.Default().
 	Logger *slog.Logger
 	// Rand draws the jitter; nil uses the math/rand/v2 top-level source.
@@ -88,6 +94,9 @@ type Agent struct {
 	// copyBack is checkNotCopiedBack's verdict on the last version it
 	// checked; only Check's goroutine uses it.
 	copyBack *copyBackVerdict
+	// held is the service's hold on the channel's release, if it held
+	// it; only Check's goroutine uses it.
+	held *heldRelease
 
 	mu         sync.Mutex // guards status and metrics, read by Metrics
 	status     Status
@@ -124,6 +133,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = DefaultMaxHold
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.Interval)
 	if cfg.Logger == nil {

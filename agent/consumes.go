@@ -69,6 +69,15 @@ type Notifier interface {
 	Notify(st fleet.HostStatus)
 }
 
+// Hold asks the service whether it holds its update now. *hold.Checker
+// satisfies it. Check must return within a few seconds (it runs in the
+// poll loop) and never fails: a failure to ask is an answer, held or
+// not, with the reason saying so. The reason is the service's own text,
+// one printable line of at most fleet.MaxHoldReason bytes.
+type Hold interface {
+	Check(ctx context.Context) (reason string, held bool)
+}
+
 // Packages installs Debian packages on this host. *dpkg.Dpkg satisfies
 // it; its errors are the caller's to report, never retried here.
 type Packages interface {

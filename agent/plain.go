@@ -28,6 +28,9 @@ func (a *Agent) considerPlain(ctx context.Context, obj *release.Object) (Outcome
 		log.Debug("channel changed, release already installed")
 		return "", nil
 	}
+	if a.serviceHolds(ctx, &state.Release{VersionID: obj.VersionID}) {
+		return deferred, nil
+	}
 	rel, err := a.downloadPlain(ctx, obj)
 	if err != nil {
 		return a.refuseOr(ctx, obj, err)

@@ -40,7 +40,9 @@ type admission struct {
 
 // admit applies the release's rollout policy before anything is
 // downloaded, through fleet's decisions in their order: the wave must
-// cover this host, the release must not be halted, and, when the policy
+// cover this host, now must be inside a maintenance window (if the policy
+// has any), the service must not hold its update (see serviceHolds), the
+// release must not be halted, and, when the policy
 // caps the hosts updating at once (or halts after failures), the host
 // must take an update slot and, with it held, pass MayTry, so that no
 // more than HaltAfter hosts ever fail it. It returns nil when the host
@@ -49,7 +51,8 @@ type admission struct {
 //
 // A release without a policy (or with the default one) is admitted at
 // once, with no request. Otherwise, requests per check: none while the
-// wave does not cover the host; one GET (the halt record) once it does;
+// wave does not cover the host or it is outside the windows (nor while
+// the service holds); one GET (the halt record) once it does;
 // then one GET per update slot and one PUT while slots are taken; once a
 // slot is held, the halt record's GET again and, under halt-after only, a
 // LIST of the failures and one GET per slot. A release found halted by
@@ -60,11 +63,6 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	if err != nil {
 		return nil, &refusalError{err}
 	}
-	if r.IsDefault() {
-		// Every host at once, as before policies existed: no request
-		// and no permission beyond reading the release.
-		return &admission{rollout: r}, nil
-	}
 	host, now := a.cfg.Host, a.cfg.Now()
 	target := &state.Release{Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID}
 	hold := func(d fleet.Decision) (*admission, error) {
@@ -73,6 +71,18 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	}
 	if d := r.Reach(host, now); d.Verdict != fleet.Adopt {
 		return hold(d)
+	}
+	if d, opens := r.InWindow(now); d.Verdict != fleet.Adopt {
+		a.waitForWindow(ctx, r, d, opens, target, now)
+		return nil, nil
+	}
+	if a.serviceHolds(ctx, target) {
+		return nil, nil
+	}
+	if r.IsDefault() {
+		// Every host at once, as before policies existed: no request
+		// and no permission beyond reading the release.
+		return &admission{rollout: r}, nil
 	}
 	rec, err := a.cfg.Fleet.ReadHalt(ctx, a.cfg.Channel, m.SHA256)
 	if err != nil {
@@ -174,7 +184,7 @@ func (a *Agent) unhold(ctx context.Context) {
 	a.mu.Lock()
 	st := a.status.State
 	a.mu.Unlock()
-	if st != StateWaiting && st != StateHalted {
+	if st != StateWaiting && st != StateHalted && st != StateHeld {
 		return
 	}
 	a.setStatus(idleState(a.s), nil, "")

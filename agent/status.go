@@ -113,6 +113,9 @@ func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
 	}
 	if target != nil {
 		s.Target = &StatusRelease{Version: target.Version, SHA256: target.SHA256, VersionID: target.VersionID}
+		s.Hold = a.expiredHold(target)
+	} else if a.s.Installed != nil {
+		s.Hold = a.expiredHold(a.s.Installed)
 	}
 	a.status = s
 	a.metrics.installed = s.Version

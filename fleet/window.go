@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/debfleet/debfleet/release"
 )
 
 // Limits of a policy's maintenance windows: they travel in the manifest,
@@ -293,4 +295,18 @@ func (p Policy) InWindow(now time.Time) (d Decision, opens time.Time) {
 		reason += "; next opens " + opens.UTC().Format(time.RFC3339)
 	}
 	return Decision{Wait, reason}, opens
+}
+
+// SetWindows returns an edit of a manifest (a release.PromoteInput.Edit)
+// that gives its rollout policy the windows ws, none when ws is empty,
+// and keeps the rest of the policy.
+func SetWindows(ws []Window) func(m *release.Manifest) error {
+	return func(m *release.Manifest) error {
+		p, err := PolicyOf(m)
+		if err != nil {
+			return err
+		}
+		p.Windows = ws
+		return p.Apply(m)
+	}
 }

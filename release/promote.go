@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,11 @@ type PromoteInput struct {
 	AllowUnversioned bool
 	// Force copies even when the destination already holds these bytes.
 	Force bool
+	// Edit, when set, changes the promoted manifest before it is
+	// written (and re-signed): m is a copy of the source's manifest,
+	// Extra included, to change in place (the fleet package sets the
+	// maintenance windows this way).
+	Edit func(m *Manifest) error
 }
 
 // PromoteResult is the outcome of a Promote.
@@ -119,21 +125,29 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 	return res, nil
 }
 
-// promotedManifest is the manifest the destination gets: src's own when
-// it is unsigned and in has no key, else src's re-signed for dst with a
-// fresh publication time.
+// promotedManifest is the manifest the destination gets: src's own (as
+// in.Edit changes it) when it is unsigned and in has no key, else src's
+// re-signed for dst with a fresh publication time.
 func promotedManifest(src *Manifest, dst Address, in PromoteInput) (*Manifest, error) {
+	m := *src
+	m.Extra = maps.Clone(src.Extra)
+	if in.Edit != nil {
+		if err := in.Edit(&m); err != nil {
+			return nil, err
+		}
+	}
 	if in.Key == nil {
 		if src.Signed() {
 			return nil, fmt.Errorf("%w: %s %s is signed for its own channel; promoting it re-signs it for %s, which needs a key", ErrSignedChange, src.Package, src.Version, dst)
 		}
-		return src, nil
+		if bytes.Equal(m.Canonical(), src.Canonical()) {
+			return src, nil
+		}
+		return &m, nil
 	}
 	if !src.Signed() {
 		return nil, fmt.Errorf("%w: %s %s; publish it signed rather than signing it on promotion", ErrUnsigned, src.Package, src.Version)
 	}
-	m := *src
-	m.Extra = maps.Clone(src.Extra)
 	in.Key.Resign(&m, dst, in.Publisher, in.Now)
 	return &m, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,15 +75,18 @@ type config struct {
 	// region ("": the instance's).
 	Lifecycle       lifecycle.Action
 	LifecycleRegion string
+	HoldFile      string
+	HoldURL       string
+	MaxHold       time.Duration
 }
 
 // flags holds the raw flag values before validation.
 type flags struct {
 	envFile, source, endpoint, region, stateDir, pkg, pidFile, signal string
 	reloadCmd, healthURL, expectVersion, host, dpkgRoot, metricsAddr  string
-	logFormat, jitter, serviceUnit, notifyURL                         string
+	logFormat, jitter, serviceUnit, notifyURL, holdFile, holdURL      string
 	lifecycleHook, lifecycleGroup, lifecycleInstance, lifecycleRegion string
-	interval, healthTimeout, splay, heartbeat, leaseTTL               time.Duration
+	interval, healthTimeout, splay, heartbeat, leaseTTL, maxHold      time.Duration
 	publicKeys                                                        cli.Strings
 	report, once, insecure, allowUnsigned                             bool
 }
@@ -123,6 +127,9 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.lifecycleGroup, "lifecycle-group", "", "the Auto Scaling group `name` for --lifecycle-hook (default: the instance's tag aws:autoscaling:groupName, from instance metadata)")
 	fs.StringVar(&f.lifecycleInstance, "lifecycle-instance-id", "", "the EC2 instance `ID` for --lifecycle-hook (default: from instance metadata)")
 	fs.StringVar(&f.lifecycleRegion, "lifecycle-region", "", "the Auto Scaling group's `region` for --lifecycle-hook (default: the instance's, from instance metadata)")
+	fs.StringVar(&f.holdFile, "hold-file", "", "while this `file` exists, the service holds its update; its first line says why (e.g. /run/hello/hold, in a directory the service's user cannot replace)")
+	fs.StringVar(&f.holdURL, "hold-url", "", "ask this `URL` before each update: 423 holds it (the body's first line says why), 200 or 404 lets it go (e.g. http://127.0.0.1:8080/hold)")
+	fs.DurationVar(&f.maxHold, "max-hold", agent.DefaultMaxHold, "how long the service may hold one update; then it goes ahead anyway, and the log and status say so")
 	fs.Usage = func() { usage(fs) }
 	return fs, f
 }
@@ -148,6 +155,17 @@ Every flag can also be set in the environment or in the --env-file as
 AUTOUPDATE_<FLAG> (upper case, - as _), e.g. AUTOUPDATE_SOURCE=s3://b/k or
 AUTOUPDATE_PUBLIC_KEY="a.pub b.pub". The command line wins over the
 environment, which wins over the file.
+
+A service can say "not now": while --hold-file exists, or while --hold-url
+answers 423 Locked, the agent leaves the channel's release for later and
+reports the host "held", with the file's first line or the answer's body
+as the reason. It asks before it commits to an update (before taking an
+update slot and downloading), at every poll: an install once started
+runs to its end. 200 or 404 from the URL, or nothing listening there (the
+service is not running), lets the update go; a timeout or any other
+answer holds it, since a service too busy to answer is the one not to
+restart. No hold lasts longer than --max-hold (default 30m): then the
+update goes ahead, and the log and the status object say so.
 
 --notify-url posts this host's own failures, rollbacks and refusals (the
 events no CI is watching for) to a webhook, as JSON with a "text" field
@@ -181,6 +199,9 @@ Examples:
     --expect-version http://127.0.0.1:8080/version --public-key /etc/autoupdate/release.pub
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --reload-cmd 'systemctl restart hello' --allow-unsigned
+  autoupdate --source s3://acme-releases/hello/production.deb --package hello \
+    --pidfile /run/hello/hello.pid --public-key /etc/autoupdate/release.pub \
+    --hold-file /run/hello/hold --hold-url http://127.0.0.1:8080/hold --max-hold 1h
   autoupdate --once    # settings from /etc/default/autoupdate
   autoupdate --once --lifecycle-hook debfleet-launch   # first boot in an Auto Scaling group
   AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX   # in /etc/default/autoupdate
@@ -280,7 +301,7 @@ func (f *flags) validate() (*config, error) {
 		HealthURL: f.healthURL, HealthTimeout: f.healthTimeout, ExpectVersion: f.expectVersion,
 		Splay: f.splay, PublicKeys: f.publicKeys, AllowUnsigned: f.allowUnsigned, Host: f.host, Report: f.report,
 		Heartbeat: f.heartbeat, LeaseTTL: f.leaseTTL, Once: f.once, DpkgRoot: f.dpkgRoot, MetricsAddr: f.metricsAddr,
-		LogFormat: f.logFormat, NotifyURL: f.notifyURL,
+		LogFormat: f.logFormat, NotifyURL: f.notifyURL, HoldFile: f.holdFile, HoldURL: f.holdURL, MaxHold: f.maxHold,
 		Lifecycle:       lifecycle.Action{Hook: f.lifecycleHook, Group: f.lifecycleGroup, InstanceID: f.lifecycleInstance},
 		LifecycleRegion: f.lifecycleRegion,
 	}
@@ -335,6 +356,9 @@ func (f *flags) validate() (*config, error) {
 	if err := checkLifecycle(c); err != nil {
 		return nil, err
 	}
+	if err := checkHold(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -350,6 +374,22 @@ func checkLifecycle(c *config) error {
 	case l.Hook != "":
 		if err := lifecycle.Check(l, c.LifecycleRegion); err != nil {
 			return cli.Usagef("--lifecycle-hook: %v", err)
+		}
+	}
+	return nil
+}
+
+// checkHold checks how the service holds its updates.
+func checkHold(c *config) error {
+	if c.MaxHold <= 0 {
+		return cli.Usagef("--max-hold %s: must be positive", c.MaxHold)
+	}
+	if c.HoldFile != "" && !filepath.IsAbs(c.HoldFile) {
+		return cli.Usagef("--hold-file %q: want an absolute path, e.g. /run/hello/hold", c.HoldFile)
+	}
+	if c.HoldURL != "" {
+		if p, err := url.Parse(c.HoldURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return cli.Usagef("--hold-url %q: want an http:// or https:// URL, e.g. http://127.0.0.1:8080/hold", c.HoldURL)
 		}
 	}
 	return nil

@@ -13,9 +13,13 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	// The agent reads maintenance windows in their IANA zones on hosts
+	// that may lack tzdata (minimal images): Go's copy is the fallback.
+	_ "time/tzdata"
 
 	"github.com/debfleet/debfleet/agent"
 	"github.com/debfleet/debfleet/agent/dpkg"
+	"github.com/debfleet/debfleet/agent/hold"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/fleet"
@@ -135,6 +139,8 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 		Jitter:        cfg.Jitter,
 		Installer:     inst,
 		Notifier:      notifier,
+		Hold:          holdOf(cfg),
+		MaxHold:       cfg.MaxHold,
 		Logger:        log,
 	})
 	if err != nil {
@@ -153,6 +159,14 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 		return a, a.Once(ctx)
 	}
 	return a, a.Run(ctx)
+}
+
+// holdOf is how the service holds its updates: nil when it cannot.
+func holdOf(cfg *config) agent.Hold {
+	if cfg.HoldFile == "" && cfg.HoldURL == "" {
+		return nil
+	}
+	return &hold.Checker{File: cfg.HoldFile, URL: cfg.HoldURL}
 }
 
 // newInstaller wires dpkg and, when cfg restarts a service, the service.

@@ -9,6 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Maintenance windows name IANA zones, checked at publish time on CI
+	// machines that may lack tzdata: Go's copy is the fallback.
+	_ "time/tzdata"
 
 	"github.com/debfleet/debfleet/internal/cli"
 )

@@ -27,6 +27,11 @@ destination bucket must keep versions unless --allow-unversioned; a
 destination that already has these bytes, signed for it, is left alone
 unless --force.
 
+The promoted release keeps the source's rollout policy, maintenance
+windows included; --window gives it other windows (staging at any time,
+production inside its window), --no-window none. The policy is signed, so
+that needs --sign-key for a signed release, as every signed promotion does.
+
 With --wait, promote then follows the rollout on the destination until
 every live host runs the release, as pkgdeb wait does (exit 0; 1 when a
 host fails it, it is halted or superseded; 3 on --timeout); --notify posts
@@ -36,6 +41,8 @@ Examples:
   pkgdeb promote --sign-key ci.key s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
   pkgdeb promote --sign-key ci.key --public-key old-ci.pub --public-key ci.pub \
       --version-id 3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY \
+      s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+  pkgdeb promote --sign-key ci.key --window 'Mon-Fri 09:00-17:00 Europe/London' \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
   pkgdeb promote --sign-key ci.key --wait --timeout 20m \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
@@ -53,6 +60,9 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	signKey := fs.String("sign-key", "", "re-sign the release for the destination with this private key `file` (needed for a signed release)")
 	allowUnversioned := fs.Bool("allow-unversioned", false, "promote into a bucket without versioning")
 	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
+	var windows cli.Strings
+	fs.Var(&windows, "window", "give the promoted release this maintenance `window` instead of the source's, e.g. 'Mon-Fri 09:00-17:00 Europe/London' (repeatable; see pkgdeb publish --help)")
+	noWindow := fs.Bool("no-window", false, "promote the release without the source's maintenance windows: hosts take it at any time")
 	var wf waitFlags
 	wf.register(fs, true)
 	pos, err := cli.Parse(fs, args)
@@ -74,6 +84,9 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return cli.Usagef("source and destination are the same channel")
 	}
 	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force, Publisher: publisher()}
+	if in.Edit, err = promoteWindows(windows, *noWindow); err != nil {
+		return err
+	}
 	if *signKey != "" {
 		if in.Key, err = release.LoadSigningKey(*signKey); err != nil {
 			return err
@@ -96,6 +109,25 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	w := waiter{c: c, flags: &wf, insecure: conn.insecureEndpoint, stdout: stdout, stderr: stderr}
 	return w.follow(ctx, []waitFor{{dst, fleet.Target{VersionID: res.VersionID, SHA256: res.Source.Manifest.SHA256}}})
+}
+
+// promoteWindows is the edit of the promoted manifest that --window and
+// --no-window ask for, nil when neither is given (the source's policy is
+// kept as it is).
+func promoteWindows(specs []string, none bool) (func(*release.Manifest) error, error) {
+	switch {
+	case none && len(specs) > 0:
+		return nil, cli.Usagef("--no-window and --window exclude each other")
+	case none:
+		return fleet.SetWindows(nil), nil
+	case len(specs) == 0:
+		return nil, nil
+	}
+	ws, err := fleet.ParseWindows(specs)
+	if err != nil {
+		return nil, cli.Usagef("--window: %v", err)
+	}
+	return fleet.SetWindows(ws), nil
 }
 
 // printPromote says what a promote did.

@@ -46,8 +46,19 @@ hash of its name and the release), one every --wave-interval from the
 publish time; --max-updating caps the hosts installing at once (lease
 objects next to the release); --halt-after stops the release once that
 many hosts failed it and rolled back (see pkgdeb status, halt, resume).
+--window limits when hosts take the release: a host outside every window
+keeps its release and reports "waiting (window)" until one opens (it
+checks at its usual polls, at no extra S3 request). A window is
+  DAYS HH:MM-HH:MM ZONE
+DAYS is * or days and ranges (Mon-Fri, Sat-Sun, Mon,Wed,Fri; Fri-Mon
+wraps); an end not after the start crosses midnight (Fri 22:00-02:00 ends
+Saturday 02:00); 24:00 ends a day; ZONE is an IANA name (Europe/London,
+America/New_York) or UTC, and the zone's wall clock decides, daylight
+saving time included (a window in the hour skipped in spring does not
+happen that day). Give --window up to 8 times: a host may update inside
+any of them. A window gates the start of an install, not its end.
 The policy is part of the signed manifest. The default, --rollout 100%,
-sends the release to every host at once.
+sends the release to every host at once, at any time.
 
 Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
@@ -68,6 +79,8 @@ Examples:
   pkgdeb publish --endpoint http://minio.lan:9000 --insecure-endpoint hello.deb s3://test/hello.deb
   pkgdeb publish --sign-key ci.key --rollout 10%,50%,100% --wave-interval 5m \
       --max-updating 2 --halt-after 2 hello.deb s3://acme-releases/hello/production.deb
+  pkgdeb publish --sign-key ci.key --window 'Mon-Fri 09:00-17:00 Europe/London' \
+      --window 'Sat 22:00-02:00 UTC' hello.deb s3://acme-releases/hello/production.deb
   pkgdeb publish --sign-key ci.key --wait --timeout 15m --notify "$SLACK_WEBHOOK_URL" \
       hello.deb s3://acme-releases/hello/production.deb
 
@@ -398,6 +411,7 @@ type rolloutFlags struct {
 	interval    time.Duration
 	maxUpdating int
 	haltAfter   int
+	windows     cli.Strings
 }
 
 func (f *rolloutFlags) register(fs *flag.FlagSet) {
@@ -405,6 +419,7 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.interval, "wave-interval", 0, "time between two waves, e.g. 5m (`duration`; required with more than one wave)")
 	fs.IntVar(&f.maxUpdating, "max-updating", 0, "at most `N` hosts install and restart at once (0: no limit)")
 	fs.IntVar(&f.haltAfter, "halt-after", 0, "halt the release once `N` hosts failed it and rolled back; until then at most N try it at once (0: never automatically)")
+	fs.Var(&f.windows, "window", "a maintenance `window`: hosts take the release only inside one, e.g. 'Mon-Fri 09:00-17:00 Europe/London' (repeatable; see above)")
 }
 
 // policy checks the flags and returns the policy they describe.
@@ -414,6 +429,9 @@ func (f *rolloutFlags) policy() (fleet.Policy, error) {
 		return fleet.Policy{}, cli.Usagef("--rollout: %v", err)
 	}
 	p := fleet.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter}
+	if p.Windows, err = fleet.ParseWindows(f.windows); err != nil {
+		return fleet.Policy{}, cli.Usagef("--window: %v", err)
+	}
 	switch {
 	case p.Staged() && f.interval == 0:
 		return fleet.Policy{}, cli.Usagef("--rollout %s has %d waves: give --wave-interval (e.g. 5m)", f.waves, len(waves))

@@ -53,6 +53,13 @@ it, a signed release published with another policy is refused unless
 --keep-rollout restores it as signed, policy included (its waves count from
 its first publish time, so they are usually over; its caps still apply).
 
+Maintenance windows do not hold a rollback: by default its policy has
+none, whatever windows the release was published with (it is the fix,
+needed now). --respect-window holds it to the windows the restored
+release was published with, or to those given with --window (which hold
+it by themselves too). --keep-rollout restores the release's whole
+policy, its windows included.
+
 With --wait, the rollback then follows the restored release until every
 live host runs it, as pkgdeb wait does (exit 0; 1 when a host fails it, it
 is halted or superseded; 3 on --timeout); --notify posts each step to a
@@ -66,6 +73,7 @@ Examples:
       --sign-key ci.key --allow-unsigned-target
   pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key \
       --rollout 50%,100% --wave-interval 2m
+  pkgdeb rollback s3://acme-releases/hello/production.deb --to 1.2.2 --sign-key ci.key --respect-window
   pkgdeb rollback s3://acme-releases/hello/production.deb --to previous --sign-key ci.key \
       --wait --timeout 5m --notify "$SLACK_WEBHOOK_URL"
 
@@ -86,6 +94,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var rf rolloutFlags
 	rf.register(fs)
 	keep := fs.Bool("keep-rollout", false, "restore the release with the rollout policy it was published with (the only way to restore a signed staged release without --sign-key)")
+	respect := fs.Bool("respect-window", false, "hold the rollback to maintenance windows: those given with --window, else those the restored release was published with")
 	var wf waitFlags
 	wf.register(fs, true)
 	pos, err := cli.Parse(fs, args)
@@ -106,7 +115,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return cli.Usagef("--to is required: previous, a VersionId or a package version")
 	}
 	in := release.RollbackInput{To: *to, DryRun: *dryRun, Publisher: *who}
-	rp, err := rollbackPolicy(fs, &rf, *keep)
+	rp, err := rollbackPolicy(fs, &rf, *keep, *respect)
 	if err != nil {
 		return err
 	}
@@ -138,20 +147,23 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // rollbackPolicy is the rollout policy the rollback goes out with, from
 // the flags --rollout, --wave-interval, --max-updating, --halt-after and
 // --keep-rollout.
-func rollbackPolicy(fs *flag.FlagSet, rf *rolloutFlags, keep bool) (fleet.RollbackPolicy, error) {
-	rp := fleet.RollbackPolicy{Keep: keep}
+func rollbackPolicy(fs *flag.FlagSet, rf *rolloutFlags, keep, respect bool) (fleet.RollbackPolicy, error) {
+	rp := fleet.RollbackPolicy{Keep: keep, RespectWindow: respect}
 	staged := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "rollout", "wave-interval", "max-updating", "halt-after":
+		case "rollout", "wave-interval", "max-updating", "halt-after", "window":
 			staged = true
 		}
 	})
+	if keep && respect {
+		return rp, cli.Usagef("--keep-rollout keeps the release's own policy, its maintenance windows included: drop --respect-window")
+	}
 	if !staged {
 		return rp, nil
 	}
 	if keep {
-		return rp, cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating and --halt-after")
+		return rp, cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating, --halt-after and --window")
 	}
 	p, err := rf.policy()
 	if err != nil {
