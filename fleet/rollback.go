@@ -13,6 +13,10 @@ import (
 // rollout policy of a signed release without a key to re-sign it.
 var ErrSignedPolicy = errors.New("the rollout policy of a signed release cannot change without re-signing it")
 
+// ErrNoWindow is the error kind of a rollback asked to respect the
+// maintenance windows of a release that has none.
+var ErrNoWindow = errors.New("no maintenance window to respect")
+
 // RollbackPolicy is the rollout policy a rollback gives the release it
 // restores; its Edit method is a release.RollbackInput.Edit.
 type RollbackPolicy struct {
@@ -59,7 +63,7 @@ func (rp RollbackPolicy) Edit(m *release.Manifest) error {
 	}
 	if rp.RespectWindow && len(policy.Windows) == 0 {
 		if len(old.Windows) == 0 {
-			return fmt.Errorf("%s %s was published without a maintenance window: there is none to respect; name one", m.Package, m.Version)
+			return fmt.Errorf("%w: %s %s was published without a maintenance window (a rollback's copy of a release carries none unless it respected them)", ErrNoWindow, m.Package, m.Version)
 		}
 		policy.Windows = old.Windows
 	}

@@ -176,6 +176,8 @@ type tally struct {
 	byVersion map[string]*VersionHosts
 
 	installing, waiting, halted    []string
+	window, held                   []string
+	windowOpens                    time.Time
 	failed, rolledBack, refused    []string
 	unreadable, other, none, stale []string
 }
@@ -247,7 +249,20 @@ func (t *tally) byState(n *Counts, h *HostSummary) {
 		n.Unreadable++
 		withErr(&t.unreadable)
 	case StateWaiting:
+		if ro := h.Rollout; ro != nil && ro.Window != "" {
+			t.window = append(t.window, h.Host)
+			if t.windowOpens.IsZero() || (!ro.WindowOpens.IsZero() && ro.WindowOpens.Before(t.windowOpens)) {
+				t.windowOpens = ro.WindowOpens
+			}
+			return
+		}
 		t.waiting = append(t.waiting, h.Host)
+	case StateHeld:
+		s := h.Host
+		if h.Hold != nil {
+			s += ": " + OneLine(h.Hold.Reason, 200)
+		}
+		t.held = append(t.held, s)
 	case StateHalted:
 		t.halted = append(t.halted, h.Host)
 	}
@@ -297,6 +312,8 @@ func (s *Summary) verdict(t *tally, stale time.Duration) string {
 	}{
 		{"installing", t.installing},
 		{"waiting for their wave or an update slot", t.waiting},
+		{"waiting for a maintenance window" + t.opens(), t.window},
+		{"held by their service", t.held},
 		{"holding back a halted release", t.halted},
 		{"failed", t.failed},
 		{"rolled back", t.rolledBack},
@@ -311,6 +328,14 @@ func (s *Summary) verdict(t *tally, stale time.Duration) string {
 		}
 	}
 	return v
+}
+
+// opens says when the windows hosts wait for next open, if known.
+func (t *tally) opens() string {
+	if t.windowOpens.IsZero() {
+		return ""
+	}
+	return " (next opens " + t.windowOpens.UTC().Format(time.RFC3339) + ")"
 }
 
 // OneLine shortens s to one line of at most n runes: for tables and

@@ -10,6 +10,19 @@ import (
 	"github.com/debfleet/debfleet/release"
 )
 
+// windowWait makes h wait for a maintenance window that opens at opens.
+func windowWait(h HostStatus, opens time.Time) HostStatus {
+	h.Rollout = &HostRollout{Wave: 1, Waves: 1, Percent: 100, Window: "Mon-Fri 09:00-17:00 UTC", WindowOpens: opens,
+		Waiting: "outside the maintenance window Mon-Fri 09:00-17:00 UTC; next opens " + opens.Format(time.RFC3339)}
+	return h
+}
+
+// held makes h held by its service for reason.
+func held(h HostStatus, reason string) HostStatus {
+	h.Hold = &HostHold{Reason: reason, Since: h.Time, Until: h.Time.Add(30 * time.Minute)}
+	return h
+}
+
 // TestSummarize: what "deployed" means, decided from status objects
 // alone.
 func TestSummarize(t *testing.T) {
@@ -51,6 +64,12 @@ func TestSummarize(t *testing.T) {
 		}, map[string]error{"broken": errors.New("not JSON")},
 			Counts{Hosts: 3, Live: 3, OtherVersion: 1, None: 1, Unreadable: 1}, false,
 			"0/3 on current 2.0; 1 waiting for their wave or an update slot: a; 1 unreadable: broken: not JSON; 1 with nothing installed: new"},
+		{"waiting for a window, held by the service", []HostStatus{
+			windowWait(host("w1", "1.0", old, StateWaiting, time.Minute), now.Add(2*time.Hour)),
+			windowWait(host("w2", "1.0", old, StateWaiting, time.Minute), now.Add(time.Hour)),
+			held(host("h", "1.0", old, StateHeld, time.Minute), "draining\x1b jobs"),
+		}, nil, Counts{Hosts: 3, Live: 3, OtherVersion: 3}, false,
+			"0/3 on current 2.0; 2 waiting for a maintenance window (next opens 2026-11-01T13:00:00Z): w1; w2; 1 held by their service: h: draining\x1b jobs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -129,6 +129,9 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	res, err := c.Rollback(ctx, a, in)
+	if errors.Is(err, fleet.ErrNoWindow) {
+		return fmt.Errorf("%w\n(name the windows with --window 'DAYS HH:MM-HH:MM ZONE', or roll back to a version published with them: see pkgdeb history)", err)
+	}
 	if errors.Is(err, fleet.ErrSignedPolicy) {
 		return fmt.Errorf("%w\n(pass --sign-key KEY to re-sign it with the new policy, or --keep-rollout to restore it as signed)", err)
 	}

@@ -45,16 +45,24 @@ command is interrupted (exit 1).
           refused, other_version, none, unreadable},
   versions [{version, sha256, current, hosts}]   (live hosts per version)
   hosts [{host, package, version, sha256, version_id, state, target, error,
-          since, time, last_seen, stale, on_current}]
+          rollout, hold, since, time, last_seen, stale, on_current}]
   rollout {policy, waves, wave, of, percent, wave_started, next_wave,
            on_release, covered, live, updating [{host, slot, expires}],
            failures [{host, version, sha256, outcome, error, time}],
            halted, halt_reason, wave_starts, halted_at}
 where a host's fields up to "time" are its status object as the agent wrote
 it (state: none, ok, installing, failed, rolled-back, refused, waiting,
-halted; or "unreadable" when its object could not be read, with the reason
-in error; waiting and halted hosts carry "rollout" with their wave, place
-and why).
+halted, held; or "unreadable" when its object could not be read, with the
+reason in error; waiting and halted hosts carry "rollout" with their wave,
+place and why, and, when they wait for a maintenance window, its "window"
+and "window_opens"; held hosts carry "hold" {reason, since, until}: the
+service asked not to be updated, and "until" is when its agent's
+--max-hold runs out; an install that went ahead then keeps "hold" with
+"expired": true).
+
+The table shows a host waiting for a maintenance window as "waiting
+(window)" and says when the window next opens; a held host as "held",
+with the reason its service gave.
 
 Host names, versions, states and errors are what agents wrote: characters
 a terminal would act on (escape sequences, carriage returns, bidi
@@ -66,6 +74,7 @@ A release published with a rollout policy (pkgdeb publish --rollout,
 hosts on the release / live hosts the waves cover so far / live hosts),
 the hosts updating now, the failures, and whether the release is halted
 and why (pkgdeb halt, or --halt-after failures; pkgdeb resume continues).
+The policy line names its maintenance windows (publish --window).
 
 Examples:
   pkgdeb status s3://acme-releases/hello/production.deb
@@ -219,12 +228,8 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 			if h.Target != nil {
 				target = h.Target.Version
 			}
-			msg := h.Error
-			if ro := h.Rollout; msg == "" && ro != nil {
-				msg = ro.Waiting + ro.Halted
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), visible(h.State), current, seen,
-				visible(target), visible(fleet.OneLine(msg, 80)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), visible(h.StateLabel()), current, seen,
+				visible(target), visible(fleet.OneLine(h.Reason(), 80)))
 		}
 		tw.Flush()
 	}
@@ -243,6 +248,30 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 	}
 	fmt.Fprintf(w, "\n%s\n", visible(r.Verdict))
 	printRefusalAdvice(w, r)
+	printWaitAdvice(w, r)
+}
+
+// printWaitAdvice says what to do about live hosts waiting for a
+// maintenance window or held by their service, when there are any.
+func printWaitAdvice(w io.Writer, r *fleet.Summary) {
+	window, held := 0, 0
+	for _, h := range r.Hosts {
+		switch {
+		case h.Stale:
+		case h.State == fleet.StateHeld:
+			held++
+		case h.StateLabel() != h.State:
+			window++
+		}
+	}
+	if window > 0 {
+		fmt.Fprintf(w, "%d hosts wait for the release's maintenance window: each updates at its first check after it opens. "+
+			"To update them now, publish again with another --window (or none); a rollback is not held by windows unless --respect-window\n", window)
+	}
+	if held > 0 {
+		fmt.Fprintf(w, "%d hosts are held by their service (its autoupdate --hold-file or --hold-url): each updates once its service "+
+			"lifts the hold, or anyway when its --max-hold runs out (see its hold.until with --json)\n", held)
+	}
 }
 
 // refusalAdvice says, per fleet.HostStatus.Refusal code, what to do about
