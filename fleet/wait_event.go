@@ -95,6 +95,10 @@ type WaitHost struct {
 	Error    string `json:"error,omitempty"`
 	Previous string `json:"previous_state,omitempty"`
 	Stale    bool   `json:"stale,omitempty"`
+	// Reason is why a waiting, halted or held host is not on the
+	// release; Window marks a wait for a maintenance window.
+	Reason string `json:"reason,omitempty"`
+	Window bool   `json:"window,omitempty"`
 }
 
 func waitHost(h HostSummary) WaitHost {
@@ -102,7 +106,20 @@ func waitHost(h HostSummary) WaitHost {
 	if h.Target != nil {
 		w.Target = h.Target.Version
 	}
+	switch h.State {
+	case StateWaiting, StateHalted, StateHeld:
+		w.Reason = h.Reason()
+		w.Window = h.StateLabel() != h.State
+	}
 	return w
+}
+
+// label is the host's state as people read it (see HostStatus.StateLabel).
+func (h *WaitHost) label() string {
+	if h.Window {
+		return h.State + " (window)"
+	}
+	return h.State
 }
 
 func waitHosts(hs []HostSummary) []WaitHost {
@@ -150,7 +167,7 @@ func WaitEvents(prev, cur *Progress, start time.Time) []WaitEvent {
 	}
 	for _, h := range cur.Summary.Hosts {
 		old, seen := before[h.Host]
-		if seen && old.State == h.State && old.Version == h.Version && old.SHA256 == h.SHA256 && old.Stale == h.Stale && old.Error == h.Error {
+		if seen && old.StateLabel() == h.StateLabel() && old.Version == h.Version && old.SHA256 == h.SHA256 && old.Stale == h.Stale && old.Error == h.Error {
 			continue
 		}
 		kind := EventHost
@@ -284,7 +301,7 @@ func (e WaitEvent) describeHost(quote func(string) string, rel, progress string)
 	if h.Previous != "" && h.Previous != h.State {
 		s += quote(h.Previous) + " -> "
 	}
-	s += quote(h.State)
+	s += quote(h.label())
 	switch {
 	case h.Target != "" && h.State != StateOK && h.Version != "":
 		s += " " + quote(h.Target) + " (runs " + quote(h.Version) + ")"
@@ -292,6 +309,9 @@ func (e WaitEvent) describeHost(quote func(string) string, rel, progress string)
 		s += " " + quote(h.Target)
 	case h.Version != "":
 		s += " " + quote(h.Version)
+	}
+	if h.Reason != "" {
+		s += ": " + quote(OneLine(h.Reason, 200))
 	}
 	if h.Stale {
 		s += " (stale: not counted)"

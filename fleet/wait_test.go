@@ -211,3 +211,36 @@ func TestWaitDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A wait shows a host waiting for a maintenance window, and one held by
+// its service, with why.
+func TestWaitEventsWindowAndHold(t *testing.T) {
+	target := Target{VersionID: "v2", SHA256: shaNew}
+	start := time.Now().Add(-5 * time.Second)
+	opens := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	p0 := target.Progress(waitSummary(waitHostStatus("a", "old", StateOK, ""), waitHostStatus("b", "old", StateOK, "")))
+	p1 := target.Progress(waitSummary(windowWait(waitHostStatus("a", "old", StateWaiting, "new"), opens),
+		held(waitHostStatus("b", "old", StateHeld, "new"), "draining 3 jobs")))
+	es := WaitEvents(p0, p1, start)
+	var texts []string
+	for _, e := range es {
+		texts = append(texts, e.Describe(func(s string) string { return s }))
+	}
+	want := []string{
+		"a ok -> waiting (window) 1.new (runs 1.old): outside the maintenance window Mon-Fri 09:00-17:00 UTC; next opens 2026-12-07T09:00:00Z; 0/2 live hosts on it",
+		"b ok -> held 1.new (runs 1.old): held by the service: draining 3 jobs (until ",
+	}
+	if len(texts) != 2 || texts[0] != want[0] || !strings.HasPrefix(texts[1], want[1]) {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(texts, "\n"), strings.Join(want, "\n"))
+	}
+	if h := es[0].Host; !h.Window || h.State != StateWaiting || !strings.Contains(h.Reason, "next opens") {
+		t.Errorf("window wait's host: %+v", h)
+	}
+	// A host that only moves from its wave to the window is a change too.
+	p2 := target.Progress(waitSummary(windowWait(waitHostStatus("a", "old", StateWaiting, "new"), opens),
+		held(waitHostStatus("b", "old", StateHeld, "new"), "draining 3 jobs")))
+	p2.Summary.Hosts[0].Rollout.Window = ""
+	if es := WaitEvents(p2, p1, start); len(es) != 1 || es[0].Host.Host != "a" {
+		t.Errorf("from waiting to waiting (window): %+v", es)
+	}
+}

@@ -44,8 +44,14 @@ Exit status, for CI:
   2  usage
   3  timed out: the hosts behind are printed, with their state and error
 
+Hosts that wait for the release's maintenance window show as "waiting
+(window)" with when it next opens, and hosts whose service holds the
+update (autoupdate --hold-file, --hold-url) as "held" with the service's
+reason; neither ends the wait.
+
 --timeout defaults to 30m after the release's last wave begins (at once
-for a release without waves): agents check every 10s by default and a
+for a release without waves), or after its maintenance window next opens
+when that is later: agents check every 10s by default and a
 health check may take 30s, so a fleet capped at one host updating at a
 time (--max-updating 1) still gets some 60 hosts through in that time.
 
@@ -58,7 +64,9 @@ time (--max-updating 1) still gets some 60 hosts through in that time.
   wave, waves, percent               (staged rollouts only)
   elapsed_seconds
   host             {host, state, version, target, error, previous_state,
-                   stale}
+                   stale, reason, window}   (reason: why a waiting, halted
+                   or held host is not on it; window: it waits for a
+                   maintenance window)
                    (host and host-failed)
   hosts            [{host, state, version, target, error}]: failed, halted:
                    the hosts that failed; timed-out: the hosts behind;
