@@ -265,6 +265,7 @@ func TestBrowser(t *testing.T) {
 	browseUpgrade(t, b, c, ch, hosts)
 	browseHalt(t, b, c, ch)
 	browseHostile(t, b, fc, ch)
+	browseWindowAndHold(t, b, fc, ch)
 
 	// The page never reloaded: the hooks' mark of the first load is there.
 	b.waitFor("the first load's mark", `typeof window.__loaded === "number"`, time.Second)
@@ -326,4 +327,36 @@ func browseHostile(t *testing.T, b *browser, fc *fleet.Client, ch release.Addres
 	b.waitFor("the hostile host name as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts .host")].some(e => e.textContent === %q)`, hostile), 10*time.Second)
 	b.waitFor("the hostile error as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts td.err")].some(e => e.textContent === %q)`, bad.Error), 5*time.Second)
 	b.waitFor("no element from a status object", `document.querySelectorAll("main img, main script, main a[href^='javascript']").length === 0`, time.Second)
+}
+
+// browseWindowAndHold writes the status objects of a host waiting for a
+// maintenance window and of one held by its service, as their agents
+// write them: the page shows each state, its colour in the legend and its
+// reason, the service's reason as text.
+func browseWindowAndHold(t *testing.T, b *browser, fc *fleet.Client, ch release.Address) {
+	now := time.Now().UTC()
+	opens := now.Add(3 * time.Hour).Truncate(time.Second)
+	window := "outside the maintenance window Mon-Fri 09:00-17:00 Europe/London; next opens " + opens.Format(time.RFC3339)
+	hold := `draining <b>3</b> jobs`
+	for _, st := range []*fleet.HostStatus{
+		{Host: "web-window", Version: "1.1", State: fleet.StateWaiting, Target: &fleet.HostRelease{Version: "1.2"},
+			Rollout: &fleet.HostRollout{Wave: 1, Waves: 1, Percent: 100, Waiting: window, Window: "Mon-Fri 09:00-17:00 Europe/London", WindowOpens: opens}},
+		{Host: "web-held", Version: "1.1", State: fleet.StateHeld, Target: &fleet.HostRelease{Version: "1.2"},
+			Hold: &fleet.HostHold{Reason: hold, Since: now, Until: now.Add(30 * time.Minute)}},
+	} {
+		st.Package, st.Since, st.Time = "hello", now, now
+		if err := fc.PutStatus(t.Context(), ch, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitFor("the host waiting for its window", rowShows("web-window", "1.1", "waiting (window)"), 10*time.Second)
+	b.waitFor("the held host", rowShows("web-held", "1.1", "held"), 5*time.Second)
+	b.waitFor("why it waits", fmt.Sprintf(`[...document.querySelectorAll("table.hosts tr.window td.err")].some(e => e.textContent === %q)`, window), 5*time.Second)
+	b.waitFor("the service's reason, as text", fmt.Sprintf(`[...document.querySelectorAll("table.hosts tr.held td.err")].some(e => e.textContent.includes(%q))`, hold), 5*time.Second)
+	b.waitFor("both in the legend", `[...document.querySelectorAll(".legend li")].some(e => e.textContent.startsWith(" waiting for a maintenance window: 1")) &&
+		[...document.querySelectorAll(".legend li")].some(e => e.textContent.startsWith(" held by its service: 1"))`, 5*time.Second)
+	b.waitFor("their own colours", `getComputedStyle(document.querySelector(".cells .cell.window")).backgroundColor !== getComputedStyle(document.querySelector(".cells .cell.held")).backgroundColor &&
+		getComputedStyle(document.querySelector(".cells .cell.held")).backgroundColor !== "rgba(0, 0, 0, 0)"`, 5*time.Second)
+	b.waitFor("no element from a hold reason", `document.querySelectorAll("main td.err b").length === 0`, time.Second)
+	b.screenshot("3b-window-and-held")
 }

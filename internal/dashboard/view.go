@@ -77,7 +77,8 @@ type hostView struct {
 	H     fleet.HostSummary
 	Class string // the cell's colour
 	Seen  string // how long ago
-	Note  string // error, or why it waits or is halted
+	Note  string // error, or why it waits, is halted or held
+	State string // the state as people read it: "waiting (window)"
 	Tgt   string
 }
 
@@ -175,6 +176,10 @@ func cellClass(h fleet.HostSummary) (class, label string) {
 		return "halted", "held by a halt"
 	case h.State == fleet.StateInstalling:
 		return "installing", "installing"
+	case h.State == fleet.StateHeld:
+		return "held", "held by its service"
+	case h.StateLabel() != h.State:
+		return "window", "waiting for a maintenance window"
 	case h.State == fleet.StateWaiting:
 		return "waiting", "waiting for its wave or a slot"
 	case h.OnCurrent:
@@ -186,7 +191,7 @@ func cellClass(h fleet.HostSummary) (class, label string) {
 }
 
 // legendOrder is the order of the legend.
-var legendOrder = []string{"current", "installing", "waiting", "halted", "other", "none", "refused", "bad", "stale"}
+var legendOrder = []string{"current", "installing", "waiting", "window", "held", "halted", "other", "none", "refused", "bad", "stale"}
 
 // hostsOf builds the rows and cells of s's hosts, and the legend.
 func hostsOf(id string, s *fleet.Summary) ([]hostView, []legendItem) {
@@ -196,12 +201,9 @@ func hostsOf(id string, s *fleet.Summary) ([]hostView, []legendItem) {
 		class, label := cellClass(h)
 		count[class]++
 		labels[class] = label
-		hv := hostView{ID: fmt.Sprintf("%s-h%d", id, i), H: h, Class: class, Seen: "never", Note: h.Error}
+		hv := hostView{ID: fmt.Sprintf("%s-h%d", id, i), H: h, Class: class, Seen: "never", Note: h.Reason(), State: h.StateLabel()}
 		if !h.LastSeen.IsZero() {
 			hv.Seen = ago(s.Time.Sub(h.LastSeen)) + " ago"
-		}
-		if ro := h.Rollout; hv.Note == "" && ro != nil {
-			hv.Note = ro.Waiting + ro.Halted
 		}
 		if h.Target != nil {
 			hv.Tgt = h.Target.Version
