@@ -88,3 +88,30 @@ func TestReadStatus(t *testing.T) {
 		t.Errorf("no hosts: %+v, %v", empty, err)
 	}
 }
+
+// A host's state as people read it, and why it is not on its target.
+func TestHostStatusLabelAndReason(t *testing.T) {
+	until := time.Date(2026, 12, 2, 10, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name         string
+		st           HostStatus
+		label, cause string
+	}{
+		{"ok", HostStatus{State: StateOK}, "ok", ""},
+		{"failed", HostStatus{State: StateFailed, Error: "health: 500"}, "failed", "health: 500"},
+		{"waiting for a wave", HostStatus{State: StateWaiting, Rollout: &HostRollout{Waiting: "wave 1/3 does not cover"}}, "waiting", "wave 1/3 does not cover"},
+		{"waiting for a window", HostStatus{State: StateWaiting, Rollout: &HostRollout{Waiting: "outside", Window: "* 02:00-04:00 UTC"}}, "waiting (window)", "outside"},
+		{"halted", HostStatus{State: StateHalted, Rollout: &HostRollout{Halted: "by ops"}}, "halted", "by ops"},
+		{"held", HostStatus{State: StateHeld, Hold: &HostHold{Reason: "draining", Until: until}}, "held", "held by the service: draining (until 2026-12-02T10:30:00Z at most)"},
+		{"installed after max-hold", HostStatus{State: StateOK, Hold: &HostHold{Reason: "draining", Since: until.Add(-30 * time.Minute), Until: until, Expired: true}},
+			"ok", "held by the service since 2026-12-02T10:00:00Z (draining); max-hold ran out at 2026-12-02T10:30:00Z, updated anyway"},
+	}
+	for _, tt := range tests {
+		if got := tt.st.StateLabel(); got != tt.label {
+			t.Errorf("%s: StateLabel %q, want %q", tt.name, got, tt.label)
+		}
+		if got := tt.st.Reason(); got != tt.cause {
+			t.Errorf("%s: Reason %q, want %q", tt.name, got, tt.cause)
+		}
+	}
+}

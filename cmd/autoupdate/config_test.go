@@ -172,6 +172,28 @@ AUTOUPDATE_REPORT=false
 		{name: "bad value in the environment", args: []string{"--env-file", envFile}, env: map[string]string{"AUTOUPDATE_INTERVAL": "soon"}, wantErr: "AUTOUPDATE_INTERVAL"},
 		{name: "explicit env file missing", args: []string{"--env-file", filepath.Join(dir, "nope")}, wantErr: "env file"},
 		{name: "positional argument", args: []string{"s3://b/k"}, wantErr: "unexpected argument"},
+		{
+			name: "hold file, URL and max-hold from the environment",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t)},
+			env:  map[string]string{"AUTOUPDATE_HOLD_FILE": "/run/hello/hold", "AUTOUPDATE_HOLD_URL": "http://127.0.0.1:8080/hold", "AUTOUPDATE_MAX_HOLD": "1h"},
+			check: func(t *testing.T, c *config) {
+				if c.HoldFile != "/run/hello/hold" || c.HoldURL != "http://127.0.0.1:8080/hold" || c.MaxHold != time.Hour || holdOf(c) == nil {
+					t.Errorf("hold settings: %+v", c)
+				}
+			},
+		},
+		{
+			name: "no hold by default",
+			args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t)},
+			check: func(t *testing.T, c *config) {
+				if c.MaxHold != agent.DefaultMaxHold || holdOf(c) != nil {
+					t.Errorf("hold defaults: %+v", c)
+				}
+			},
+		},
+		{name: "relative hold file", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--hold-file", "hold"}, wantErr: "want an absolute path"},
+		{name: "hold URL not a URL", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--hold-url", "127.0.0.1:8080/hold"}, wantErr: "e.g. http://127.0.0.1:8080/hold"},
+		{name: "zero max-hold", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--max-hold", "0s"}, wantErr: "--max-hold 0s: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
