@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,4 +122,90 @@ func TestServiceHoldMaxHold(t *testing.T) {
 	if !strings.Contains(logs.String(), "max-hold ran out") {
 		t.Errorf("the log does not say max-hold ran out:\n%s", logs.String())
 	}
+}
+
+// A fleet of running agents, on one injected clock: all wait outside the
+// window; once it opens, the hosts whose service does not hold install,
+// a held host installs when its service lifts the hold, and another when
+// its max-hold runs out.
+func TestWindowAndHoldFleet(t *testing.T) {
+	ch := newChannel(t)
+	hosts := newFleet(t, "web", 4)
+	clk := &testClock{now: london(t, "2026-12-04 18:00")} // Friday evening
+	holds := map[string]string{}
+	var logs realparts.SyncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		var hd Hold
+		if i >= 2 {
+			holds[h.name] = filepath.Join(t.TempDir(), "hold")
+			if err := os.WriteFile(holds[h.name], []byte("job "+h.name+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			hd = &hold.Checker{File: holds[h.name]}
+		}
+		a, err := New(Config{
+			Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", Host: h.name, Report: true, AllowUnsigned: true,
+			Interval: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			Now: clk.Now, Hold: hd,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := a.Run(ctx); err != nil {
+				t.Errorf("%s: Run: %v", h.name, err)
+			}
+		})
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	ch.windowed(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), "Mon-Fri 09:00-17:00 Europe/London")
+
+	states := func(want map[string]func(*Status) bool) func() bool {
+		return func() bool {
+			for name, ok := range want {
+				st := ch.tryStatus(t, name)
+				if st == nil || !ok(st) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitUntil := func(what string, want map[string]func(*Status) bool) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer wcancel()
+		if err := realparts.WaitFor(wctx, what, states(want)); err != nil {
+			t.Fatalf("%v\n%s", err, logs.String())
+		}
+	}
+	inWindowWait := func(st *Status) bool { return st.StateLabel() == "waiting (window)" }
+	installed := func(st *Status) bool { return st.State == string(OK) && st.Version == "1.0" }
+	isHeld := func(st *Status) bool {
+		return st.State == StateHeld && st.Hold != nil && st.Hold.Reason == "job "+st.Host && st.Version == ""
+	}
+	all := func(f func(*Status) bool) map[string]func(*Status) bool {
+		m := map[string]func(*Status) bool{}
+		for _, h := range hosts {
+			m[h.name] = f
+		}
+		return m
+	}
+	waitUntil("every host waiting for the window", all(inWindowWait))
+
+	clk.Set(london(t, "2026-12-07 09:00"))
+	waitUntil("free hosts installed, held ones held", map[string]func(*Status) bool{
+		hosts[0].name: installed, hosts[1].name: installed, hosts[2].name: isHeld, hosts[3].name: isHeld})
+
+	if err := os.Remove(holds[hosts[2].name]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the host whose hold was lifted installed", map[string]func(*Status) bool{hosts[2].name: installed, hosts[3].name: isHeld})
+
+	clk.Set(london(t, "2026-12-07 09:00").Add(DefaultMaxHold + time.Minute))
+	waitUntil("the last host installed after max-hold", map[string]func(*Status) bool{hosts[3].name: func(st *Status) bool {
+		return installed(st) && st.Hold != nil && st.Hold.Expired
+	}})
 }
