@@ -187,12 +187,24 @@ func hostOf(e WaitEvent) string {
 	return e.Host.Host
 }
 
-// TestWaitDeadline: the default timeout counts from the last wave.
+// TestWaitDeadline: the default timeout counts from the last wave, or
+// from when the maintenance window next opens.
 func TestWaitDeadline(t *testing.T) {
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	staged := &release.Manifest{SHA256: shaNew, PublishedAt: start.Add(-time.Minute)}
 	if err := (Policy{Waves: []float64{10, 50, 100}, WaveInterval: 10 * time.Minute}).Apply(staged); err != nil {
 		t.Fatal(err)
+	}
+	windowed := &release.Manifest{SHA256: shaNew, PublishedAt: start}
+	openNow := &release.Manifest{SHA256: shaNew, PublishedAt: start}
+	for m, spec := range map[*release.Manifest]string{windowed: "Sat 10:00-12:00 UTC", openNow: "Thu 11:00-13:00 UTC"} {
+		ws, err := ParseWindows([]string{spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (Policy{Waves: []float64{100}, Windows: ws}).Apply(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name    string
@@ -204,6 +216,9 @@ func TestWaitDeadline(t *testing.T) {
 		{"default", 0, &release.Manifest{SHA256: shaNew}, start.Add(DefaultWaitTimeout)},
 		{"plain upload", 0, nil, start.Add(DefaultWaitTimeout)},
 		{"staged: after the last wave", 0, staged, start.Add(-time.Minute + 20*time.Minute + DefaultWaitTimeout)},
+		// 2026-01-01 is a Thursday: the window next opens Saturday.
+		{"window: after it opens", 0, windowed, time.Date(2026, 1, 3, 10, 0, 0, 0, time.UTC).Add(DefaultWaitTimeout)},
+		{"window: open now", 0, openNow, start.Add(DefaultWaitTimeout)},
 	}
 	for _, tt := range tests {
 		if got := deadline(tt.timeout, start, &release.Object{Manifest: tt.m}); !got.Equal(tt.want) {

@@ -154,7 +154,8 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 		defer stop()
 	}
 	log.Info("autoupdate starting", "agent_version", version, "source", cfg.Source.String(), "package", cfg.Package,
-		"host", cfg.Host, "interval", cfg.Interval, "jitter", cfg.Jitter, "once", cfg.Once, "signed", len(keys) > 0)
+		"host", cfg.Host, "interval", cfg.Interval, "jitter", cfg.Jitter, "once", cfg.Once, "signed", len(keys) > 0,
+		"hold_file", cfg.HoldFile, "hold_url", cfg.HoldURL != "", "max_hold", cfg.MaxHold)
 	if cfg.Once {
 		return a, a.Once(ctx)
 	}
