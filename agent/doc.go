@@ -17,7 +17,10 @@
 //
 // Before downloading, a release with a rollout policy must admit the host
 // (the default policy admits at once, with no request): the wave in force
-// must cover the host's place, the release must not be halted, and, under
+// must cover the host's place, now must be inside one of its maintenance
+// windows (if it has any), the service must not hold its update (Config.Hold:
+// a hold file or URL, bounded by Config.MaxHold; the host reports held), the
+// release must not be halted, and, under
 // max-updating or halt-after, the host must take an update slot (a lease,
 // renewed while it installs and given back after); with the slot it counts
 // failures and the hosts trying the release so that no more than

@@ -43,7 +43,8 @@ type WatchInput struct {
 	// Summarize). Required.
 	Stale time.Duration
 	// Timeout bounds the wait; 0 means DefaultWaitTimeout after the
-	// release's last wave begins (at once without waves).
+	// release's last wave begins (at once without waves), or after its
+	// maintenance window next opens, if that is later.
 	Timeout time.Duration
 	// KeepGoing: a failed host does not end the wait; it ends once every
 	// live host runs the release or has failed it.
