@@ -31,6 +31,7 @@
 //
 // The pieces it wires live in subpackages with one job each: state (the
 // private, locked, crash-safe state directory), dpkg (running dpkg, waiting
-// out its lock) and service (restart by signal or command, then health).
+// out its lock), service (restart by signal or command, then health) and
+// hold (asking the service whether it holds its update).
 // Recover, run at every start, makes a kill -9 at any point converge.
 package agent
