@@ -56,7 +56,8 @@ Saturday 02:00); 24:00 ends a day; ZONE is an IANA name (Europe/London,
 America/New_York) or UTC, and the zone's wall clock decides, daylight
 saving time included (a window in the hour skipped in spring does not
 happen that day). Give --window up to 8 times: a host may update inside
-any of them. A window gates the start of an install, not its end.
+any of them. A window gates the start of an install, not its end, and a
+rollback is not held by windows unless --respect-window.
 The policy is part of the signed manifest. The default, --rollout 100%,
 sends the release to every host at once, at any time.
 
