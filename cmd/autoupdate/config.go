@@ -75,9 +75,9 @@ type config struct {
 	// region ("": the instance's).
 	Lifecycle       lifecycle.Action
 	LifecycleRegion string
-	HoldFile      string
-	HoldURL       string
-	MaxHold       time.Duration
+	HoldFile        string
+	HoldURL         string
+	MaxHold         time.Duration
 }
 
 // flags holds the raw flag values before validation.
