@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ type Config struct {
 	// hosts updating at once; default DefaultLeaseTTL. The agent renews
 	// it every third of that while it installs.
 	LeaseTTL time.Duration
+	// Alarms reads the CloudWatch alarm of a release whose rollout gate
+	// names one; nil holds such releases at their gate (gated, "no
+	// CloudWatch client"). Nothing else calls it.
+	Alarms Alarms
 	// Installer installs, restarts, checks health and rolls back.
 	Installer *Installer
 	// Notifier, when set, is told of this host's failures, rollbacks
@@ -97,6 +102,11 @@ type Agent struct {
 	// held is the service's hold on the channel's release, if it held
 	// it; only Check's goroutine uses it.
 	held *heldRelease
+	// gateCheck is the last check of a release's rollout gate, and
+	// gateHTTP the client that asks gate URLs; only Check's goroutine
+	// uses them.
+	gateCheck *fleet.GateCheck
+	gateHTTP  *http.Client
 
 	mu         sync.Mutex // guards status and metrics, read by Metrics
 	status     Status
@@ -144,7 +154,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("host", cfg.Host, "package", cfg.Package)}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("host", cfg.Host, "package", cfg.Package), gateHTTP: newGateHTTP()}
 	a.backoff = Backoff{Min: cfg.Interval, Max: cfg.MaxBackoff, Rand: cfg.Rand, Logger: a.log, What: "release check"}
 	return a, nil
 }

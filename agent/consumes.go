@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+
 	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
@@ -100,4 +102,14 @@ type Service interface {
 	// healthy on it (its new PID), or fails with why; service.ErrNotRunning
 	// when there is no running service to restart.
 	Restart(ctx context.Context, version string) (pid int, err error)
+}
+
+// Alarms reads CloudWatch alarms, for releases whose rollout gate names
+// one (see fleet.Gate). *cloudwatch.Client satisfies it.
+type Alarms interface {
+	// DescribeAlarms returns the alarms in.AlarmNames names, of the
+	// types in.AlarmTypes (an alarm that does not exist is simply not
+	// in the answer): one request, which the client retries when
+	// throttled. Its error must not carry credentials.
+	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
 }

@@ -42,7 +42,8 @@ type admission struct {
 // downloaded, through fleet's decisions in their order: the wave must
 // cover this host, now must be inside a maintenance window (if the policy
 // has any), the service must not hold its update (see serviceHolds), the
-// release must not be halted, and, when the policy
+// release must not be halted, its gate (from the second wave on) must
+// pass, and, when the policy
 // caps the hosts updating at once (or halts after failures), the host
 // must take an update slot and, with it held, pass MayTry, so that no
 // more than HaltAfter hosts ever fail it. It returns nil when the host
@@ -55,7 +56,9 @@ type admission struct {
 // the service holds); one GET (the halt record) once it does;
 // then one GET per update slot and one PUT while slots are taken; once a
 // slot is held, the halt record's GET again and, under halt-after only, a
-// LIST of the failures and one GET per slot. A release found halted by
+// LIST of the failures and one GET per slot. A gate costs one request
+// (GET or DescribeAlarms) per wave in which it is asked, and while it
+// fails one more per wave interval (see fleet.GateCheck.Due). A release found halted by
 // its failures costs only the halt record's GET until a resume.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
 	m := obj.Manifest
@@ -94,6 +97,9 @@ func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, err
 	if d := a.failHalt.Stands(m.SHA256, rec); d.Verdict != fleet.Adopt {
 		// Found before with a slot held; taking one again at every
 		// poll would only keep the slots busy for hosts that check.
+		return hold(d)
+	}
+	if d := a.gate(ctx, r, now); d.Verdict != fleet.Adopt {
 		return hold(d)
 	}
 	slots := r.Slots()
@@ -151,25 +157,28 @@ func (a *Agent) mayTry(ctx context.Context, r *fleet.Rollout, lease *fleet.Lease
 	return r.MayTry(st, leases, lease.Slot(), a.cfg.Now()), nil
 }
 
-// hold reports that the host leaves target for later as d says (waiting
-// or halted), at its place hr in the rollout. Nothing is written or logged
+// hold reports that the host leaves target for later as d says (waiting,
+// halted or gated), at its place hr in the rollout. Nothing is written or logged
 // when the host already reported the same: a waiting host polls every
 // interval.
 func (a *Agent) hold(ctx context.Context, d fleet.Decision, target *state.Release, hr *fleet.HostRollout) {
 	st := string(d.Verdict)
-	if d.Verdict == fleet.Halt {
+	switch d.Verdict {
+	case fleet.Halt:
 		hr.Halted = d.Reason
-	} else {
+	case fleet.Gated:
+		hr.Gated = d.Reason
+	default:
 		hr.Waiting = d.Reason
 	}
 	a.mu.Lock()
 	cur := a.status
 	a.mu.Unlock()
 	if cur.State == st && cur.Target != nil && cur.Target.SHA256 == target.SHA256 && cur.Rollout != nil &&
-		cur.Rollout.Waiting == hr.Waiting && cur.Rollout.Halted == hr.Halted && cur.Rollout.Wave == hr.Wave {
+		cur.Rollout.Reason() == hr.Reason() && cur.Rollout.Wave == hr.Wave {
 		return
 	}
-	a.log.Info("release "+st, "version", target.Version, "sha256", target.SHA256, "reason", hr.Waiting+hr.Halted)
+	a.log.Info("release "+st, "version", target.Version, "sha256", target.SHA256, "reason", hr.Reason())
 	a.setStatus(st, target, "")
 	a.mu.Lock()
 	a.status.Rollout = hr
@@ -184,7 +193,7 @@ func (a *Agent) unhold(ctx context.Context) {
 	a.mu.Lock()
 	st := a.status.State
 	a.mu.Unlock()
-	if st != StateWaiting && st != StateHalted && st != StateHeld {
+	if st != StateWaiting && st != StateHalted && st != StateHeld && st != StateGated {
 		return
 	}
 	a.setStatus(idleState(a.s), nil, "")

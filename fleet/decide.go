@@ -19,6 +19,9 @@ const (
 	// Halt: the release is halted; no host that does not run it yet
 	// adopts it.
 	Halt Verdict = StateHalted
+	// Gated: the release's gate (see Gate) fails for the wave in force;
+	// asked again as GateCheck.Due says.
+	Gated Verdict = StateGated
 )
 
 // Decision is a Verdict and, unless it is Adopt, why, for the host's

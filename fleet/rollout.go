@@ -56,6 +56,10 @@ type Policy struct {
 	// only while inside one of them (see Window and InWindow); none
 	// means at any time.
 	Windows []Window
+	// Gate, when set, is checked by every host before it adopts the
+	// release in a wave after the first (see Gate); it needs at least
+	// two waves.
+	Gate Gate
 }
 
 // DefaultPolicy is every host at once, no cap, no automatic halt.
@@ -136,7 +140,7 @@ func (p Policy) Validate() error {
 	if err := validWindows(p.Windows); err != nil {
 		return fmt.Errorf("rollout policy: %w", err)
 	}
-	return nil
+	return p.validGate()
 }
 
 // String describes p on one line, for people.
@@ -155,6 +159,9 @@ func (p Policy) String() string {
 	if len(p.Windows) > 0 {
 		b.WriteString(", in maintenance window " + FormatWindows(p.Windows))
 	}
+	if !p.Gate.IsZero() {
+		b.WriteString(", " + p.Gate.String() + " before each wave after the first")
+	}
 	return b.String()
 }
 
@@ -169,6 +176,7 @@ func (p Policy) Apply(m *release.Manifest) error {
 	for _, k := range []string{extraRollout, extraWaveInterval, extraMaxUpdating, extraHaltAfter, extraWindow} {
 		delete(m.Extra, k)
 	}
+	p.Gate.apply(m)
 	if p.IsDefault() {
 		return nil
 	}
@@ -196,6 +204,7 @@ func (p Policy) Apply(m *release.Manifest) error {
 // refuse the release rather than guess).
 func PolicyOf(m *release.Manifest) (Policy, error) {
 	p := DefaultPolicy()
+	p.Gate = gateOf(m)
 	var err error
 	if s, ok := m.Extra[extraRollout]; ok {
 		if p.Waves, err = ParseWaves(s); err != nil {

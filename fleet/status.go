@@ -51,6 +51,11 @@ const (
 	// installed release until the service lifts the hold or the agent's
 	// max-hold runs out. Hold says why and since when.
 	StateHeld = "held"
+	// StateGated: the channel's release (Target) is in a wave after its
+	// first and its rollout gate (an HTTP URL, a CloudWatch alarm) fails
+	// or cannot be read; the host keeps running its installed release.
+	// Rollout.Gated says why.
+	StateGated = "gated"
 )
 
 // StateLabel is h's state as people read it: the state, with a wait
@@ -87,16 +92,16 @@ func (h *HostStatus) Reason() string {
 //	  "version": "1.1.0",             // installed and healthy ("" before the first)
 //	  "sha256": "9f86d0...",          // of the installed .deb
 //	  "version_id": "3HL4kqtJ...",    // S3 VersionId it came from
-//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted|held
+//	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted|held|gated
 //	  "target": {"version": "1.2.0", "sha256": "...", "version_id": "..."},
 //	  "error": "health check ...",    // why the last change failed
 //	  "rollout": {"wave": 1, "waves": 3, "percent": 10, "place": 37.2,
 //	              "covered_at": "...", "waiting": "...", "halted": "...",
 //	              "window": "Mon-Fri 09:00-17:00 Europe/London",
-//	              "window_opens": "2026-12-07T09:00:00Z"},
+//	              "window_opens": "2026-12-07T09:00:00Z",
+//	              "gated": "alarm \"api-5xx\" is in ALARM"},
 //	  "hold": {"reason": "draining 3 jobs", "since": "...", "until": "...",
 //	           "expired": false},   // held: why the service holds the update
-
 //	  "since": "2026-11-22T00:10:00Z",// when state was entered
 //	  "time": "2026-11-22T00:20:00Z"  // when written; heartbeats move only this
 //	}
@@ -124,7 +129,7 @@ type HostStatus struct {
 	// "" for any other reason.
 	Refusal string `json:"refusal,omitempty"`
 	// Rollout is where the host stands in Target's staged rollout, set
-	// in the waiting and halted states.
+	// in the waiting, halted and gated states.
 	Rollout *HostRollout `json:"rollout,omitempty"`
 	// Hold is the service's hold on updating it to Target: set in the
 	// held state, and, when max-hold ran out, in the states of the
@@ -158,6 +163,18 @@ type HostRollout struct {
 	// opens.
 	Window      string    `json:"window,omitempty"`
 	WindowOpens time.Time `json:"window_opens,omitzero"`
+	// Gated says why the release's gate holds the host: the gate's
+	// answer, with a URL shown as scheme://host/path only.
+	Gated string `json:"gated,omitempty"`
+}
+
+// Reason is why the host holds the release: Waiting, Halted or Gated,
+// whichever is set.
+func (hr *HostRollout) Reason() string {
+	if hr == nil {
+		return ""
+	}
+	return hr.Waiting + hr.Halted + hr.Gated
 }
 
 // HostHold is a service's hold on its update, in its host's status
