@@ -85,6 +85,7 @@ type Options struct {
 
 // Client reads and writes release channels. It is safe for concurrent use.
 type Client struct {
+	aws      aws.Config
 	s3       *s3.Client
 	tm       *transfermanager.Client
 	endpoint string
@@ -125,7 +126,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{log: o.Logger, partSize: o.PartSize}
+	c := &Client{aws: cfg, log: o.Logger, partSize: o.PartSize}
 	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -229,3 +230,9 @@ func (c *Client) endpointName() string {
 // S3 returns the underlying SDK client, for what this package does not
 // wrap (tests, status objects).
 func (c *Client) S3() *s3.Client { return c.s3 }
+
+// AWSConfig returns the SDK configuration the S3 client was made from:
+// credentials, region, retryer and HTTP client, without the S3 endpoint
+// (Options.Endpoint applies to S3 only). Clients of other AWS services
+// built from it share the agent's credentials and region.
+func (c *Client) AWSConfig() aws.Config { return c.aws.Copy() }
