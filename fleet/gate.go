@@ -141,6 +141,10 @@ func gateOf(m *release.Manifest) Gate {
 	return Gate{URL: m.Extra[extraGateURL], Alarm: m.Extra[extraGateAlarm]}
 }
 
+// ErrGateOneWave: a policy with a gate and a single wave; the first wave
+// is never gated, so the gate would never be checked.
+var ErrGateOneWave = errors.New("rollout policy: a gate is checked before each wave after the first, and this policy has one wave: give it at least two")
+
 // validGate checks p's gate against the rest of p: the first wave is
 // never gated, so a gate needs waves after it.
 func (p Policy) validGate() error {
@@ -148,7 +152,7 @@ func (p Policy) validGate() error {
 		return nil
 	}
 	if !p.Staged() {
-		return errors.New("rollout policy: a gate is checked before every wave after the first, and this policy has one wave: give --rollout at least two waves")
+		return ErrGateOneWave
 	}
 	if err := p.Gate.Validate(); err != nil {
 		return fmt.Errorf("rollout policy: %w", err)

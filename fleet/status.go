@@ -68,13 +68,13 @@ func (h *HostStatus) StateLabel() string {
 }
 
 // Reason is why h is not on its target in one line: its error, or why it
-// waits, is halted or held ("" when none of these).
+// waits, is halted, gated or held ("" when none of these).
 func (h *HostStatus) Reason() string {
 	switch {
 	case h.Error != "":
 		return h.Error
-	case h.Rollout != nil && h.Rollout.Waiting+h.Rollout.Halted != "":
-		return h.Rollout.Waiting + h.Rollout.Halted
+	case h.Rollout.Reason() != "":
+		return h.Rollout.Reason()
 	case h.Hold != nil:
 		return h.Hold.Describe()
 	}

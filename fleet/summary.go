@@ -111,6 +111,13 @@ type RolloutSummary struct {
 	// it is not.
 	WaveStarts []time.Time `json:"wave_starts"`
 	HaltedAt   time.Time   `json:"halted_at,omitzero"`
+	// Gate is the release's rollout gate as people see it (a URL as
+	// scheme://host/path only), "" without one; Gated counts the live
+	// hosts it holds (state gated), and GateReason is why, as the first
+	// of them reported it.
+	Gate       string `json:"gate,omitempty"`
+	Gated      int    `json:"gated"`
+	GateReason string `json:"gate_reason,omitempty"`
 }
 
 // UpdatingHost is a host holding an update slot.
@@ -176,7 +183,7 @@ type tally struct {
 	byVersion map[string]*VersionHosts
 
 	installing, waiting, halted    []string
-	window, held                   []string
+	window, held, gated            []string
 	windowOpens                    time.Time
 	failed, rolledBack, refused    []string
 	unreadable, other, none, stale []string
@@ -265,6 +272,8 @@ func (t *tally) byState(n *Counts, h *HostSummary) {
 		t.held = append(t.held, s)
 	case StateHalted:
 		t.halted = append(t.halted, h.Host)
+	case StateGated:
+		t.gated = append(t.gated, h.Host)
 	}
 }
 
@@ -315,6 +324,7 @@ func (s *Summary) verdict(t *tally, stale time.Duration) string {
 		{"waiting for a maintenance window" + t.opens(), t.window},
 		{"held by their service", t.held},
 		{"holding back a halted release", t.halted},
+		{"held by the release's rollout gate", t.gated},
 		{"failed", t.failed},
 		{"rolled back", t.rolledBack},
 		{"refused", t.refused},

@@ -99,6 +99,7 @@ func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
 			rs.Covered++
 		}
 	}
+	rs.addGate(ro, s.Hosts)
 	s.Rollout = rs
 	if st.Halted {
 		s.Converged = false

@@ -63,6 +63,11 @@ const (
 	Superseded WaitOutcome = "superseded"
 	// TimedOut: the wait's time ran out first.
 	TimedOut WaitOutcome = "timed-out"
+	// GatedOutcome: the wait's time ran out while the release's rollout
+	// gate held live hosts (state gated): the gate, an alarm or a health
+	// URL, says the release should not go further, which is a failure,
+	// not slowness.
+	GatedOutcome WaitOutcome = "gated"
 )
 
 // Progress is a wait's reading of one Summary of the target release.
@@ -116,4 +121,26 @@ func (p *Progress) Outcome(keepGoing bool) WaitOutcome {
 		return Failed
 	}
 	return ""
+}
+
+// Gated returns the live hosts behind that the rollout gate holds (a
+// host reports gated only about the channel's current release, which a
+// wait follows until another supersedes it).
+func (p *Progress) Gated() []HostSummary {
+	var out []HostSummary
+	for _, h := range p.Behind {
+		if h.State == StateGated {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// timeout is how a wait whose time ran out at p (nil: no reading) ends:
+// GatedOutcome when the gate holds hosts, TimedOut otherwise.
+func timeout(p *Progress) WaitOutcome {
+	if p != nil && len(p.Gated()) > 0 {
+		return GatedOutcome
+	}
+	return TimedOut
 }

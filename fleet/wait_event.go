@@ -34,6 +34,7 @@ const (
 	EventHalted     = string(HaltedOutcome)
 	EventSuperseded = string(Superseded)
 	EventTimedOut   = string(TimedOut)
+	EventGated      = string(GatedOutcome)
 )
 
 // WaitEvent is one change in a rollout a wait follows: what `pkgdeb wait
@@ -213,6 +214,9 @@ func FinalEvent(outcome WaitOutcome, p *Progress, start time.Time, channel strin
 		e.Hosts = waitHosts(p.Failed)
 	case HaltedOutcome:
 		e.Hosts, e.Reason = waitHosts(p.Failed), p.Summary.Rollout.HaltReason
+	case GatedOutcome:
+		gated := p.Gated()
+		e.Hosts, e.Reason = waitHosts(gated), gated[0].Rollout.Reason()
 	case TimedOut:
 		e.Hosts = waitHosts(append(slices.Clone(p.Failed), p.Behind...))
 		if readErr != nil {
@@ -266,6 +270,9 @@ func (e WaitEvent) Describe(quote func(string) string) string {
 		return fmt.Sprintf("%s SUPERSEDED on %s: the channel's release is now %s", rel, quote(e.Channel), quote(e.Reason))
 	case EventTimedOut:
 		return e.describeTimeout(quote, rel, progress)
+	case EventGated:
+		return fmt.Sprintf("%s GATED on %s: the time ran out with %d hosts held by its rollout gate (%s): %s; %s",
+			rel, quote(e.Channel), len(e.Hosts), hostList(e.Hosts, quote, false), quote(e.Reason), progress)
 	}
 	return e.Event
 }

@@ -140,7 +140,7 @@ func (w *watch) run(ctx context.Context) (*WatchResult, error) {
 		}
 		left := time.Until(w.deadline)
 		if left <= 0 {
-			res := w.end(TimedOut, nil)
+			res := w.end(timeout(w.last), nil)
 			w.emit(res.Final)
 			return res, nil
 		}

@@ -58,6 +58,18 @@ saving time included (a window in the hour skipped in spring does not
 happen that day). Give --window up to 8 times: a host may update inside
 any of them. A window gates the start of an install, not its end, and a
 rollback is not held by windows unless --respect-window.
+
+A gate stops a rollout between waves, as CodeDeploy stops a deployment
+on a CloudWatch alarm: before adopting the release in any wave after the
+first, each host asks --gate-url (it must answer 200) and/or reads the
+CloudWatch alarm --gate-alarm (it must be OK; the agent's region and
+credentials, and cloudwatch:DescribeAlarms, see docs/iam-agent.json).
+Anything else (another status, ALARM, INSUFFICIENT_DATA, a missing alarm,
+no answer within 15s) holds the host on its installed release in state
+gated, saying why in pkgdeb status. Each host asks once per wave; a host
+that found the gate failing asks again a --wave-interval later (or when
+the next wave begins), so at 1,000 hosts a gate sees at most some 1,000
+requests per wave interval, and none in the first wave.
 The policy is part of the signed manifest. The default, --rollout 100%,
 sends the release to every host at once, at any time.
 
@@ -82,6 +94,9 @@ Examples:
       --max-updating 2 --halt-after 2 hello.deb s3://acme-releases/hello/production.deb
   pkgdeb publish --sign-key ci.key --window 'Mon-Fri 09:00-17:00 Europe/London' \
       --window 'Sat 22:00-02:00 UTC' hello.deb s3://acme-releases/hello/production.deb
+  pkgdeb publish --sign-key ci.key --rollout 5%,100% --wave-interval 15m \
+      --gate-alarm api-5xx --gate-url https://alerts.example.com/api/ok \
+      hello.deb s3://acme-releases/hello/production.deb
   pkgdeb publish --sign-key ci.key --wait --timeout 15m --notify "$SLACK_WEBHOOK_URL" \
       hello.deb s3://acme-releases/hello/production.deb
 
@@ -413,6 +428,8 @@ type rolloutFlags struct {
 	maxUpdating int
 	haltAfter   int
 	windows     cli.Strings
+	gateURL     string
+	gateAlarm   string
 }
 
 func (f *rolloutFlags) register(fs *flag.FlagSet) {
@@ -421,6 +438,8 @@ func (f *rolloutFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxUpdating, "max-updating", 0, "at most `N` hosts install and restart at once (0: no limit)")
 	fs.IntVar(&f.haltAfter, "halt-after", 0, "halt the release once `N` hosts failed it and rolled back; until then at most N try it at once (0: never automatically)")
 	fs.Var(&f.windows, "window", "a maintenance `window`: hosts take the release only inside one, e.g. 'Mon-Fri 09:00-17:00 Europe/London' (repeatable; see above)")
+	fs.StringVar(&f.gateURL, "gate-url", "", "before each wave after the first, every host asks this `URL` and waits (state gated) until it answers 200 itself (no redirect); https:// unless on loopback. Its query may carry a token: status never shows it")
+	fs.StringVar(&f.gateAlarm, "gate-alarm", "", "before each wave after the first, every host reads this CloudWatch alarm (`NAME`, in the agent's region) and waits (state gated) until it is OK: ALARM, INSUFFICIENT_DATA or a missing alarm hold the rollout")
 }
 
 // policy checks the flags and returns the policy they describe.
@@ -429,11 +448,14 @@ func (f *rolloutFlags) policy() (fleet.Policy, error) {
 	if err != nil {
 		return fleet.Policy{}, cli.Usagef("--rollout: %v", err)
 	}
-	p := fleet.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter}
+	p := fleet.Policy{Waves: waves, WaveInterval: f.interval, MaxUpdating: f.maxUpdating, HaltAfter: f.haltAfter,
+		Gate: fleet.Gate{URL: f.gateURL, Alarm: f.gateAlarm}}
 	if p.Windows, err = fleet.ParseWindows(f.windows); err != nil {
 		return fleet.Policy{}, cli.Usagef("--window: %v", err)
 	}
 	switch {
+	case !p.Gate.IsZero() && !p.Staged():
+		return fleet.Policy{}, cli.Usagef("--gate-url and --gate-alarm are checked before each wave after the first: give --rollout at least two waves, e.g. --rollout 10%%,100%% --wave-interval 10m")
 	case p.Staged() && f.interval == 0:
 		return fleet.Policy{}, cli.Usagef("--rollout %s has %d waves: give --wave-interval (e.g. 5m)", f.waves, len(waves))
 	case !p.Staged() && f.interval != 0:

@@ -148,14 +148,14 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // rollbackPolicy is the rollout policy the rollback goes out with, from
-// the flags --rollout, --wave-interval, --max-updating, --halt-after and
-// --keep-rollout.
+// the flags --rollout, --wave-interval, --max-updating, --halt-after,
+// --window, --gate-url, --gate-alarm and --keep-rollout.
 func rollbackPolicy(fs *flag.FlagSet, rf *rolloutFlags, keep, respect bool) (fleet.RollbackPolicy, error) {
 	rp := fleet.RollbackPolicy{Keep: keep, RespectWindow: respect}
 	staged := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "rollout", "wave-interval", "max-updating", "halt-after", "window":
+		case "rollout", "wave-interval", "max-updating", "halt-after", "window", "gate-url", "gate-alarm":
 			staged = true
 		}
 	})
@@ -166,7 +166,7 @@ func rollbackPolicy(fs *flag.FlagSet, rf *rolloutFlags, keep, respect bool) (fle
 		return rp, nil
 	}
 	if keep {
-		return rp, cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating, --halt-after and --window")
+		return rp, cli.Usagef("--keep-rollout keeps the release's own policy: drop --rollout, --wave-interval, --max-updating, --halt-after, --window and the gate flags")
 	}
 	p, err := rf.policy()
 	if err != nil {

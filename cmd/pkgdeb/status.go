@@ -49,16 +49,17 @@ command is interrupted (exit 1).
   rollout {policy, waves, wave, of, percent, wave_started, next_wave,
            on_release, covered, live, updating [{host, slot, expires}],
            failures [{host, version, sha256, outcome, error, time}],
-           halted, halt_reason, wave_starts, halted_at}
+           halted, halt_reason, wave_starts, halted_at, gate, gated,
+           gate_reason}
 where a host's fields up to "time" are its status object as the agent wrote
 it (state: none, ok, installing, failed, rolled-back, refused, waiting,
-halted, held; or "unreadable" when its object could not be read, with the
-reason in error; waiting and halted hosts carry "rollout" with their wave,
-place and why, and, when they wait for a maintenance window, its "window"
-and "window_opens"; held hosts carry "hold" {reason, since, until}: the
-service asked not to be updated, and "until" is when its agent's
---max-hold runs out; an install that went ahead then keeps "hold" with
-"expired": true).
+halted, held, gated; or "unreadable" when its object could not be read,
+with the reason in error; waiting, halted and gated hosts carry "rollout"
+with their wave, place and why, and, when they wait for a maintenance
+window, its "window" and "window_opens"; held hosts carry "hold" {reason,
+since, until}: the service asked not to be updated, and "until" is when its
+agent's --max-hold runs out; an install that went ahead then keeps "hold"
+with "expired": true).
 
 The table shows a host waiting for a maintenance window as "waiting
 (window)" and says when the window next opens; a held host as "held",
@@ -75,6 +76,9 @@ hosts on the release / live hosts the waves cover so far / live hosts),
 the hosts updating now, the failures, and whether the release is halted
 and why (pkgdeb halt, or --halt-after failures; pkgdeb resume continues).
 The policy line names its maintenance windows (publish --window).
+A release with a gate (--gate-url, --gate-alarm) shows the hosts its gate
+holds (state gated) and why, e.g.
+  GATED    3 live hosts held by the gate: alarm "api-5xx" is in ALARM
 
 Examples:
   pkgdeb status s3://acme-releases/hello/production.deb
@@ -321,6 +325,9 @@ func printRollout(w io.Writer, ro *fleet.RolloutSummary) {
 				visible(fleet.OneLine(x.Error, 80))))
 		}
 		fmt.Fprintf(w, "failures %d: %s\n", len(ro.Failures), strings.Join(f, "; "))
+	}
+	if ro.Gated > 0 {
+		fmt.Fprintf(w, "GATED    %d live hosts held by the gate: %s\n", ro.Gated, visible(fleet.OneLine(ro.GateReason, 200)))
 	}
 	switch {
 	case ro.Halted:

@@ -182,6 +182,8 @@ func cellClass(h fleet.HostSummary) (class, label string) {
 		return "window", "waiting for a maintenance window"
 	case h.State == fleet.StateWaiting:
 		return "waiting", "waiting for its wave or a slot"
+	case h.State == fleet.StateGated:
+		return "gated", "held by the rollout gate"
 	case h.OnCurrent:
 		return "current", "on the current release"
 	case h.Version == "":
@@ -191,7 +193,7 @@ func cellClass(h fleet.HostSummary) (class, label string) {
 }
 
 // legendOrder is the order of the legend.
-var legendOrder = []string{"current", "installing", "waiting", "window", "held", "halted", "other", "none", "refused", "bad", "stale"}
+var legendOrder = []string{"current", "installing", "waiting", "window", "held", "gated", "halted", "other", "none", "refused", "bad", "stale"}
 
 // hostsOf builds the rows and cells of s's hosts, and the legend.
 func hostsOf(id string, s *fleet.Summary) ([]hostView, []legendItem) {
