@@ -87,6 +87,10 @@ func (f *fleetEnv) report(t *testing.T, a release.Address, host, installed, stat
 		v, sum := rel(target)
 		st.Target = &fleet.HostRelease{Version: v, SHA256: sum, VersionID: f.vids[target]}
 	}
+	if state == fleet.StateGated {
+		// A gated host says why in its rollout, not as an error.
+		st.Rollout, st.Error = &fleet.HostRollout{Wave: 2, Waves: 2, Percent: 100, Gated: errMsg}, ""
+	}
 	if err := fleet.New(f.c.Records(), nil).PutStatus(t.Context(), a, st); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,9 @@ Exit status, for CI:
   1  failed: a live host failed, rolled back or refused the release (the
      hosts and their errors are printed; with --keep-going, once every
      live host runs it or failed it), or it was halted (pkgdeb halt, or
-     --halt-after), or superseded, or an error
+     --halt-after), or superseded, or an error, or the time ran out while
+     the release's rollout gate (--gate-url, --gate-alarm) held hosts:
+     the gate says the release should not go further
   2  usage
   3  timed out: the hosts behind are printed, with their state and error
 
@@ -57,7 +59,8 @@ time (--max-updating 1) still gets some 60 hosts through in that time.
 
 --json prints one JSON object per change, one per line:
   event            started, host, wave, host-failed, read-error; then one
-                   of completed, failed, halted, superseded, timed-out
+                   of completed, failed, halted, superseded, timed-out,
+                   gated
   time, release_channel,
   release          {version_id, package, version, sha256}
   on_release, live, stale, failed    (host counts, as pkgdeb status)

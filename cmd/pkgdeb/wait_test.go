@@ -186,6 +186,17 @@ func TestWaitEnds(t *testing.T) {
 			events:   []string{"started", "timed-out"},
 		},
 		{
+			// The gate's alarm holds web-2 past the timeout: a failure
+			// (exit 1), not slowness (3).
+			name:     "gated past the timeout",
+			policy:   []string{"--rollout", "50%,100%", "--wave-interval", "1h", "--gate-alarm", "api-5xx"},
+			hosts:    []host{{"web-1", "1.1", "ok", "", ""}, {"web-2", "1.0", "gated", "1.1", `alarm "api-5xx" is in ALARM`}},
+			args:     []string{"--timeout", "1s"},
+			wantCode: 1,
+			wantErr:  []string{"hello 1.1 GATED on", "1 hosts held by its rollout gate (web-2)", `alarm "api-5xx" is in ALARM`},
+			events:   []string{"started", "gated"},
+		},
+		{
 			name:  "superseded",
 			hosts: []host{{"web-1", "1.0", "installing", "1.1", ""}},
 			during: func(t *testing.T, a release.Address) {
