@@ -59,8 +59,8 @@ func load(t *testing.T, name string) *policy {
 			t.Errorf("%s: statement %+v", name, st)
 		}
 		for _, a := range st.Action {
-			if !(strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "autoscaling:")) || strings.Contains(a, "*") {
-				t.Errorf("%s: action %q: want explicit s3 (or autoscaling) actions", name, a)
+			if (!strings.HasPrefix(a, "s3:") && !strings.HasPrefix(a, "autoscaling:") && a != "cloudwatch:DescribeAlarms") || strings.Contains(a, "*") {
+				t.Errorf("%s: action %q: want explicit s3 actions (and the lifecycle action and the gate alarm's read)", name, a)
 			}
 		}
 	}
@@ -357,5 +357,28 @@ func TestPublisherPolicy(t *testing.T) {
 	}
 	if slices.Contains(bucket, "s3:DeleteBucket") || slices.Contains(bucket, "s3:PutBucketVersioning") {
 		t.Errorf("on the bucket: %v", bucket)
+	}
+}
+
+// TestAgentGateAlarm: an agent may read the named gate alarms, and
+// nothing else of CloudWatch (DescribeAlarms takes alarm ARNs as its
+// resource); no other statement grants a CloudWatch action.
+func TestAgentGateAlarm(t *testing.T) {
+	p := load(t, "iam-agent.json")
+	alarm := "arn:aws:cloudwatch:us-east-1:123456789012:alarm:api-5xx"
+	if got := p.grants(alarm); !slices.Equal(got, []string{"cloudwatch:DescribeAlarms"}) {
+		t.Errorf("on the gate alarm: %v, want DescribeAlarms only", got)
+	}
+	for _, other := range []string{"arn:aws:cloudwatch:us-east-1:123456789012:alarm:other", "*"} {
+		if got := p.grants(other); slices.Contains(got, "cloudwatch:DescribeAlarms") {
+			t.Errorf("on %s: %v; want no CloudWatch read beyond the gate alarm", other, got)
+		}
+	}
+	for _, st := range p.Statement {
+		for _, a := range st.Action {
+			if strings.HasPrefix(a, "cloudwatch:") && slices.ContainsFunc(st.Resource, func(r string) bool { return !strings.Contains(r, ":alarm:") }) {
+				t.Errorf("statement %s grants %s beyond alarms: %v", st.Sid, a, st.Resource)
+			}
+		}
 	}
 }

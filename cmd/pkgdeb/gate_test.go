@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/release"
@@ -70,5 +71,29 @@ func TestPublishGateFlags(t *testing.T) {
 	obj.Manifest.Extra["gate-alarm"] = "other"
 	if err := obj.Manifest.Verify(pub); err == nil {
 		t.Error("a manifest with its gate changed still verifies")
+	}
+}
+
+// TestStatusGated: pkgdeb status shows the hosts a gate holds, why, and
+// the gate, never the URL's token.
+func TestStatusGated(t *testing.T) {
+	f := newFleetEnv(t)
+	a := f.channelWith(t, "hello/gated.deb", "--rollout", "50%,100%", "--wave-interval", "1h",
+		"--gate-url", "https://alerts.example.com/api/ok?token=s3cret")
+	f.report(t, a, "web-1", "1.1", "ok", "", "", time.Second)
+	f.report(t, a, "web-2", "1.0", "gated", "1.1", "gate https://alerts.example.com/api/ok answered 503", time.Second)
+	code, out, errs := relRun(t, "status", a.String())
+	for _, w := range []string{
+		"GATED    1 live hosts held by the gate: gate https://alerts.example.com/api/ok answered 503",
+		"web-2  1.0", "gated",
+		"1 held by the release's rollout gate: web-2",
+		"gate https://alerts.example.com/api/ok before each wave after the first",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if code != 1 || strings.Contains(out+errs, "s3cret") {
+		t.Errorf("exit %d (want 1), or the token shown:\n%s%s", code, out, errs)
 	}
 }
