@@ -24,8 +24,13 @@
 // max-updating or halt-after, the host must take an update slot (a lease,
 // renewed while it installs and given back after); with the slot it counts
 // failures and the hosts trying the release so that no more than
-// halt-after ever fail it. A host not admitted reports waiting or halted
-// in its status and asks again at its next poll; a host that fails the
+// halt-after ever fail it. From the second wave on, a release with a
+// rollout gate (fleet.Gate: an HTTP URL that must answer 200, a CloudWatch
+// alarm that must be OK, read through Config.Alarms) must pass it first;
+// the gate is asked once per wave and, while it fails, again a wave
+// interval later (fleet.GateCheck.Due), not at every poll. A host not
+// admitted reports waiting, halted or gated in its status and asks again
+// at its next poll; a host that fails the
 // release records it for the fleet, and halts it when that reaches
 // halt-after.
 //

@@ -43,10 +43,10 @@ type admission struct {
 // cover this host, now must be inside a maintenance window (if the policy
 // has any), the service must not hold its update (see serviceHolds), the
 // release must not be halted, its gate (from the second wave on) must
-// pass, and, when the policy
-// caps the hosts updating at once (or halts after failures), the host
-// must take an update slot and, with it held, pass MayTry, so that no
-// more than HaltAfter hosts ever fail it. It returns nil when the host
+// pass, and, when the policy caps the hosts updating at once (or halts
+// after failures), the host must take an update slot and, with it held,
+// pass MayTry, so that no more than HaltAfter hosts ever fail it. It
+// returns nil when the host
 // must wait; the status then says why, and is rewritten only when that
 // changes.
 //
@@ -56,10 +56,11 @@ type admission struct {
 // the service holds); one GET (the halt record) once it does;
 // then one GET per update slot and one PUT while slots are taken; once a
 // slot is held, the halt record's GET again and, under halt-after only, a
-// LIST of the failures and one GET per slot. A gate costs one request
-// (GET or DescribeAlarms) per wave in which it is asked, and while it
-// fails one more per wave interval (see fleet.GateCheck.Due). A release found halted by
-// its failures costs only the halt record's GET until a resume.
+// LIST of the failures and one GET per slot. A gate costs one request to
+// it (a GET of its URL, a DescribeAlarms) per wave in which it is asked
+// and, while it fails, one more per wave interval (see
+// fleet.GateCheck.Due). A release found halted by its failures costs only
+// the halt record's GET until a resume.
 func (a *Agent) admit(ctx context.Context, obj *release.Object) (*admission, error) {
 	m := obj.Manifest
 	r, err := fleet.RolloutOf(m)

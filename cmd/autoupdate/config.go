@@ -99,7 +99,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.source, "source", "", "the release channel, `s3://bucket/key` (required)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "S3-compatible endpoint `URL` (default: AWS, or AWS_ENDPOINT_URL_S3)")
 	fs.BoolVar(&f.insecure, "insecure-endpoint", false, "allow a plain http:// endpoint (--endpoint or AWS_ENDPOINT_URL_S3) that is not on loopback, e.g. http://10.0.0.5:9000: requests and packages then cross the network unencrypted")
-	fs.StringVar(&f.region, "region", "", "S3 `region` (default: the SDK's, else us-east-1)")
+	fs.StringVar(&f.region, "region", "", "AWS `region` of the bucket, and of the CloudWatch alarm a release's rollout gate names (default: the SDK's, else us-east-1)")
 	fs.DurationVar(&f.interval, "interval", 10*time.Second, "how often to check the channel")
 	fs.StringVar(&f.jitter, "jitter", "", "random spread of each interval, +/- this `duration` (default 20% of --interval)")
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/autoupdate", "private `directory` for the agent's state and kept packages")
@@ -175,6 +175,15 @@ is tried 3 times, 5s each, and failures are only logged. The URL is a
 secret: put it in the env file (AUTOUPDATE_NOTIFY_URL), not on the command
 line; it is logged as its host only, and kept from dpkg, maintainer
 scripts and the reload command.
+
+A release published with a rollout gate (pkgdeb publish --gate-url URL,
+--gate-alarm NAME) is adopted in any wave after the first only once the
+gate passes: the URL answers 200 itself (15s at most, no redirect
+followed), the CloudWatch alarm NAME is OK in --region (read with the S3
+credentials; needs cloudwatch:DescribeAlarms on it, see docs/iam-agent.json).
+Anything else holds the host on its release in state "gated", saying why
+(never the URL's query). The gate is asked once per wave and, while it
+fails, again one wave interval later; the first wave is never gated.
 
 LIFECYCLE HOOKS: in an EC2 Auto Scaling group with a launch lifecycle
 hook, a new instance waits in Pending:Wait until its action is completed.
