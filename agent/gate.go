@@ -38,8 +38,8 @@ func (a *Agent) gate(ctx context.Context, r *fleet.Rollout, now time.Time) fleet
 	if d, due := a.gateCheck.Due(r, now); !due {
 		return d
 	}
-	d := a.checkGate(ctx, r.Gate)
-	a.gateCheck = &fleet.GateCheck{SHA256: r.SHA256, Wave: r.WaveAt(now).Index, At: now, Decision: d}
+	d, answered := a.checkGate(ctx, r.Gate)
+	a.gateCheck = &fleet.GateCheck{SHA256: r.SHA256, Wave: r.WaveAt(now).Index, At: now, Decision: d, Answered: answered}
 	if d.Verdict == fleet.Adopt {
 		a.log.Info("rollout gate passed", "sha256", r.SHA256, "wave", r.WaveAt(now).String(), "gate", r.Gate.String())
 	}
@@ -47,21 +47,22 @@ func (a *Agent) gate(ctx context.Context, r *fleet.Rollout, now time.Time) fleet
 }
 
 // checkGate asks g: its alarm first, then its URL, stopping at the first
-// that holds the host.
-func (a *Agent) checkGate(ctx context.Context, g fleet.Gate) fleet.Decision {
+// that holds the host. answered is false when the one that decided gave
+// no answer (see fleet.GateRetry).
+func (a *Agent) checkGate(ctx context.Context, g fleet.Gate) (d fleet.Decision, answered bool) {
 	ctx, cancel := context.WithTimeout(ctx, gateTimeout)
 	defer cancel()
 	if g.Alarm != "" {
 		state, err := a.alarmState(ctx, g.Alarm)
 		if d := fleet.AlarmDecision(g.Alarm, state, err); d.Verdict != fleet.Adopt {
-			return d
+			return d, err == nil
 		}
 	}
 	if g.URL != "" {
 		status, err := a.getGate(ctx, g.URL)
-		return fleet.URLDecision(g.URL, status, err)
+		return fleet.URLDecision(g.URL, status, err), err == nil
 	}
-	return fleet.Decision{Verdict: fleet.Adopt}
+	return fleet.Decision{Verdict: fleet.Adopt}, true
 }
 
 // alarmState reads the state of the CloudWatch alarm named name, of any

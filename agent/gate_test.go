@@ -140,8 +140,10 @@ func TestGatedRollout(t *testing.T) {
 	}
 
 	// It passes now, but a host that saw it fail asks again only a wave
-	// interval later.
+	// interval later (an answer, unlike no answer, is not retried after
+	// fleet.GateRetry).
 	gate.status.Store(http.StatusOK)
+	c.Set(r.PublishedAt.Add(interval + time.Minute + fleet.GateRetry + time.Second))
 	for _, h := range later {
 		check(byHost[h.name], h, "")
 	}
@@ -240,8 +242,8 @@ func checkDescribeAlarms(r *http.Request, alarm string) string {
 
 // TestAlarmGate runs a real agent through a release gated by a
 // CloudWatch alarm served on 127.0.0.1: every state but OK holds it (as
-// gated, saying why), one DescribeAlarms per wave interval, and OK lets
-// it install.
+// gated, saying why), one DescribeAlarms per wave interval (per
+// fleet.GateRetry while it cannot be read), and OK lets it install.
 func TestAlarmGate(t *testing.T) {
 	const alarm, interval = "api-5xx", time.Hour
 	ch := newChannel(t)
@@ -277,6 +279,15 @@ func TestAlarmGate(t *testing.T) {
 		if n := cw.requests.Load(); n != int32(i+1) {
 			t.Errorf("alarm %q: %d DescribeAlarms so far, want %d (one per wave interval)", tc.state, n, i+1)
 		}
+	}
+	// No answer (the 500 above) is asked again after fleet.GateRetry,
+	// not a wave interval.
+	c.Set(c.Now().Add(fleet.GateRetry))
+	if out, err := a.Check(t.Context()); out != "" || err != nil {
+		t.Fatalf("alarm unreadable: %q, %v; want the release held", out, err)
+	}
+	if n := cw.requests.Load(); n != 5 {
+		t.Errorf("%d DescribeAlarms, want 5: an unread alarm is asked again after %v", n, fleet.GateRetry)
 	}
 	cw.state.Store("OK")
 	c.Set(r.PublishedAt.Add(10 * interval))

@@ -166,6 +166,13 @@ func (r *Rollout) Gated(now time.Time) bool {
 	return !r.Gate.IsZero() && r.WaveAt(now).Index >= 1
 }
 
+// GateRetry is how soon a host asks a gate again after a check that got
+// no answer (unreachable, timed out, throttled, an AWS error), when the
+// wave interval is longer: CloudWatch throttles DescribeAlarms (9 per
+// second per account and region by default), and a host throttled at a
+// wave's start must not wait a whole wave interval for it.
+const GateRetry = time.Minute
+
 // GateCheck is what a host remembers of its last check of a release's
 // gate, so that it asks the gate at most once per wave and once per wave
 // interval (see GateCheck.Due).
@@ -177,15 +184,19 @@ type GateCheck struct {
 	// when it passed).
 	At       time.Time
 	Decision Decision
+	// Answered is false when the check got no answer (see GateRetry).
+	Answered bool
 }
 
 // Due decides whether a host that last checked the gate as c (nil:
 // never) must ask r's gate again at now, and otherwise returns what it
-// decided then. A gate that passed opens the rest of its wave; one that
-// failed is asked again once a new wave is in force or a wave interval
-// has passed since, whichever comes first: one request per host per wave
-// while the gate passes, and at most one per wave interval (plus one at a
-// wave's start) while it fails.
+// decided then. A gate that passed opens the rest of its wave. One that
+// answered no (a status other than 200, an alarm not OK) is asked again
+// once a new wave is in force or a wave interval has passed, whichever
+// comes first; one that gave no answer, after GateRetry if that is
+// sooner. So a host asks once per wave while the gate passes, at most
+// once per wave interval (plus once at a wave's start) while it says no,
+// and at most once per GateRetry while it cannot be read.
 func (c *GateCheck) Due(r *Rollout, now time.Time) (Decision, bool) {
 	if !r.Gated(now) {
 		return adopt, false
@@ -193,7 +204,11 @@ func (c *GateCheck) Due(r *Rollout, now time.Time) (Decision, bool) {
 	if c == nil || c.SHA256 != r.SHA256 || c.Wave != r.WaveAt(now).Index {
 		return Decision{}, true
 	}
-	if c.Decision.Verdict == Adopt || now.Sub(c.At) < r.WaveInterval {
+	again := r.WaveInterval
+	if !c.Answered {
+		again = min(again, GateRetry)
+	}
+	if c.Decision.Verdict == Adopt || now.Sub(c.At) < again {
 		return c.Decision, false
 	}
 	return Decision{}, true

@@ -28,9 +28,13 @@ func TestGateDue(t *testing.T) {
 		{"second wave, never asked", r, nil, pub.Add(iv), true, Decision{}},
 		{"passed in this wave", r, &GateCheck{SHA256: "aa", Wave: 1, At: pub.Add(iv), Decision: adopt}, pub.Add(iv + 9*time.Minute), false, adopt},
 		{"passed in the previous wave", r, &GateCheck{SHA256: "aa", Wave: 1, At: pub.Add(iv), Decision: adopt}, pub.Add(2 * iv), true, Decision{}},
-		{"failed, within a wave interval", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed}, pub.Add(2*iv + iv - time.Second), false, failed},
-		{"failed, a wave interval ago (last wave)", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed}, pub.Add(3 * iv), true, Decision{}},
-		{"failed, and a new wave began", r, &GateCheck{SHA256: "aa", Wave: 1, At: pub.Add(2*iv - time.Second), Decision: failed}, pub.Add(2 * iv), true, Decision{}},
+		{"failed, within a wave interval", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed, Answered: true}, pub.Add(2*iv + iv - time.Second), false, failed},
+		{"failed, a wave interval ago (last wave)", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed, Answered: true}, pub.Add(3 * iv), true, Decision{}},
+		{"no answer, within GateRetry", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed}, pub.Add(2*iv + GateRetry - time.Second), false, failed},
+		{"no answer, GateRetry ago", r, &GateCheck{SHA256: "aa", Wave: 2, At: pub.Add(2 * iv), Decision: failed}, pub.Add(2*iv + GateRetry), true, Decision{}},
+		{"no answer, wave interval shorter than GateRetry", &Rollout{Policy: Policy{Waves: []float64{10, 100}, WaveInterval: 20 * time.Second, Gate: Gate{URL: "https://a.example/ok"}}, SHA256: "aa", PublishedAt: pub},
+			&GateCheck{SHA256: "aa", Wave: 1, At: pub.Add(time.Minute), Decision: failed}, pub.Add(time.Minute + 20*time.Second), true, Decision{}},
+		{"failed, and a new wave began", r, &GateCheck{SHA256: "aa", Wave: 1, At: pub.Add(2*iv - time.Second), Decision: failed, Answered: true}, pub.Add(2 * iv), true, Decision{}},
 		{"another release's check", r, &GateCheck{SHA256: "bb", Wave: 1, At: pub.Add(iv), Decision: adopt}, pub.Add(iv), true, Decision{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -183,7 +183,8 @@ followed), the CloudWatch alarm NAME is OK in --region (read with the S3
 credentials; needs cloudwatch:DescribeAlarms on it, see docs/iam-agent.json).
 Anything else holds the host on its release in state "gated", saying why
 (never the URL's query). The gate is asked once per wave and, while it
-fails, again one wave interval later; the first wave is never gated.
+says no, again one wave interval later (a minute later when it gave no
+answer); the first wave is never gated.
 
 LIFECYCLE HOOKS: in an EC2 Auto Scaling group with a launch lifecycle
 hook, a new instance waits in Pending:Wait until its action is completed.

@@ -67,9 +67,12 @@ credentials, and cloudwatch:DescribeAlarms, see docs/iam-agent.json).
 Anything else (another status, ALARM, INSUFFICIENT_DATA, a missing alarm,
 no answer within 15s) holds the host on its installed release in state
 gated, saying why in pkgdeb status. Each host asks once per wave; a host
-that found the gate failing asks again a --wave-interval later (or when
-the next wave begins), so at 1,000 hosts a gate sees at most some 1,000
-requests per wave interval, and none in the first wave.
+the gate said no to asks again a --wave-interval later (or when the next
+wave begins), one that got no answer a minute later. At 1,000 hosts and
+--rollout 10%,50%,100%, a passing gate sees 900 requests in all (none in
+the first wave), a failing one at most about 1,000 per wave interval.
+CloudWatch allows 9 DescribeAlarms per second per account and region by
+default: hosts it throttles at a wave's start ask again a minute later.
 The policy is part of the signed manifest. The default, --rollout 100%,
 sends the release to every host at once, at any time.
 
