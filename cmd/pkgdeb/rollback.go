@@ -45,9 +45,10 @@ its signature. The output shows who signed it, verified against
 
 A rollback restores a release known to be good, so it goes to the whole
 fleet at once (rollout 100%, no cap, no automatic halt), whatever rollout
-policy the release was first published with; give --rollout (with
---wave-interval, --max-updating, --halt-after, as for publish) to stage it
-again, from the moment of the rollback. The policy is part of the signed
+policy the release was first published with (its gate included); give
+--rollout (with --wave-interval, --max-updating, --halt-after, --gate-url,
+--gate-alarm, as for publish) to stage it again, from the moment of the
+rollback. The policy is part of the signed
 manifest: to change the policy of a signed release, give --sign-key; without
 it, a signed release published with another policy is refused unless
 --keep-rollout restores it as signed, policy included (its waves count from
