@@ -47,6 +47,11 @@ type Dpkg struct {
 	// DefaultTimeout. A run is never cut short by the caller's context
 	// (see Install).
 	Timeout time.Duration
+	// QueueDir is the host-wide queue that makes the agent processes of
+	// one host run dpkg one at a time, in the order they asked (see
+	// Install); default DefaultQueueDir, under Root when Root is set.
+	// Every Dpkg that installs into the same root must use the same one.
+	QueueDir string
 	// Logger receives one line when a command starts waiting for the
 	// lock; default slog.Default().
 	Logger *slog.Logger
@@ -75,6 +80,12 @@ func (e *Error) Error() string {
 // keeping locally changed conffiles (--force-confold). A failure of the
 // package itself (a maintainer script exiting non-zero, a dependency
 // problem) is an *Error; a lock held past LockWait wraps ErrLocked.
+//
+// Before dpkg runs, Install takes a place in the host-wide queue
+// (QueueDir) that every agent process on the host shares, so that their
+// dpkg runs happen one at a time and in the order they were asked for;
+// then it waits out dpkg's own lock, which apt and people take. Both waits
+// together are bounded by LockWait and end with ctx.
 //
 // Once dpkg has started, Install waits for it to finish even when ctx
 // ends (then returning ctx's error), because a dpkg killed midway leaves
@@ -179,8 +190,9 @@ func (d *Dpkg) dpkg() string {
 	return d.Dpkg
 }
 
-// runLocked runs dpkg with args, retrying while another process holds the
-// dpkg lock, for at most LockWait.
+// runLocked runs dpkg with args once it is at the head of the host's
+// queue, retrying while another process (apt, a person) holds the dpkg
+// lock; both waits together last at most LockWait.
 func (d *Dpkg) runLocked(ctx context.Context, args []string) (string, error) {
 	wait, retry := d.LockWait, d.LockRetry
 	if wait == 0 {
@@ -190,6 +202,12 @@ func (d *Dpkg) runLocked(ctx context.Context, args []string) (string, error) {
 		retry = DefaultLockRetry
 	}
 	start := time.Now()
+	deadline := start.Add(max(wait, 0))
+	tk, err := d.queue(ctx, deadline)
+	if err != nil {
+		return "", err
+	}
+	defer tk.release()
 	logged := false
 	for {
 		out, err := d.run(ctx, d.dpkg(), args)
