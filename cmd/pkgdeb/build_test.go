@@ -444,8 +444,10 @@ func TestMakePackage(t *testing.T) {
 		if man := regexp.MustCompile(`\./usr/share/man/man([1-9])/` + regexp.QuoteMeta(name) + `\.([1-9])\.gz\n`).FindStringSubmatch(contents); man == nil || man[1] != man[2] {
 			t.Errorf("%s: no manual page in the package:\n%s", name, contents)
 		}
-		if fileExists(filepath.Join(tree, "systemd", name+".service")) && !strings.Contains(contents, "./usr/lib/systemd/system/"+name+".service") {
-			t.Errorf("%s: the systemd unit is missing:\n%s", name, contents)
+		for _, unit := range []string{name + ".service", name + "@.service"} {
+			if fileExists(filepath.Join(tree, "systemd", unit)) && !strings.Contains(contents, "./usr/lib/systemd/system/"+unit+"\n") {
+				t.Errorf("%s: the systemd unit %s is missing:\n%s", name, unit, contents)
+			}
 		}
 		if o, _, err := inspect(deb); err != nil {
 			t.Errorf("pkgdeb inspect %s: %v\n%s", deb, err, o)
