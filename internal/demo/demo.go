@@ -34,6 +34,11 @@ type Hello struct {
 	Broken bool
 	// Env is the environment for go build and pkgdeb; nil means ours.
 	Env []string
+	// Name is the package's, binary's and unit's name; default "hello".
+	// Another name makes a copy of hello as a service of its own (a second
+	// service on one host): its unit is systemd/service.template for
+	// that name, and its maintainer scripts hello's, naming its unit.
+	Name string
 }
 
 // brokenHello is the /usr/bin/hello of a broken release.
@@ -48,15 +53,16 @@ exit 1
 // with `pkgdeb build`, flags only, as a user without a pkgdeb.yaml would.
 // It returns the .deb's path.
 func (h Hello) Build(ctx context.Context) (string, error) {
-	dir := filepath.Join(h.Dir, "hello-"+h.Version)
+	name := h.name()
+	dir := filepath.Join(h.Dir, name+"-"+h.Version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("build hello %s: %w", h.Version, err)
+		return "", fmt.Errorf("build %s %s: %w", name, h.Version, err)
 	}
-	bin := filepath.Join(dir, "hello")
+	bin := filepath.Join(dir, name)
 	if h.Broken {
 		script := fmt.Sprintf(brokenHello, h.Version, h.Version)
 		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-			return "", fmt.Errorf("build hello %s: %w", h.Version, err)
+			return "", fmt.Errorf("build %s %s: %w", name, h.Version, err)
 		}
 	} else {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin,
@@ -67,16 +73,19 @@ func (h Hello) Build(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("go build hello %s: %w\n%s", h.Version, err, out)
 		}
 	}
-	repo := func(p string) string { return filepath.Join(h.Repo, p) }
+	files, err := h.unitAndScripts(dir)
+	if err != nil {
+		return "", fmt.Errorf("build %s %s: %w", name, h.Version, err)
+	}
 	args := []string{"build",
-		"--name", "hello", "--version", h.Version, "--section", "net",
+		"--name", name, "--version", h.Version, "--section", "net",
 		"--maintainer", "debfleet demo <demo@example.com>",
 		"--description", "example HTTP service (debfleet demo)\nhello answers HTTP requests with its version; SIGHUP restarts it without dropping a request.",
-		"--file", bin + ":/usr/bin/hello:0755",
-		"--file", repo("systemd/hello.service") + ":/usr/lib/systemd/system/hello.service",
-		"--postinst", repo("packaging/hello/postinst"),
-		"--prerm", repo("packaging/hello/prerm"),
-		"--postrm", repo("packaging/hello/postrm"),
+		"--file", bin + ":/usr/bin/" + name + ":0755",
+		"--file", files["unit"] + ":/usr/lib/systemd/system/" + name + ".service",
+		"--postinst", files["postinst"],
+		"--prerm", files["prerm"],
+		"--postrm", files["postrm"],
 		"-o", h.Dir + "/",
 	}
 	cmd := exec.CommandContext(ctx, h.Pkgdeb, args...)
@@ -85,14 +94,56 @@ func (h Hello) Build(ctx context.Context) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("pkgdeb build hello %s: %w\n%s", h.Version, err, stderr.String())
+		return "", fmt.Errorf("pkgdeb build %s %s: %w\n%s", name, h.Version, err, stderr.String())
 	}
 	// pkgdeb prints "PATH SIZE bytes sha256 HEX".
 	path, _, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
 	if path == "" {
-		return "", fmt.Errorf("pkgdeb build hello %s: no output path in %q", h.Version, out)
+		return "", fmt.Errorf("pkgdeb build %s %s: no output path in %q", name, h.Version, out)
 	}
 	return path, nil
+}
+
+func (h Hello) name() string {
+	if h.Name == "" {
+		return "hello"
+	}
+	return h.Name
+}
+
+// unitAndScripts returns the paths of the package's unit ("unit") and
+// maintainer scripts: the repository's own for hello, copies renamed into
+// dir for another name.
+func (h Hello) unitAndScripts(dir string) (map[string]string, error) {
+	repo := func(p string) string { return filepath.Join(h.Repo, p) }
+	files := map[string]string{"unit": repo("systemd/hello.service")}
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		files[s] = repo("packaging/hello/" + s)
+	}
+	name := h.name()
+	if name == "hello" {
+		return files, nil
+	}
+	tmpl, err := os.ReadFile(repo("systemd/service.template"))
+	if err != nil {
+		return nil, err
+	}
+	unit := strings.NewReplacer("@NAME@", name, "@ARGS@", "--listen :8080 --env-file -/etc/default/"+name).Replace(string(tmpl))
+	files["unit"] = filepath.Join(dir, name+".service")
+	if err := os.WriteFile(files["unit"], []byte(unit), 0o644); err != nil {
+		return nil, err
+	}
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		b, err := os.ReadFile(files[s])
+		if err != nil {
+			return nil, err
+		}
+		files[s] = filepath.Join(dir, s)
+		if err := os.WriteFile(files[s], []byte(strings.ReplaceAll(string(b), "hello.service", name+".service")), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }
 
 func (h Hello) env() []string {
