@@ -227,16 +227,17 @@ func (h *multiHost) agentRelease() {
 		}
 		// The new binary runs: its start line names the new version.
 		log := c.must(t, "journalctl", "--no-pager", "-u", "autoupdate@"+name, "--after-cursor", cursor)
-		if !strings.Contains(log, "autoupdate starting agent_version="+h.agentV[1]) {
+		if !strings.Contains(log, `msg="autoupdate starting" agent_version=`+h.agentV[1]) {
 			t.Errorf("autoupdate@%s did not start on %s after the upgrade:\n%s", name, h.agentV[1], log)
 		}
 	}
 	// A blocking restart from the postinst stalls until systemd kills the
-	// agent at TimeoutStopSec.
+	// agent at TimeoutStopSec (systemd: "State 'stop-sigterm' timed out.
+	// Killing.").
 	journal := c.must(t, "journalctl", "--no-pager", "-u", "autoupdate@*", "--after-cursor", cursor)
-	for _, bad := range []string{"timed out", "SIGKILL", "Killing"} {
+	for _, bad := range []string{"stop-sigterm", "Killing", "SIGKILL"} {
 		if strings.Contains(journal, bad) {
-			t.Errorf("the agent's upgrade %s an agent:\n%s", bad, journal)
+			t.Errorf("systemd had to kill an agent during the agent's upgrade (%q):\n%s", bad, journal)
 		}
 	}
 	if out, _ := c.run(h.ctx, nil, "dpkg", "--audit"); strings.TrimSpace(out) != "" {
