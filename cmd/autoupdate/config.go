@@ -214,6 +214,7 @@ Examples:
     --hold-file /run/hello/hold --hold-url http://127.0.0.1:8080/hold --max-hold 1h
   autoupdate --once    # settings from /etc/default/autoupdate
   autoupdate --once --lifecycle-hook debfleet-launch   # first boot in an Auto Scaling group
+  autoupdate --env-file /etc/autoupdate/web.conf --state-dir /var/lib/autoupdate/web   # what autoupdate@web.service runs: one agent per service
   AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX   # in /etc/default/autoupdate
 
 Flags:
