@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/debfleet/debfleet/internal/loopback"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -76,22 +76,12 @@ func checkGateURL(s string) error {
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return errors.New("want an https:// URL such as https://alerts.example.com/api/ok")
-	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !loopback.Host(u.Hostname()):
 		return errors.New("plain http:// off loopback: anyone on the way could open the gate; use https://")
 	case u.Fragment != "":
 		return errors.New("a fragment (#...) is never sent; remove it")
 	}
 	return nil
-}
-
-// loopbackHost reports whether host is localhost or a loopback address.
-func loopbackHost(host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // ShownURL is how a gate URL appears in status objects, logs and errors:

@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +18,7 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
+	"github.com/debfleet/debfleet/internal/loopback"
 )
 
 // Defaults for Options' zero values.
@@ -143,7 +142,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			c.endpoint = *so.BaseEndpoint
 		}
 	})
-	if !o.AllowInsecureEndpoint && insecureEndpoint(c.endpoint) {
+	if !o.AllowInsecureEndpoint && loopback.PlainHTTPOff(c.endpoint) {
 		from := ""
 		if o.Endpoint == "" {
 			from = " (from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the shared config)"
@@ -159,23 +158,6 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		to.FailTimeout = abortTimeout
 	})
 	return c, nil
-}
-
-// insecureEndpoint reports whether endpoint, the one the S3 client
-// resolved ("" for AWS's), is plain http:// to a host that is not a
-// loopback address: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. One
-// that does not parse is left for the SDK to refuse.
-func insecureEndpoint(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	host := strings.TrimSuffix(u.Hostname(), ".")
-	if strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err != nil || !ip.Unmap().IsLoopback()
 }
 
 // loadConfig resolves the SDK configuration for o: our dial timeout,

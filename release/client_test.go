@@ -8,39 +8,6 @@ import (
 	"testing"
 )
 
-func TestInsecureEndpoint(t *testing.T) {
-	tests := []struct {
-		endpoint string
-		insecure bool
-	}{
-		{"", false}, // AWS
-		{"https://s3.example.com", false},
-		{"https://10.0.0.5:9000", false},
-		{"http://127.0.0.1:7070", false},
-		{"http://127.8.9.10:7070", false},
-		{"http://[::1]:7070", false},
-		{"http://[::ffff:127.0.0.1]:7070", false},
-		{"http://localhost:7070", false},
-		{"http://LOCALHOST.:7070", false},
-		{"HTTP://127.0.0.1:7070", false},
-		{"http://10.0.0.5:9000", true},
-		{"http://192.168.1.2", true},
-		{"http://[fd00::1]:9000", true},
-		{"http://[::]:9000", true},
-		{"http://0.0.0.0:9000", true},
-		{"http://minio:9000", true},
-		{"http://s3.example.com", true},
-		{"http://localhost.example.com:7070", true},
-		{"http://127.0.0.1.example.com", true},
-		{"HTTP://10.0.0.5", true},
-	}
-	for _, tt := range tests {
-		if got := insecureEndpoint(tt.endpoint); got != tt.insecure {
-			t.Errorf("insecureEndpoint(%q) = %v, want %v", tt.endpoint, got, tt.insecure)
-		}
-	}
-}
-
 // TestNewRefusesInsecureEndpoint: New applies the rule to the endpoint the
 // S3 client resolves, whether given in Options or found by the SDK in the
 // environment or the shared config, and allows it only when asked to.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/debfleet/debfleet/internal/loopback"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -187,22 +187,9 @@ func newAPI(ctx context.Context, region string, allowInsecure bool) (*autoscalin
 			endpoint = *o.BaseEndpoint
 		}
 	})
-	if !allowInsecure && insecure(endpoint) {
+	if !allowInsecure && loopback.PlainHTTPOff(endpoint) {
 		return nil, fmt.Errorf("the Auto Scaling endpoint %s (from AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL or the shared config): %w: requests and the session token would travel unencrypted",
 			endpoint, release.ErrInsecureEndpoint)
 	}
 	return c, nil
-}
-
-// insecure reports whether endpoint is plain http:// off loopback.
-func insecure(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if endpoint == "" || err != nil || !strings.EqualFold(u.Scheme, "http") {
-		return false
-	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); ip != nil {
-		return !ip.IsLoopback()
-	}
-	return !strings.EqualFold(host, "localhost")
 }

@@ -9,11 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/debfleet/debfleet/internal/loopback"
 )
 
 // Defaults of Options.
@@ -87,20 +88,10 @@ func CheckURL(u string, allowInsecure bool) error {
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 		return fmt.Errorf("notification URL %s: want an http:// or https:// URL", Shown(u))
 	}
-	if p.Scheme == "http" && !allowInsecure && !loopback(p.Hostname()) {
+	if p.Scheme == "http" && !allowInsecure && !loopback.Host(p.Hostname()) {
 		return fmt.Errorf("notification URL %s: %w: the URL, which gives whoever has it the right to post, would travel unencrypted", Shown(u), ErrInsecureURL)
 	}
 	return nil
-}
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Shown is how a notification URL appears in logs and errors: its scheme
