@@ -42,6 +42,10 @@ const (
 	// KindDeb is a Debian binary package, the kind of a manifest that
 	// names none (every manifest written before kinds existed).
 	KindDeb = "deb"
+	// KindConfig is a configuration file for a service (Package names
+	// the service), such as an environment file: published, staged and
+	// rolled back like a package, written to a path instead of installed.
+	KindConfig = "config"
 )
 
 // Manifest describes one release: what its bytes are (kind, name,
