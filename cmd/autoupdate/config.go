@@ -134,8 +134,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	return fs, f
 }
 
-func usage(fs *flag.FlagSet) {
-	fmt.Fprint(fs.Output(), `Usage: autoupdate --source s3://bucket/key --package NAME [flags]
+// usageText is what --help prints before the flags.
+const usageText = `Usage: autoupdate --source s3://bucket/key --package NAME [flags]
        autoupdate supervise [flags] [--] PROGRAM [ARGS...]   (see its --help)
 
 autoupdate runs on every server. It checks a release channel (one key in a
@@ -218,7 +218,10 @@ Examples:
   AUTOUPDATE_NOTIFY_URL=https://hooks.slack.com/services/T0/B0/XXXX   # in /etc/default/autoupdate
 
 Flags:
-`)
+`
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), usageText)
 	fs.PrintDefaults()
 }
 
