@@ -37,7 +37,10 @@ type Summary struct {
 // CurrentRelease is the channel's current version; the manifest fields
 // are empty when it is not a release.
 type CurrentRelease struct {
-	VersionID   string    `json:"version_id"`
+	VersionID string `json:"version_id"`
+	// Kind is the manifest's kind when it is not a Debian package
+	// (release.KindConfig: Package then names the service).
+	Kind        string    `json:"kind,omitempty"`
 	Package     string    `json:"package,omitempty"`
 	Version     string    `json:"version,omitempty"`
 	SHA256      string    `json:"sha256,omitempty"`
@@ -136,6 +139,9 @@ func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now tim
 	if m := cur.Manifest; m != nil {
 		s.Current.Package, s.Current.Version, s.Current.SHA256, s.Current.PublishedAt = m.Package, m.Version, m.SHA256, m.PublishedAt
 		s.Current.Publisher, s.Current.KeyID = m.Publisher, m.KeyID
+		if !m.IsDeb() {
+			s.Current.Kind = m.Kind
+		}
 	}
 	s.Hosts = s.hostsOf(fs, now, stale)
 	t := s.tally()

@@ -33,6 +33,9 @@ type Version struct {
 	// (PlainErr says why).
 	Plain    *PlainPackage
 	PlainErr error
+	// Encryption is how S3 says the version is encrypted (from its
+	// HEAD); a rollback to it encrypts the copy the same way.
+	Encryption Encryption
 }
 
 // headConcurrency bounds the HEAD requests History makes at once.
@@ -74,6 +77,7 @@ func (c *Client) History(ctx context.Context, a Address, limit int) ([]Version, 
 				return
 			}
 			vs[i].Manifest, vs[i].ManifestErr = obj.Manifest, obj.ManifestErr
+			vs[i].Encryption = obj.Encryption
 		})
 	}
 	wg.Wait()

@@ -46,6 +46,9 @@ type Object struct {
 	// the bytes received, and what vouched for them (e.g. "ETag MD5").
 	SHA256    string
 	Integrity []string
+	// Encryption is how S3 says the version is encrypted at rest;
+	// rollback and promote copy it to what they write.
+	Encryption Encryption
 }
 
 func target(a Address, versionID string) string {
@@ -79,7 +82,9 @@ func (c *Client) Head(ctx context.Context, a Address, versionID string) (*Object
 	if err != nil {
 		return nil, c.opError("head", target(a, versionID), err)
 	}
-	return newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata), nil
+	obj := newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	obj.Encryption = encryptionOf(out.ServerSideEncryption, out.SSEKMSKeyId, out.BucketKeyEnabled)
+	return obj, nil
 }
 
 // HeadIfNoneMatch is the agent's poll: it returns modified == false and a
@@ -99,7 +104,9 @@ func (c *Client) HeadIfNoneMatch(ctx context.Context, a Address, etag string) (o
 	if err != nil {
 		return nil, false, c.opError("head", a.String(), err)
 	}
-	return newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata), true, nil
+	obj = newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	obj.Encryption = encryptionOf(out.ServerSideEncryption, out.SSEKMSKeyId, out.BucketKeyEnabled)
+	return obj, true, nil
 }
 
 // Fetch streams version versionID of a (which must not be empty: a fetch
@@ -165,7 +172,9 @@ func (c *Client) getPinned(ctx context.Context, a Address, versionID string) (*s
 	if err != nil {
 		return nil, nil, c.opError("fetch", target(a, versionID), err)
 	}
-	return out, newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata), nil
+	obj := newObject(a, out.VersionId, out.ETag, out.ContentLength, out.LastModified, out.Metadata)
+	obj.Encryption = encryptionOf(out.ServerSideEncryption, out.SSEKMSKeyId, out.BucketKeyEnabled)
+	return out, obj, nil
 }
 
 // withoutSDKChecksumValidation removes the SDK's response checksum check

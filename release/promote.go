@@ -34,6 +34,10 @@ type PromoteInput struct {
 	AllowUnversioned bool
 	// Force copies even when the destination already holds these bytes.
 	Force bool
+	// Encryption, when not zero, is how the destination's copy is
+	// encrypted (another KMS key for another bucket); the zero value
+	// keeps the source's (Object.Encryption).
+	Encryption Encryption
 	// Edit, when set, changes the promoted manifest before it is
 	// written (and re-signed): m is a copy of the source's manifest,
 	// Extra included, to change in place (the fleet package sets the
@@ -76,6 +80,9 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 		return nil, &Error{Op: "promote", Target: target(src, obj.VersionID), Kind: ErrNoManifest,
 			Detail: fmt.Sprintf("not published by pkgdeb: %v", obj.ManifestErr), Err: obj.ManifestErr}
 	}
+	if err := in.Encryption.Validate(); err != nil {
+		return nil, &Error{Op: "promote", Target: dst.String(), Detail: err.Error(), Err: err}
+	}
 	res := &PromoteResult{Source: obj}
 	keys := in.PublicKeys
 	if len(keys) == 0 && in.Key != nil {
@@ -115,7 +122,11 @@ func (c *Client) Promote(ctx context.Context, src, dst Address, in PromoteInput)
 		curV = &Version{VersionID: cur.VersionID, ETag: cur.ETag}
 	}
 	srcV := Version{VersionID: obj.VersionID, ETag: obj.ETag}
-	vid, err := c.copyVersion(ctx, "promote", src, srcV, dst, curV, m, m != obj.Manifest)
+	enc := obj.Encryption
+	if !in.Encryption.IsZero() {
+		enc = in.Encryption
+	}
+	vid, err := c.copyVersion(ctx, "promote", src, srcV, dst, curV, m, m != obj.Manifest, enc)
 	if err != nil {
 		return nil, err
 	}

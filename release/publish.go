@@ -17,8 +17,21 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// ContentType is what release objects are served as.
+// ContentType is what Debian package releases are served as.
 const ContentType = "application/vnd.debian.binary-package"
+
+// contentType is what a release of m's kind is served as: a
+// configuration is a file of settings, any other kind but a package is
+// opaque bytes.
+func contentType(m *Manifest) string {
+	switch {
+	case m.IsDeb():
+		return ContentType
+	case m.Kind == KindConfig:
+		return "text/plain"
+	}
+	return "application/octet-stream"
+}
 
 // PublishInput is what Publish writes.
 type PublishInput struct {
@@ -37,6 +50,10 @@ type PublishInput struct {
 	// Force uploads even when the channel's current version already holds
 	// these exact bytes.
 	Force bool
+	// Encryption asks S3 to encrypt the bytes at rest (SSE-KMS for a
+	// configuration holding secrets); the zero value leaves it to the
+	// bucket's default. Rollback and promote keep it on their copies.
+	Encryption Encryption
 	// Progress, when set, is called as bytes are confirmed by S3 (after
 	// each part), with the total.
 	Progress func(done, total int64)
@@ -91,6 +108,9 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 	if err := m.Validate(); err != nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}
 	}
+	if err := in.Encryption.Validate(); err != nil {
+		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}
+	}
 	if !in.AllowUnversioned {
 		if err := c.requireVersioning(ctx, "publish", a); err != nil {
 			return nil, err
@@ -117,9 +137,10 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 		Key:           &a.Key,
 		Body:          body,
 		ContentLength: aws.Int64(m.Size),
-		ContentType:   aws.String(ContentType),
+		ContentType:   aws.String(contentType(m)),
 		Metadata:      m.Metadata(),
 	}
+	in.Encryption.applyToUpload(up)
 	res.Multipart = m.Size >= c.partSize
 	if !res.Multipart {
 		// Single PUT: S3 checks the whole object's SHA-256 against the

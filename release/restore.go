@@ -153,7 +153,7 @@ func (c *Client) Rollback(ctx context.Context, a Address, in RollbackInput) (*Ro
 	if in.DryRun {
 		return res, nil
 	}
-	vid, err := c.copyVersion(ctx, "rollback", a, *tv, a, res.Previous, res.Manifest, replace)
+	vid, err := c.copyVersion(ctx, "rollback", a, *tv, a, res.Previous, res.Manifest, replace, tv.Encryption)
 	if err != nil {
 		return nil, err
 	}
@@ -300,11 +300,12 @@ func previousVersion(hist []Version, ok func(*Version) bool) (*Version, error) {
 	return nil, fmt.Errorf("no earlier version with different bytes than the current one (%d versions in history)", len(hist))
 }
 
-// copyVersion copies src (a version of srcAddr) over dst server-side.
-// With replace, the object gets manifest m instead of the source's
-// metadata. The copy is conditional on src's ETag, and on dst's current
-// version being cur (or absent when cur is nil).
-func (c *Client) copyVersion(ctx context.Context, op string, srcAddr Address, src Version, dst Address, cur *Version, m *Manifest, replace bool) (string, error) {
+// copyVersion copies src (a version of srcAddr) over dst server-side,
+// encrypted as enc says (S3 does not carry SSE-KMS over to a copy by
+// itself). With replace, the object gets manifest m instead of the
+// source's metadata. The copy is conditional on src's ETag, and on dst's
+// current version being cur (or absent when cur is nil).
+func (c *Client) copyVersion(ctx context.Context, op string, srcAddr Address, src Version, dst Address, cur *Version, m *Manifest, replace bool, enc Encryption) (string, error) {
 	in := &s3.CopyObjectInput{
 		Bucket:            &dst.Bucket,
 		Key:               &dst.Key,
@@ -316,8 +317,9 @@ func (c *Client) copyVersion(ctx context.Context, op string, srcAddr Address, sr
 	if replace {
 		in.MetadataDirective = s3types.MetadataDirectiveReplace
 		in.Metadata = m.Metadata()
-		in.ContentType = aws.String(ContentType)
+		in.ContentType = aws.String(contentType(m))
 	}
+	enc.applyToCopy(in)
 	if cur != nil && cur.ETag != "" {
 		in.IfMatch = aws.String(cur.ETag)
 	}

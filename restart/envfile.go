@@ -29,7 +29,8 @@ type EnvVar struct {
 // double quotes (where \" \\ \$ and \` are escapes). An unquoted value ends
 // at " #", so a trailing comment is allowed. name labels errors, which
 // name the line. It reads at most 1 MiB, in lines of at most 64 KiB: more
-// is an error. Options.EnvFiles and the autoupdate agent's own environment
+// is an error. Errors never quote the file's text (values may be
+// secrets): they name the file, the line and the key. Options.EnvFiles and the autoupdate agent's own environment
 // file are read with it.
 func ParseEnvFile(r io.Reader, name string) ([]EnvVar, error) {
 	var vars []EnvVar
@@ -50,7 +51,9 @@ func ParseEnvFile(r io.Reader, name string) ([]EnvVar, error) {
 		key, raw, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
 		if !ok || !validEnvKey(key) {
-			return nil, fmt.Errorf("%s:%d: want KEY=VALUE, got %q", name, n, line)
+			// The line is not quoted: it may be a secret pasted without
+			// its name.
+			return nil, fmt.Errorf("%s:%d: want KEY=VALUE, with KEY of letters, digits and _ (not starting with a digit)", name, n)
 		}
 		val, err := unquote(strings.TrimSpace(raw))
 		if err != nil {
@@ -92,7 +95,7 @@ func unquote(s string) (string, error) {
 			return "", fmt.Errorf("unterminated single quote")
 		}
 		if rest := strings.TrimSpace(s[end+2:]); rest != "" && !strings.HasPrefix(rest, "#") {
-			return "", fmt.Errorf("text after the closing quote: %q", rest)
+			return "", errors.New("text after the closing quote")
 		}
 		return s[1 : end+1], nil
 	case '"':
@@ -105,7 +108,7 @@ func unquote(s string) (string, error) {
 				i++
 			case c == '"':
 				if rest := strings.TrimSpace(s[i+1:]); rest != "" && !strings.HasPrefix(rest, "#") {
-					return "", fmt.Errorf("text after the closing quote: %q", rest)
+					return "", errors.New("text after the closing quote")
 				}
 				return b.String(), nil
 			default:

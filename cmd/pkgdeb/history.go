@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +26,13 @@ their .deb's control file, read with one ranged GET of the object's first
 64 KiB (a second, up to 1 MiB, when the control member is larger). Those
 are unsigned: whoever could write to the bucket chose them.
 
+On a configuration channel (pkgdeb publish --kind config) plain uploads
+are not read: they are not .debs, and what they hold may be secret.
+Nothing history prints comes from a release's bytes.
+
 Examples:
   pkgdeb history s3://acme-releases/hello/production.deb
+  pkgdeb history s3://acme-releases/hello/production.env
   pkgdeb history --json s3://acme-releases/hello/production.deb | jq '.[0].version'
 
 Flags:
@@ -34,8 +40,10 @@ Flags:
 
 // historyEntry is one --json element.
 type historyEntry struct {
-	VersionID    string    `json:"version_id"`
-	Current      bool      `json:"current"`
+	VersionID string `json:"version_id"`
+	Current   bool   `json:"current"`
+	// Kind is the manifest's kind: "deb" or "config".
+	Kind         string    `json:"kind,omitempty"`
 	DeleteMarker bool      `json:"delete_marker,omitempty"`
 	LastModified time.Time `json:"last_modified"`
 	Size         int64     `json:"size"`
@@ -79,8 +87,11 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := c.ReadPlain(ctx, ch, hist, readDebPrefix); err != nil {
-		return err
+	config := configChannel(hist)
+	if !config {
+		if err := c.ReadPlain(ctx, ch, hist, readDebPrefix); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		out := make([]historyEntry, 0, len(hist))
@@ -93,11 +104,24 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: no versions\n", ch)
 		return nil
 	}
-	return writeHistoryTable(stdout, hist)
+	return writeHistoryTable(stdout, hist, config)
+}
+
+// configChannel reports whether hist is a configuration channel's: a
+// version's manifest says so. A plain upload there is not read (it is not
+// a .deb, and its bytes may be secrets a .deb reader's errors would
+// quote).
+func configChannel(hist []release.Version) bool {
+	for _, v := range hist {
+		if v.Manifest != nil && v.Manifest.Kind == release.KindConfig {
+			return true
+		}
+	}
+	return false
 }
 
 // writeHistoryTable writes hist as history's table.
-func writeHistoryTable(w io.Writer, hist []release.Version) error {
+func writeHistoryTable(w io.Writer, hist []release.Version, config bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\tVERSION ID\tPUBLISHED\tVERSION\tSHA256\tSIZE\tPUBLISHER\tSIGNED\tNOTE")
 	for _, v := range hist {
@@ -110,6 +134,9 @@ func writeHistoryTable(w io.Writer, hist []release.Version) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t(deleted)\t\t\t\t\t\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339))
 		case v.Manifest == nil:
 			version, publisher, note := plainCells(v)
+			if config && v.Plain == nil && v.PlainErr == nil {
+				version, note = "?", note+"not read: a configuration channel's plain upload is not a .deb"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t%s\t%s\tno\t%s\n", mark, v.VersionID, v.LastModified.UTC().Format(time.RFC3339),
 				version, mib(v.Size), publisher, note)
 		default:
@@ -168,6 +195,7 @@ func toEntry(v release.Version) historyEntry {
 		Size:         v.Size,
 	}
 	if m := v.Manifest; m != nil {
+		e.Kind = cmp.Or(m.Kind, release.KindDeb)
 		e.Package, e.Version, e.Architecture = m.Package, m.Version, m.Architecture
 		e.SHA256, e.PublishedAt, e.Publisher, e.GitCommit = m.SHA256, m.PublishedAt, m.Publisher, m.GitCommit
 		e.Signed, e.KeyID = m.Signed(), m.KeyID

@@ -146,9 +146,9 @@ func printPromote(stdout io.Writer, src, dst release.Address, in release.Promote
 		check += ", re-signed for the destination by key " + in.Key.ID()
 	}
 	if res.Skipped {
-		fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has %s %s (sha256 %s); nothing copied (--force copies anyway)\n", dst, res.VersionID, m.Package, m.Version, m.ShortSHA())
+		fmt.Fprintf(stdout, "%s: unchanged: current VersionId %s already has %s (sha256 %s); nothing copied (--force copies anyway)\n", dst, res.VersionID, kindNote(m), m.ShortSHA())
 		return
 	}
-	fmt.Fprintf(stdout, "%s: promoted %s %s from %s (VersionId %s; %s), new VersionId %s\n",
-		dst, m.Package, m.Version, src, res.Source.VersionID, check, res.VersionID)
+	fmt.Fprintf(stdout, "%s: promoted %s from %s (VersionId %s; %s), new VersionId %s\n",
+		dst, kindNote(m), src, res.Source.VersionID, check, res.VersionID)
 }

@@ -253,6 +253,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	force := fs.Bool("force", false, "upload even when the current version already has these bytes")
 	commit := fs.String("git-commit", "", "git `commit` to record (default: $GITHUB_SHA, $CI_COMMIT_SHA, or HEAD of the git tree holding the file)")
 	who := fs.String("publisher", "", "who publishes, recorded in the manifest (default: user@host)")
+	var kf kindFlags
+	kf.register(fs)
 	var rf rolloutFlags
 	rf.register(fs)
 	var wf waitFlags
@@ -264,8 +266,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := wf.check(fs, true, conn.insecureEndpoint); err != nil {
 		return err
 	}
+	if err := kf.check(fs); err != nil {
+		return err
+	}
 	if len(pos) < 2 {
-		return cli.Usagef("want a .deb file and at least one s3://bucket/key, got %d arguments", len(pos))
+		return cli.Usagef("want a file (a .deb, or a configuration with --kind config) and at least one s3://bucket/key, got %d arguments", len(pos))
 	}
 	file := pos[0]
 	dsts, err := parseAddresses(pos[1:])
@@ -282,16 +287,17 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	m, f, err := publishManifest(ctx, file, *who, *commit, policy)
+	m, f, err := publishManifest(ctx, file, &kf, *who, *commit, policy)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	warnUnsignedEncrypted(stderr, m, key, kf.encryption())
 	c, err := conn.client(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	in := release.PublishInput{Body: f, Manifest: m, Key: key, AllowUnversioned: *allowUnversioned, Force: *force}
+	in := release.PublishInput{Body: f, Manifest: m, Key: key, AllowUnversioned: *allowUnversioned, Force: *force, Encryption: kf.encryption()}
 	written, failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
 	var waitErr error
 	if wf.wait && len(written) > 0 {
@@ -336,7 +342,11 @@ func publishEach(ctx context.Context, c *release.Client, dsts []release.Address,
 			if vid == "" || vid == "null" {
 				vid = "none (bucket not versioned)"
 			}
-			fmt.Fprintf(stdout, "%s: published %s %s (%s), sha256 %s, %s, VersionId %s\n", dst, m.Package, m.Version, keyNote(in.Key), m.ShortSHA(), mib(m.Size), vid)
+			enc := ""
+			if !in.Encryption.IsZero() {
+				enc = ", encrypted " + in.Encryption.String()
+			}
+			fmt.Fprintf(stdout, "%s: published %s (%s), sha256 %s, %s%s, VersionId %s\n", dst, kindNote(m), keyNote(in.Key), m.ShortSHA(), sizeNote(m.Size), enc, vid)
 			fmt.Fprintf(stdout, "%s: %s\n", dst, policyNote(policy, m.PublishedAt))
 		}
 		if ctx.Err() != nil {
@@ -353,6 +363,16 @@ func signedNote(m *release.Manifest) string {
 	return "unsigned"
 }
 
+// warnUnsignedEncrypted warns when a configuration goes up encrypted but
+// unsigned: an agent without a public key trusts the manifest's SHA-256,
+// which anyone who can write the bucket can set (and an SSE-KMS ETag is
+// no MD5 to check against).
+func warnUnsignedEncrypted(stderr io.Writer, m *release.Manifest, key *release.SigningKey, enc release.Encryption) {
+	if key == nil && enc.SSE == release.SSEKMS {
+		fmt.Fprintf(stderr, "warning: %s goes up encrypted with KMS but unsigned: hosts cannot tell it from one a bucket writer put there; sign it (--sign-key) and give the agents the public key\n", kindNote(m))
+	}
+}
+
 // keyNote says how publish signs: with key, for each channel it writes.
 func keyNote(key *release.SigningKey) string {
 	if key != nil {
@@ -361,10 +381,18 @@ func keyNote(key *release.SigningKey) string {
 	return "unsigned"
 }
 
-// publishManifest is prepareManifest with who publishes, the git commit
-// and the rollout policy; it returns the open file for uploading.
-func publishManifest(ctx context.Context, file, who, commit string, policy fleet.Policy) (*release.Manifest, *os.File, error) {
-	m, f, err := prepareManifest(ctx, file)
+// publishManifest is prepareManifest (or prepareConfig, with --kind
+// config) with who publishes, the git commit and the rollout policy; it
+// returns the bytes to upload.
+func publishManifest(ctx context.Context, file string, kf *kindFlags, who, commit string, policy fleet.Policy) (*release.Manifest, releaseBody, error) {
+	var m *release.Manifest
+	var f releaseBody
+	var err error
+	if kf.kind == release.KindConfig {
+		m, f, err = prepareConfig(ctx, file, kf)
+	} else {
+		m, f, err = prepareManifest(ctx, file)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

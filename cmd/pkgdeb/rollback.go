@@ -221,7 +221,7 @@ func loadPublicKeys(paths []string) ([]release.PublicKey, error) {
 // dry run, would restore) and the rollout policy it goes out with.
 func printRollback(stdout io.Writer, a release.Address, res *release.RollbackResult, dryRun bool) {
 	t, m := res.Target, res.Manifest
-	what := fmt.Sprintf("%s %s (VersionId %s, sha256 %s, published %s)", m.Package, m.Version, t.VersionID, m.ShortSHA(), t.Manifest.PublishedAt.Format("2006-01-02T15:04:05Z"))
+	what := fmt.Sprintf("%s (VersionId %s, sha256 %s, published %s)", kindNote(m), t.VersionID, m.ShortSHA(), t.Manifest.PublishedAt.Format("2006-01-02T15:04:05Z"))
 	cur := "nothing"
 	if res.Previous != nil && res.Previous.Manifest != nil {
 		cur = fmt.Sprintf("%s (VersionId %s)", res.Previous.Manifest.Version, res.Previous.VersionID)

@@ -193,6 +193,16 @@ func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, sta
 	return s, nil
 }
 
+// kindPrefix names a release's kind before its package name in status
+// and wait output: nothing for a package, "config of " for a
+// configuration.
+func kindPrefix(kind string) string {
+	if kind == "" || kind == release.KindDeb {
+		return ""
+	}
+	return kind + " of "
+}
+
 // printStatus writes the human form of r. Agents (any of them, with one
 // server's credentials) write the host names, versions, states and errors
 // it shows: each goes through visible, and so does the verdict, which
@@ -201,8 +211,8 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 	cur := r.Current
 	fmt.Fprintf(w, "channel  %s\n", visible(r.Channel))
 	if cur.SHA256 != "" {
-		fmt.Fprintf(w, "current  %s %s  sha256 %.12s  version_id %s  published %s\n",
-			cur.Package, cur.Version, cur.SHA256, cur.VersionID, cur.PublishedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "current  %s%s %s  sha256 %.12s  version_id %s  published %s\n",
+			kindPrefix(cur.Kind), cur.Package, cur.Version, cur.SHA256, cur.VersionID, cur.PublishedAt.UTC().Format(time.RFC3339))
 	} else if cur.Plain {
 		fmt.Fprintf(w, "current  %s %s  version_id %s  (plain upload, no manifest: unsigned agents take it, signed ones refuse it; name and version read from the .deb)\n",
 			visible(cmp.Or(cur.Package, "?")), visible(cmp.Or(cur.Version, "?")), cur.VersionID)

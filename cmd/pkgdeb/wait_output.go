@@ -72,7 +72,7 @@ func progressBar(p *fleet.Progress, elapsed time.Duration) string {
 		done = n.OnCurrent * width / n.Live
 	}
 	line := fmt.Sprintf("[%s%s] %d/%d live hosts on %s %s", strings.Repeat("#", done), strings.Repeat(".", width-done),
-		n.OnCurrent, n.Live, visible(s.Current.Package), visible(s.Current.Version))
+		n.OnCurrent, n.Live, kindPrefix(s.Current.Kind)+visible(s.Current.Package), visible(s.Current.Version))
 	if ro := s.Rollout; ro != nil && ro.Of > 1 {
 		line += fmt.Sprintf(" | wave %d/%d", ro.Wave, ro.Of)
 	}
