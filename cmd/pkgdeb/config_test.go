@@ -117,3 +117,67 @@ func TestConfigChannel(t *testing.T) {
 	}
 	run("wait", "--timeout", "30s", "--interval", "250ms", staging)
 }
+
+// TestConfigPublishRefuses: every refusal happens before any request
+// reaches S3, says what to fix by line and key, and never shows a value.
+func TestConfigPublishRefuses(t *testing.T) {
+	srv := relS3(t)
+	dir := t.TempDir()
+	dst := "s3://" + srv.Bucket(t, true) + "/hello/production.env"
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := writeConfig(t, dir, "1")
+	pw := "DB_PASSWORD=" + secretValue
+	cfg := []string{"publish", "--kind", "config", "--package", "hello"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unterminated quote", append(cfg, file("a.env", "A=1\n\nDB_PASSWORD=\""+secretValue+"\n"), dst), 1, "a.env:3: DB_PASSWORD: unterminated double quote"},
+		{"text after a quote", append(cfg, file("b.env", "DB_PASSWORD='x' "+secretValue+"\n"), dst), 1, "b.env:1: DB_PASSWORD: text after the closing quote"},
+		{"a secret without its name", append(cfg, file("c.env", "A=1\n"+secretValue+"\n"), dst), 1, "c.env:2: want KEY=VALUE"},
+		{"a key set twice", append(cfg, file("d.env", pw+"\nA=1\n"+pw+"\n"), dst), 1, "d.env:3: DB_PASSWORD is set again (first on line 1)"},
+		{"no assignment", append(cfg, file("e.env", "# nothing yet\n"), dst), 1, "no KEY=VALUE line"},
+		{"too large", append(cfg, file("f.env", pw+"\n"+strings.Repeat("# padding\n", 7000)), dst), 1, "more than 64 KiB"},
+		{"a directory", append(cfg, dir, dst), 1, "not a regular file"},
+		{"check-cmd refuses, printing the file", append(cfg, "--check-cmd", `cat "$1"; echo "bad setting" >&2; exit 3`, good, dst), 1,
+			"--check-cmd failed, nothing uploaded: the check command refused the configuration: exit status 3; its output, the file's values redacted:\n    # hello's settings\n    HELLO_GREETING=\"[value of HELLO_GREETING]\"\n    DB_PASSWORD='[value of DB_PASSWORD]'\n    bad setting"},
+		{"check-cmd times out", append(cfg, "--check-cmd", "sleep 60", "--check-timeout", "200ms", good, dst), 1, "no answer within 200ms, killed"},
+		{"check-cmd does not see credentials", append(cfg, "--check-cmd", `test -z "$AWS_SECRET_ACCESS_KEY$AWS_ACCESS_KEY_ID" || { echo leaked; exit 1; }; false`, good, dst), 1, "exit status 1"},
+		{"no --package", []string{"publish", "--kind", "config", good, dst}, 2, "--kind config needs --package"},
+		{"bad --package", append(cfg[:4:4], "Hello World", good, dst), 2, "want a service's name"},
+		{"bad --version", append(cfg, "--version", "1 0", good, dst), 2, `--version "1 0": want letters`},
+		{"unknown kind", []string{"publish", "--kind", "rpm", good, dst}, 2, `--kind "rpm": want deb or config`},
+		{"config flags on a deb", []string{"publish", "--version", "1", "--check-cmd", "true", good, dst}, 2, "only go with --kind config"},
+		{"unknown --sse", append(cfg, "--sse", "aws:fms", good, dst), 2, `server-side encryption "aws:fms"`},
+		{"--kms-key-id without --sse", append(cfg, "--kms-key-id", "alias/x", good, dst), 2, "needs server-side encryption aws:kms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := relRun(t, tt.args...)
+			noSecret(t, "the refusal", out, errs)
+			if strings.Contains(errs, "leaked") {
+				t.Errorf("the check command saw AWS credentials: %s", errs)
+			}
+			if code != tt.code || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, want %d; stderr %q should mention %q", code, tt.code, errs, tt.want)
+			}
+		})
+	}
+	if h := relHistory(t, dst); len(h) != 0 {
+		t.Errorf("something was uploaded: %+v", h)
+	}
+	// The same file with a passing check goes up.
+	out := mustRun(t, append(cfg, "--check-cmd", `grep -q '^DB_PASSWORD=' "$1"`, good, dst)...)
+	noSecret(t, "publish", out)
+	if h := relHistory(t, dst); len(h) != 1 {
+		t.Errorf("after a passing check: %+v", h)
+	}
+}

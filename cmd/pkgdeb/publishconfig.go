@@ -60,6 +60,9 @@ func (f *kindFlags) check(fs *flag.FlagSet) error {
 		if !serviceName.MatchString(f.pkg) {
 			return cli.Usagef("--package %q: want a service's name, lowercase letters, digits and + - . _ (as a Debian package name)", f.pkg)
 		}
+		if f.version != "" && !configVersion.MatchString(f.version) {
+			return cli.Usagef("--version %q: want letters, digits and . + ~ : _ - (at most 64, starting with a letter or digit), e.g. 2026.12.02-1 or v42", f.version)
+		}
 		if f.checkTimeout <= 0 {
 			return cli.Usagef("--check-timeout must be above 0")
 		}
@@ -75,6 +78,10 @@ func (f *kindFlags) check(fs *flag.FlagSet) error {
 // serviceName is what --package accepts: a Debian package name, which is
 // what names a service on the hosts.
 var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.\-_]{0,99}$`)
+
+// configVersion is what --version accepts: one word that pkgdeb rollback
+// --to can name, sorting as people expect.
+var configVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~:_\-]{0,63}$`)
 
 func (f *kindFlags) encryption() release.Encryption {
 	return release.Encryption{SSE: f.sse, KMSKeyID: f.kmsKeyID}
