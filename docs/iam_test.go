@@ -59,8 +59,9 @@ func load(t *testing.T, name string) *policy {
 			t.Errorf("%s: statement %+v", name, st)
 		}
 		for _, a := range st.Action {
-			if (!strings.HasPrefix(a, "s3:") && !strings.HasPrefix(a, "autoscaling:") && a != "cloudwatch:DescribeAlarms") || strings.Contains(a, "*") {
-				t.Errorf("%s: action %q: want explicit s3 actions (and the lifecycle action and the gate alarm's read)", name, a)
+			if (!strings.HasPrefix(a, "s3:") && !strings.HasPrefix(a, "autoscaling:") && a != "cloudwatch:DescribeAlarms" &&
+				a != "kms:Decrypt" && a != "kms:GenerateDataKey") || strings.Contains(a, "*") {
+				t.Errorf("%s: action %q: want explicit s3 actions (and the lifecycle action, the gate alarm's read and SSE-KMS's two)", name, a)
 			}
 		}
 	}
@@ -96,16 +97,21 @@ func (p *policy) grantsIf(resource string, ctx map[string]string) []string {
 	return slices.Compact(out)
 }
 
-// satisfied reports whether ctx meets every StringLike condition of st;
-// other operators are not used by these policies and fail the test.
+// satisfied reports whether ctx meets every StringLike and StringEquals
+// condition of st; other operators are not used by these policies and
+// fail the test.
 func (st *statement) satisfied(ctx map[string]string) bool {
 	for op, keys := range st.Condition {
-		if op != "StringLike" {
+		if op != "StringLike" && op != "StringEquals" {
 			return false
 		}
 		for key, patterns := range keys {
 			v, ok := ctx[key]
-			if !ok || !slices.ContainsFunc(patterns, func(p string) bool { return glob(p, v, ctx) }) {
+			match := func(p string) bool { return glob(p, v, ctx) }
+			if op == "StringEquals" {
+				match = func(p string) bool { return p == v }
+			}
+			if !ok || !slices.ContainsFunc(patterns, match) {
 				return false
 			}
 		}
@@ -379,6 +385,37 @@ func TestAgentGateAlarm(t *testing.T) {
 			if strings.HasPrefix(a, "cloudwatch:") && slices.ContainsFunc(st.Resource, func(r string) bool { return !strings.Contains(r, ":alarm:") }) {
 				t.Errorf("statement %s grants %s beyond alarms: %v", st.Sid, a, st.Resource)
 			}
+		}
+	}
+}
+
+// TestKMSGrants: with SSE-KMS (pkgdeb publish --sse aws:kms), the
+// publisher may have S3 encrypt with the key and read back what it
+// encrypted (promote and rollback download before copying), the agent
+// may only have S3 decrypt; neither may use the key outside S3, nor any
+// other key.
+func TestKMSGrants(t *testing.T) {
+	const key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	viaS3 := map[string]string{"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+	for _, tt := range []struct {
+		file string
+		want []string
+	}{
+		{"iam-publisher.json", []string{"kms:Decrypt", "kms:GenerateDataKey"}},
+		{"iam-agent.json", []string{"kms:Decrypt"}},
+	} {
+		p := load(t, tt.file)
+		if got := p.grantsIf(key, viaS3); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: through S3: %v, want %v", tt.file, got, tt.want)
+		}
+		if got := p.grantsIf(key, map[string]string{"kms:ViaService": "lambda.us-east-1.amazonaws.com"}); len(got) != 0 {
+			t.Errorf("%s: outside S3: %v, want nothing", tt.file, got)
+		}
+		if got := p.grantsIf(key, nil); len(got) != 0 {
+			t.Errorf("%s: called directly: %v, want nothing", tt.file, got)
+		}
+		if got := p.grantsIf(strings.Replace(key, "1234abcd", "9999abcd", 1), viaS3); len(got) != 0 {
+			t.Errorf("%s: on another key: %v, want nothing", tt.file, got)
 		}
 	}
 }

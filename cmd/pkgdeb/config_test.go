@@ -2,15 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
 
@@ -179,5 +183,34 @@ func TestConfigPublishRefuses(t *testing.T) {
 	noSecret(t, "publish", out)
 	if h := relHistory(t, dst); len(h) != 1 {
 		t.Errorf("after a passing check: %+v", h)
+	}
+}
+
+// TestConfigPublishSSE: --sse and --kms-key-id reach S3's PutObject, the
+// output names the encryption, and an unsigned encrypted configuration
+// is warned about.
+func TestConfigPublishSSE(t *testing.T) {
+	srv := relS3(t)
+	proxy := testenv.StartS3Proxy(t, srv.Endpoint)
+	var mu sync.Mutex
+	var puts []string
+	proxy.SetFault(realparts.Fault{Before: func(r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			defer mu.Unlock()
+			puts = append(puts, r.Header.Get("X-Amz-Server-Side-Encryption")+" "+r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"))
+		}
+	}})
+	dst := "s3://" + srv.Bucket(t, true) + "/hello/production.env"
+	code, out, errs := relRun(t, "publish", "--endpoint", proxy.URL, "--kind", "config", "--package", "hello",
+		"--sse", "aws:kms", "--kms-key-id", "alias/hello-config", writeConfig(t, t.TempDir(), "1"), dst)
+	noSecret(t, "publish", out, errs)
+	if code != 0 || !strings.Contains(out, "encrypted aws:kms (key alias/hello-config)") || !strings.Contains(errs, "encrypted with KMS but unsigned") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) != 1 || puts[0] != "aws:kms alias/hello-config" {
+		t.Errorf("PUTs sent encryption %q", puts)
 	}
 }
