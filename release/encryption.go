@@ -33,8 +33,10 @@ const (
 type Encryption struct {
 	// SSE is "", SSES3 or SSEKMS.
 	SSE string
-	// KMSKeyID names the KMS key (key ID, ARN or alias ARN) with SSEKMS;
-	// empty means the account's AWS managed key for S3 (aws/s3).
+	// KMSKeyID names the KMS key with SSEKMS: its ARN, or a key ID or
+	// alias, which KMS resolves in the caller's account rather than the
+	// bucket owner's; empty means the account's AWS managed key for S3
+	// (aws/s3). A HEAD reports the key's ARN.
 	KMSKeyID string
 	// BucketKey asks S3 to use an S3 Bucket Key with SSEKMS, which cuts
 	// the KMS requests S3 makes.

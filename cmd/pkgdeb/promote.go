@@ -27,6 +27,10 @@ destination bucket must keep versions unless --allow-unversioned; a
 destination that already has these bytes, signed for it, is left alone
 unless --force.
 
+The copy is encrypted as the source is (S3 would otherwise give it the
+destination bucket's default encryption, not the source's KMS key);
+--sse and --kms-key-id encrypt it another way (see docs/iam.md).
+
 The promoted release keeps the source's rollout policy, maintenance
 windows included; --window gives it other windows (staging at any time,
 production inside its window), --no-window none. The policy is signed, so
@@ -44,6 +48,9 @@ Examples:
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
   pkgdeb promote --sign-key ci.key --window 'Mon-Fri 09:00-17:00 Europe/London' \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
+  pkgdeb promote --sign-key ci.key --sse aws:kms \
+      --kms-key-id arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
+      s3://acme-releases/hello/staging.env s3://acme-production/hello/production.env
   pkgdeb promote --sign-key ci.key --wait --timeout 20m \
       s3://acme-releases/hello/staging.deb s3://acme-releases/hello/production.deb
 
@@ -62,6 +69,8 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	force := fs.Bool("force", false, "copy even when the destination already has these bytes")
 	var windows cli.Strings
 	fs.Var(&windows, "window", "give the promoted release this maintenance `window` instead of the source's, e.g. 'Mon-Fri 09:00-17:00 Europe/London' (repeatable; see pkgdeb publish --help)")
+	sse := fs.String("sse", "", "encrypt the destination's copy this way instead of as the source is: aws:kms or AES256")
+	kmsKeyID := fs.String("kms-key-id", "", "with --sse aws:kms: the destination's KMS key ARN (or `ID`, or alias/NAME; a bucket in another region needs its own key)")
 	noWindow := fs.Bool("no-window", false, "promote the release without the source's maintenance windows: hosts take it at any time")
 	var wf waitFlags
 	wf.register(fs, true)
@@ -83,7 +92,11 @@ func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if src == dst {
 		return cli.Usagef("source and destination are the same channel")
 	}
-	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force, Publisher: publisher()}
+	in := release.PromoteInput{VersionID: *versionID, AllowUnversioned: *allowUnversioned, Force: *force, Publisher: publisher(),
+		Encryption: release.Encryption{SSE: *sse, KMSKeyID: *kmsKeyID}}
+	if err := in.Encryption.Validate(); err != nil {
+		return cli.Usagef("--sse/--kms-key-id: %v", err)
+	}
 	if in.Edit, err = promoteWindows(windows, *noWindow); err != nil {
 		return err
 	}
