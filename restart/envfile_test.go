@@ -29,12 +29,20 @@ func TestParseEnvFile(t *testing.T) {
 		{"bad key", "A-B=1", nil, "want KEY=VALUE"},
 		{"unterminated", `A="oops`, nil, "unterminated double quote"},
 		{"junk after quote", `A='x' y`, nil, "text after the closing quote"},
+		// A value may be a secret: errors name the line and the key only.
+		{"a secret without its key", "A=1\nhunter2-secret\n", nil, "f:2: want KEY=VALUE, with KEY"},
+		{"a secret after a quote", "PASSWORD='x' hunter2-secret", nil, "f:1: PASSWORD: text after the closing quote"},
+		{"a secret after a double quote", `PASSWORD="x" hunter2-secret`, nil, "f:1: PASSWORD: text after the closing quote"},
+		{"a secret in a bad key", "hunter2 secret=1", nil, "f:1: want KEY=VALUE"},
 		{"line too long", "A=" + strings.Repeat("x", 64<<10), nil, "f:1: line longer than"},
 		{"file too large", strings.Repeat("A=1234567890123456789012345678901234567890\n", 30_000), nil, "f: larger than 1048576 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			vars, err := restart.ParseEnvFile(strings.NewReader(tt.in), "f")
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows a value: %v", err)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

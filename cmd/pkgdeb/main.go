@@ -29,7 +29,7 @@ func commands() []command {
 	return []command{
 		{"build", "build a .deb from a pkgdeb.yaml spec and/or flags", runBuild},
 		{"inspect", "show a .deb's control fields and files, and verify its md5sums", runInspect},
-		{"publish", "upload a .deb to one or more S3 release channels", runPublish},
+		{"publish", "upload a .deb, or a service's configuration (--kind config), to S3 release channels", runPublish},
 		{"history", "list every version of a release channel", runHistory},
 		{"rollback", "make an earlier version of a release channel current again", runRollback},
 		{"promote", "copy the exact bytes of one channel's release to another channel", runPromote},

@@ -80,31 +80,32 @@ sends the release to every host at once, at any time.
 Configuration channels. --kind config publishes a service's environment
 file instead of a .deb, on a channel of its own (e.g. hello/production.env
 next to hello/production.deb), for agents run with --config-source: they
-write the file, reload the service, check its health and roll back as
-for a package. Everything above applies unchanged: signing, the rollout
-policy (waves, --max-updating, --halt-after, windows, gates), --wait,
---notify, and pkgdeb history, rollback, promote, status, wait, halt,
-resume and dashboard on the channel. --package names the service (the
-agent's --package); --version defaults to the UTC time of the publish
-(2026.12.02-063000: sortable, readable, what rollback --to names).
-Before anything is uploaded, the file must be at most 64 KiB and parse
-as an environment file, as systemd's EnvironmentFile= and the agent read
-it (KEY=VALUE lines, # comments, an optional "export ", values in '...'
-taken literally or in "..." where a backslash escapes " \ $ and the
-backquote), with no key set twice; --check-cmd runs a command of yours on it ($1 is the file's
-path; without AWS credentials in its environment; at most --check-timeout)
-and nothing is published unless it exits 0. A configuration may hold
-secrets: no error, log, status, notification or history ever shows its
-values (errors name the line and the key; a failed check's output is
-shown with every value of the file replaced by [value of KEY]). The bytes
-uploaded are the ones checked.
+write the file, reload the service, check its health and roll back as for
+a package. Everything above applies unchanged: signing, the rollout policy
+(waves, --max-updating, --halt-after, windows, gates), --wait, --notify,
+and pkgdeb history, rollback, promote, status, wait, halt, resume and
+dashboard on the channel. --package names the service; --version defaults
+to the UTC time of the publish (2026.12.02-063000: sortable, readable,
+what rollback --to names). Before anything is uploaded, the file must be
+at most 64 KiB and parse as an environment file, as systemd's
+EnvironmentFile= and the agent read it (KEY=VALUE lines, # comments, an
+optional "export ", values in '...' taken literally or in "..." where a
+backslash escapes " \ $ and the backquote), with no key set twice;
+--check-cmd runs a command of yours on it ($1 is the file's path; without
+AWS credentials in its environment; at most --check-timeout) and nothing
+is published unless it exits 0. A configuration may hold secrets: no
+error, log, status, notification or history ever shows its values (errors
+name the line and the key; a failed check's output is shown with every
+value of the file replaced by [value of KEY]). The bytes uploaded are the
+ones checked.
 
 Encryption. --sse aws:kms [--kms-key-id KEY] has S3 encrypt the release
 with a KMS key, so that reading it takes kms:Decrypt on the key, not only
 the bucket (see docs/iam.md for the grants). Name the key by its ARN: an
-alias is resolved in the publisher's account, not the bucket owner's. Rollback and promote keep
-it on their copies. Sign encrypted configurations (--sign-key): an
-unsigned one is only as trustworthy as every bucket writer.
+alias is resolved in the publisher's account, not the bucket owner's.
+Rollback and promote keep it on their copies. Sign encrypted
+configurations (--sign-key): an unsigned one is only as trustworthy as
+every bucket writer.
 
 Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, instance profile).
