@@ -111,3 +111,30 @@ func TestShown(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelKind: a configuration channel's current release is named as
+// one, a package channel's as a package.
+func TestChannelKind(t *testing.T) {
+	c, err := release.New(t.Context(), release.Options{Endpoint: "http://127.0.0.1:9", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Client: c, Bucket: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ kind, want string }{
+		{"", "<dt>package</dt><dd>hello v1</dd>"},
+		{release.KindConfig, "<dt>config of</dt><dd>hello v1</dd>"},
+	} {
+		v := channelView{ID: "c1", Name: "s3://b/hello/production.env",
+			Sum: &fleet.Summary{Current: fleet.CurrentRelease{Kind: tt.kind, Package: "hello", Version: "v1"}}}
+		b, err := s.render("channel", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("kind %q: want %q in\n%s", tt.kind, tt.want, b)
+		}
+	}
+}
