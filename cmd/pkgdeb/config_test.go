@@ -70,7 +70,13 @@ func TestConfigChannel(t *testing.T) {
 		t.Errorf("publish with the default version: %s", out)
 	}
 	run("publish", "--kind", "config", "--package", "hello", "--version", "v1", "--sign-key", key+".key", writeConfig(t, dir, "1"), ch, "--force")
-	run("publish", "--kind", "config", "--package", "hello", "--version", "v2", "--sign-key", key+".key", writeConfig(t, dir, "2"), ch)
+	// A staged rollout, as for a package: the policy goes into the
+	// signed manifest.
+	out = run("publish", "--kind", "config", "--package", "hello", "--version", "v2", "--sign-key", key+".key",
+		"--rollout", "50%,100%", "--wave-interval", "10m", "--halt-after", "1", writeConfig(t, dir, "2"), ch)
+	if !strings.Contains(out, "published config of hello, version v2 (signed by key") || !strings.Contains(out, "last wave from") {
+		t.Errorf("staged publish: %s", out)
+	}
 	// A plain upload of a configuration, as aws s3 cp writes one: history
 	// must not read it as a .deb (nor show what it holds).
 	c, err := release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()})
@@ -108,6 +114,10 @@ func TestConfigChannel(t *testing.T) {
 	cur, err := c.Head(t.Context(), stg, "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	head, err := c.S3().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("hello/staging.env")})
+	if err != nil || aws.ToString(head.ContentType) != "text/plain" {
+		t.Errorf("a configuration is served as %q (%v), want text/plain", aws.ToString(head.ContentType), err)
 	}
 	now := time.Now().UTC()
 	st := &fleet.HostStatus{Host: "web-1", Package: "hello", State: fleet.StateOK, Since: now, Time: now,
@@ -207,6 +217,15 @@ func TestConfigPublishSSE(t *testing.T) {
 	noSecret(t, "publish", out, errs)
 	if code != 0 || !strings.Contains(out, "encrypted aws:kms (key alias/hello-config)") || !strings.Contains(errs, "encrypted with KMS but unsigned") {
 		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+	// What a configuration publish costs: the bucket's versioning, the
+	// channel's HEAD, one PUT.
+	var reqs []string
+	for _, r := range proxy.Requests() {
+		reqs = append(reqs, r.Method+" "+r.Kind)
+	}
+	if strings.Join(reqs, ", ") != "GET list, HEAD release, PUT release" {
+		t.Errorf("requests: %q", reqs)
 	}
 	mu.Lock()
 	defer mu.Unlock()

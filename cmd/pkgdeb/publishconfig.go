@@ -106,7 +106,7 @@ func (memBody) Close() error { return nil }
 func prepareConfig(ctx context.Context, file string, kf *kindFlags) (*release.Manifest, releaseBody, error) {
 	cfg, err := configfile.Read(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("publish %s: not a valid environment file, nothing uploaded: %w", file, err)
+		return nil, nil, fmt.Errorf("publish %s: nothing uploaded: %w", file, err)
 	}
 	if kf.checkCmd != "" {
 		if err := configfile.RunCheck(ctx, cfg, kf.checkCmd, kf.checkTimeout); err != nil {
