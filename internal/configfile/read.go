@@ -29,6 +29,12 @@ type File struct {
 // checks it (Check). The bytes returned are the ones checked: publish
 // uploads them, not the file again.
 func Read(path string) (*File, error) {
+	// Checked before opening: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
