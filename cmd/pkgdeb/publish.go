@@ -135,7 +135,7 @@ Examples:
       hello.deb s3://acme-releases/hello/production.deb
   pkgdeb publish --kind config --package hello --sign-key ci.key --sse aws:kms \
       --kms-key-id arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
-      --check-cmd '/usr/bin/hello --check-config "$1"' \
+      --check-cmd 'grep -q "^HELLO_GREETING=" "$1"' \
       --rollout 10%,100% --wave-interval 10m --halt-after 1 --wait \
       hello.env s3://acme-releases/hello/production.env
   pkgdeb rollback s3://acme-releases/hello/production.env --to previous --sign-key ci.key

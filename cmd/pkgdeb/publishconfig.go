@@ -33,7 +33,7 @@ func (f *kindFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kind, "kind", release.KindDeb, "what FILE is: deb (a Debian package) or config (a service's environment file, for autoupdate --config-source)")
 	fs.StringVar(&f.pkg, "package", "", "with --kind config: the `service` the configuration is for, e.g. hello (required)")
 	fs.StringVar(&f.version, "version", "", "with --kind config: the release's `version` (default: the UTC time, e.g. 2026.12.02-063000)")
-	fs.StringVar(&f.checkCmd, "check-cmd", "", "with --kind config: run this shell `command` with the file's path as $1 first, and publish nothing unless it exits 0, e.g. 'hello --check-config \"$1\"'")
+	fs.StringVar(&f.checkCmd, "check-cmd", "", "with --kind config: run this shell `command` with the file's path as $1 first, and publish nothing unless it exits 0, e.g. 'grep -q \"^HELLO_GREETING=\" \"$1\"'")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", configfile.DefaultCheckTimeout, "how long --check-cmd may run (`duration`)")
 	fs.StringVar(&f.sse, "sse", "", "server-side encryption: aws:kms (a KMS key; readers need kms:Decrypt on it) or AES256 (default: the bucket's)")
 	fs.StringVar(&f.kmsKeyID, "kms-key-id", "", "with --sse aws:kms: the KMS key's ARN (or `ID`, or alias/NAME, resolved in the publisher's account; default: the account's aws/s3 key)")
