@@ -69,7 +69,15 @@ type Config struct {
 	// CloudWatch client"). Nothing else calls it.
 	Alarms Alarms
 	// Installer installs, restarts, checks health and rolls back.
+	// Unused (may be nil) when File is set.
 	Installer *Installer
+	// File, when set, makes this agent follow a config channel instead
+	// of a package channel: its releases are of kind release.KindConfig
+	// (Package names the service), at most MaxConfigSize bytes, written
+	// to File.Path instead of installed with dpkg. Everything else (the
+	// checks, signatures, rollout policy, status objects at Channel's
+	// status address, failures and halts) is the package channel's.
+	File *ConfigFile
 	// Notifier, when set, is told of this host's failures, rollbacks
 	// and refusals (see Notifier).
 	Notifier Notifier
@@ -122,7 +130,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, errors.New("agent: no release channel client")
 	case cfg.Fleet == nil:
 		return nil, errors.New("agent: no fleet records client")
-	case cfg.Installer == nil || cfg.Installer.Dir == nil || cfg.Installer.Dpkg == nil:
+	case cfg.File != nil && (cfg.File.Dir == nil || cfg.File.Path == ""):
+		return nil, errors.New("agent: config file without a state directory or a path")
+	case cfg.File == nil && (cfg.Installer == nil || cfg.Installer.Dir == nil || cfg.Installer.Dpkg == nil):
 		return nil, errors.New("agent: no installer")
 	case cfg.Package == "":
 		return nil, errors.New("agent: no package name")
@@ -154,8 +164,13 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("host", cfg.Host, "package", cfg.Package), gateHTTP: newGateHTTP()}
-	a.backoff = Backoff{Min: cfg.Interval, Max: cfg.MaxBackoff, Rand: cfg.Rand, Logger: a.log, What: "release check"}
+	log := cfg.Logger.With("host", cfg.Host, "package", cfg.Package)
+	what := "release check"
+	if cfg.File != nil {
+		log, what = log.With("kind", release.KindConfig), "config check"
+	}
+	a := &Agent{cfg: cfg, log: log, gateHTTP: newGateHTTP()}
+	a.backoff = Backoff{Min: cfg.Interval, Max: cfg.MaxBackoff, Rand: cfg.Rand, Logger: a.log, What: what}
 	return a, nil
 }
 
@@ -225,15 +240,7 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 // start finds the architecture, recovers the state and finishes an
 // interrupted install.
 func (a *Agent) start(ctx context.Context) error {
-	in := a.cfg.Installer
-	if a.cfg.Architecture == "" {
-		arch, err := in.Dpkg.Architecture(ctx)
-		if err != nil {
-			return err
-		}
-		a.cfg.Architecture = arch
-	}
-	s, resume, err := in.Recover(ctx)
+	s, resume, err := a.recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recover state: %w", err)
 	}
@@ -247,6 +254,31 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.report(ctx)
 	return nil
+}
+
+// recover is start's first step: the architecture (for packages) and
+// the target's Recover.
+func (a *Agent) recover(ctx context.Context) (*state.State, *state.Release, error) {
+	if a.cfg.File != nil {
+		return a.cfg.File.Recover(ctx)
+	}
+	in := a.cfg.Installer
+	if a.cfg.Architecture == "" {
+		arch, err := in.Dpkg.Architecture(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.cfg.Architecture = arch
+	}
+	return in.Recover(ctx)
+}
+
+// dir is the target's state directory.
+func (a *Agent) dir() *state.Dir {
+	if a.cfg.File != nil {
+		return a.cfg.File.Dir
+	}
+	return a.cfg.Installer.Dir
 }
 
 // idleState is the state reported while nothing is happening.
@@ -281,7 +313,7 @@ func (a *Agent) Check(ctx context.Context) (Outcome, error) {
 		return "", nil
 	}
 	a.s.ETag, a.s.SeenVersionID = obj.ETag, obj.VersionID
-	if err := a.cfg.Installer.Dir.Save(a.s); err != nil {
+	if err := a.dir().Save(a.s); err != nil {
 		return outcome, err
 	}
 	return outcome, nil
@@ -293,6 +325,8 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	m := obj.Manifest
 	log := a.log.With("version_id", obj.VersionID)
 	switch {
+	case m == nil && a.cfg.File != nil:
+		return a.refuse(ctx, obj, errors.New("not a config release: the version has no manifest, and a config channel takes only releases published as configs"))
 	case m == nil && obj.Plain() && a.cfg.AllowUnsigned:
 		return a.considerPlain(ctx, obj)
 	case m == nil && obj.Plain():
@@ -321,6 +355,9 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 		// Refused, and so remembered, before anything is downloaded:
 		// a bucket writer may not make every host fill its disk.
 		return a.refuse(ctx, obj, fmt.Errorf("the release object is %d bytes, its manifest says %d", obj.Size, m.Size))
+	}
+	if a.cfg.File != nil && m.Size > MaxConfigSize {
+		return a.refuse(ctx, obj, fmt.Errorf("config release is %d bytes, more than the %d a config may have", m.Size, MaxConfigSize))
 	}
 	if err := a.checkNotCopiedBack(ctx, obj); err != nil {
 		return a.refuseOr(ctx, obj, err)
@@ -351,7 +388,13 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 func (a *Agent) install(ctx context.Context, rel *state.Release) (Outcome, error) {
 	a.setStatus(StateInstalling, rel, "")
 	a.report(ctx)
-	outcome, err := a.cfg.Installer.Install(ctx, a.s, rel)
+	var outcome Outcome
+	var err error
+	if a.cfg.File != nil {
+		outcome, err = a.cfg.File.Install(ctx, a.s, rel)
+	} else {
+		outcome, err = a.cfg.Installer.Install(ctx, a.s, rel)
+	}
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,14 +16,15 @@ import (
 
 // verifyManifest checks what can be checked before downloading.
 func (a *Agent) verifyManifest(m *release.Manifest) error {
-	if !m.IsDeb() {
-		return fmt.Errorf("release is a %q, not a Debian package", m.Kind)
-	}
-	if m.Package != a.cfg.Package {
-		return fmt.Errorf("release is package %q, this host runs %q", m.Package, a.cfg.Package)
-	}
-	if m.Architecture != a.cfg.Architecture && m.Architecture != "all" {
-		return fmt.Errorf("release is built for %s, this host is %s", m.Architecture, a.cfg.Architecture)
+	if a.cfg.File != nil {
+		if m.Kind != release.KindConfig {
+			return fmt.Errorf("release is a %q, not a config (a package published on the config channel?)", cmp.Or(m.Kind, release.KindDeb))
+		}
+		if m.Package != a.cfg.Package {
+			return fmt.Errorf("config is for service %q, this host runs %q", m.Package, a.cfg.Package)
+		}
+	} else if err := a.verifyDeb(m); err != nil {
+		return err
 	}
 	if len(a.cfg.PublicKeys) == 0 {
 		return nil
@@ -33,6 +35,20 @@ func (a *Agent) verifyManifest(m *release.Manifest) error {
 	if in := a.s.Installed; in != nil && m.PublishedAt.Before(in.PublishedAt) {
 		return fmt.Errorf("release published %s, before the installed %s (%s): %w (a rollback that re-signs it gives it a fresh publication time)",
 			m.PublishedAt.Format(time.RFC3339), in.Version, in.PublishedAt.Format(time.RFC3339), errReplay)
+	}
+	return nil
+}
+
+// verifyDeb checks a package release's manifest against this host.
+func (a *Agent) verifyDeb(m *release.Manifest) error {
+	if !m.IsDeb() {
+		return fmt.Errorf("release is a %q, not a Debian package", m.Kind)
+	}
+	if m.Package != a.cfg.Package {
+		return fmt.Errorf("release is package %q, this host runs %q", m.Package, a.cfg.Package)
+	}
+	if m.Architecture != a.cfg.Architecture && m.Architecture != "all" {
+		return fmt.Errorf("release is built for %s, this host is %s", m.Architecture, a.cfg.Architecture)
 	}
 	return nil
 }
@@ -105,7 +121,7 @@ func (e *refusalError) Error() string { return e.err.Error() }
 // hashing it, and checks it against the manifest and the package's own
 // control fields. Nothing is left on disk when it fails.
 func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Release, error) {
-	dir := a.cfg.Installer.Dir
+	dir := a.dir()
 	m := obj.Manifest
 	f, err := dir.CreateTemp()
 	if err != nil {
@@ -119,6 +135,17 @@ func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Relea
 		f.Close()
 		os.Remove(f.Name())
 		return nil, err
+	}
+	if a.cfg.File != nil {
+		// Fetch checked every byte against the manifest's size and
+		// SHA-256; a config has no inner format to check.
+		name, err := dir.Keep(f, m.SHA256, configExt)
+		if err != nil {
+			os.Remove(f.Name())
+			return nil, err
+		}
+		return &state.Release{Package: m.Package, Version: m.Version, SHA256: m.SHA256, VersionID: obj.VersionID, ETag: obj.ETag,
+			PublishedAt: m.PublishedAt, Deb: name}, nil
 	}
 	name, err := dir.KeepDeb(f, m.SHA256)
 	if err != nil {

@@ -214,11 +214,18 @@ func (d *Dir) CreateTemp() (*os.File, error) {
 // KeepDeb fsyncs the completed temporary file f, closes it and renames it
 // to the name the state refers to for sha256. It returns that name.
 func (d *Dir) KeepDeb(f *os.File, sha256 string) (string, error) {
+	return d.Keep(f, sha256, ".deb")
+}
+
+// Keep is KeepDeb for a release of any kind: the kept file is named
+// sha256 followed by ext (".deb", ".conf"), in the same private folder,
+// found with DebPath and pruned by PruneDebs.
+func (d *Dir) Keep(f *os.File, sha256, ext string) (string, error) {
 	if !validSHA256(sha256) {
 		f.Close()
 		return "", fmt.Errorf("keep .deb: invalid sha256 %q", sha256)
 	}
-	name := sha256 + ".deb"
+	name := sha256 + ext
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return "", fmt.Errorf("keep .deb: %w", err)

@@ -14,5 +14,6 @@
 // --tls-cert, HTTP/1.1 and HTTP/2 over TLS. The greeting is
 // HELLO_GREETING, default "hello"; --env-file names a file of KEY=VALUE
 // lines (systemd's EnvironmentFile= syntax) that each upgrade reads again,
-// so `systemctl reload hello` picks up a new greeting.
+// so `systemctl reload hello` picks up a new greeting. HELLO_FAIL_HEALTH=1
+// makes /healthz answer 500: a bad config, for tests of its rollback.
 package main

@@ -52,7 +52,8 @@ the binary again on the same socket, SIGTERM drains and exits. Set %s=1
 to run it under its own stable-PID supervisor (upstart, runit, supervisord).
 
 The greeting at / is HELLO_GREETING (default "hello"); with --env-file,
-each upgrade reads it again from the file.
+each upgrade reads it again from the file. HELLO_FAIL_HEALTH=1 makes
+/healthz answer 500 (a bad config, for tests of its rollback).
 
 Example:
   hello --listen 127.0.0.1:8080 --pidfile /run/hello/hello.pid --env-file -/etc/default/hello
@@ -137,7 +138,14 @@ func handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s from %s (pid %d)\n", greeting, version, os.Getpid())
 	})
+	// HELLO_FAIL_HEALTH=1 is a config that makes this generation
+	// unhealthy: the tests of a bad config's rollback set it.
+	failHealth := os.Getenv("HELLO_FAIL_HEALTH") == "1"
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if failHealth {
+			http.Error(w, "unhealthy: HELLO_FAIL_HEALTH=1", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
