@@ -59,6 +59,8 @@ type host struct {
 	root, stateDir, pidFile, addr string
 	dir                           *state.Dir
 	inst                          *Installer
+	// envFile, when set, is passed to hello as --env-file -envFile.
+	envFile string
 }
 
 func newHost(t testing.TB) *host {
@@ -125,6 +127,9 @@ func keepDeb(t *testing.T, dir *state.Dir, path string, p testenv.AgentDeb) *sta
 func (h *host) startService(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(h.root, "usr/bin/hello"), "--listen", h.addr, "--pidfile", h.pidFile)
+	if h.envFile != "" {
+		cmd.Args = append(cmd.Args, "--env-file", "-"+h.envFile)
+	}
 	if testing.Verbose() {
 		cmd.Stderr = os.Stderr
 	}

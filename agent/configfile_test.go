@@ -1,0 +1,336 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/debfleet/debfleet/agent/service"
+	"github.com/debfleet/debfleet/agent/state"
+	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testenv"
+	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/restart"
+)
+
+// secretValue is in every config the tests publish: it must never appear
+// in a log line, a status object or an error.
+const secretValue = "s3cr3t-token-value-XYZ"
+
+// configPub is a config release ready to publish: the file's bytes and
+// a manifest of kind config for service hello.
+func configPub(version, greeting string, extra ...string) pub {
+	body := []byte("HELLO_GREETING=" + greeting + "\nAPI_TOKEN=" + secretValue + "\n" + strings.Join(extra, ""))
+	sum := sha256.Sum256(body)
+	return pub{&release.Manifest{
+		Kind: release.KindConfig, Package: "hello", Version: version, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)),
+		PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "ci@test",
+	}, body}
+}
+
+// configChannel is the config channel beside ch's package channel, in the
+// same bucket, as pkgdeb publishes it.
+func configChannel(ch *channel) *channel {
+	return &channel{srv: ch.srv, client: ch.client, addr: release.Address{Bucket: ch.addr.Bucket, Key: "hello/production.env"}}
+}
+
+// configTarget is a ConfigFile for path with its own state directory,
+// reloading the hello that writes pidFile and answers on addr.
+func configTarget(t *testing.T, path, pidFile, addr string, logs io.Writer) *ConfigFile {
+	t.Helper()
+	dir, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	svc, err := service.New(service.Input{
+		PIDFile: pidFile, HealthURL: "http://" + addr + "/healthz", Timeout: 2 * time.Second, Poll: 20 * time.Millisecond, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ConfigFile{Dir: dir, Path: path, Mode: 0o640, GID: 1, Service: svc, Logger: log}
+}
+
+// configAgent follows cch, the config channel, for host.
+func configAgent(t *testing.T, cch *channel, host string, f *ConfigFile, logs io.Writer) *Agent {
+	t.Helper()
+	a, err := New(Config{
+		Channel: cch.addr, Releases: cch.client, Fleet: fleetOf(cch.client), Package: "hello", AllowUnsigned: true,
+		Host: host, Report: true, Interval: 50 * time.Millisecond, File: f, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func greeting(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		return "down: " + err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	g, _, _ := strings.Cut(string(b), " from ")
+	return g
+}
+
+// checkFile fails t unless path holds want with mode 0640 and group 1.
+func checkFile(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s holds a different config than expected", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 || fi.Sys().(*syscall.Stat_t).Gid != 1 {
+		t.Errorf("%s: mode %v gid %d, want 0640 and gid 1", path, fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t).Gid)
+	}
+}
+
+// TestConfigChannel: hello installed from a package channel reads its
+// settings from the file a config channel manages. Under load, two config
+// releases reach it (each written with its mode and group, hello reloaded
+// and answering the new greeting) without one failed request; then a
+// package release that ships the same path as a conffile is installed
+// and the managed file stays (dpkg --force-confold).
+func TestConfigChannel(t *testing.T) {
+	bins := buildHello(t, "1.0", "2.0")
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	h := newHost(t)
+	h.envFile = filepath.Join(h.root, "etc/hello.conf")
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
+	pkg := newAgent(t, h, ch, nil, nil)
+	if err := pkg.Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.startService(t)
+	var logs realparts.SyncBuffer
+	a := configAgent(t, cch, "web-1", configTarget(t, h.envFile, h.pidFile, h.addr, &logs), &logs)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	loadDone := make(chan *realparts.LoadResult, 1)
+	go func() {
+		loadDone <- realparts.Load(ctx, realparts.LoadOptions{Addr: h.addr, Workers: 4, KeepAlive: true, Duration: time.Minute})
+	}()
+	for _, p := range []pub{configPub("c1", "bonjour"), configPub("c2", "hola")} {
+		cch.publish(t, p)
+		if out, err := a.Check(t.Context()); out != OK || err != nil {
+			t.Fatalf("config %s: %s, %v; status %+v", p.m.Version, out, err, cch.tryStatus(t, "web-1"))
+		}
+		checkFile(t, h.envFile, p.body)
+		if got, want := greeting(t, h.addr), strings.TrimPrefix(strings.SplitN(string(p.body), "\n", 2)[0], "HELLO_GREETING="); got != want {
+			t.Errorf("after config %s hello greets %q, want %q", p.m.Version, got, want)
+		}
+	}
+	cancel()
+	if res := <-loadDone; res.Requests < 50 || res.Failures != 0 {
+		t.Errorf("%d of %d requests failed across two config reloads: %v", res.Failures, res.Requests, res.Errors)
+	}
+	if st := cch.status(t, "web-1"); st.State != string(OK) || st.Version != "c2" || st.Package != "hello" {
+		t.Errorf("config status: %+v, want ok on c2", st)
+	}
+
+	// A package release shipping the managed path as its conffile.
+	v2 := testenv.AgentDeb{Package: "hello", Version: "2.0", Bin: bins["2.0"], Conffile: "HELLO_GREETING=from-the-package\n"}
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, v2), time.Now()))
+	if out, err := pkg.Check(t.Context()); out != OK || err != nil {
+		t.Fatalf("package 2.0: %s, %v", out, err)
+	}
+	checkFile(t, h.envFile, configPub("c2", "hola").body)
+	if got := greeting(t, h.addr); got != "hola" || h.serving(t) != "2.0" {
+		t.Errorf("after package 2.0: greeting %q on %s, want hola on 2.0", got, h.serving(t))
+	}
+	if out, err := a.Check(t.Context()); out != "" || err != nil {
+		t.Errorf("config check after the package release: %q, %v; want nothing to do", out, err)
+	}
+	noSecret(t, logs.String(), cch, "web-1")
+}
+
+// noSecret fails t if the secret value is in the logs or in host's
+// status object on cch.
+func noSecret(t *testing.T, logs string, cch *channel, host string) {
+	t.Helper()
+	if strings.Contains(logs, secretValue) {
+		t.Errorf("the config's secret value is in the agent's logs")
+	}
+	b, err := json.Marshal(cch.status(t, host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), secretValue) {
+		t.Errorf("the config's secret value is in the status object")
+	}
+}
+
+// helloProc runs the hello binary bin on a free address with --env-file
+// -envFile, and returns its address and PID file.
+func helloProc(t *testing.T, bin, envFile string) (addr, pidFile string) {
+	t.Helper()
+	addr, err := realparts.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile = filepath.Join(t.TempDir(), "hello.pid")
+	cmd := exec.Command(bin, "--listen", addr, "--pidfile", pidFile, "--env-file", "-"+envFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	t.Cleanup(func() {
+		if pid, err := restart.ReadPIDFile(pidFile); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := realparts.WaitHTTP(ctx, "http://"+addr+"/healthz"); err != nil {
+		t.Fatal(err)
+	}
+	if err := realparts.WaitFor(ctx, "hello pid file", func() bool { _, err := restart.ReadPIDFile(pidFile); return err == nil }); err != nil {
+		t.Fatal(err)
+	}
+	return addr, pidFile
+}
+
+// TestConfigRollbackAndHalt: three hosts on config c1; c2 makes hello
+// fail its health check and is published with --max-updating 1
+// --halt-after 1. The first host to try it writes it, reloads, sees
+// hello unhealthy, puts c1 back, reloads again and marks c2 bad; the
+// rollout halts, and the other two never write c2. No secret reaches a
+// log, a status object or a failure record.
+func TestConfigRollbackAndHalt(t *testing.T) {
+	bins := buildHello(t, "1.0")
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	good, bad := configPub("c1", "bonjour"), configPub("c2", "hola", "HELLO_FAIL_HEALTH=1\n")
+	cch.publish(t, good)
+	type node struct {
+		name, addr, path string
+		file             *ConfigFile
+		agent            *Agent
+	}
+	var logs realparts.SyncBuffer
+	var nodes []*node
+	for i := range 3 {
+		n := &node{name: fmt.Sprintf("app-%d", i), path: filepath.Join(t.TempDir(), "hello.env")}
+		var pidFile string
+		n.addr, pidFile = helloProc(t, bins["1.0"], n.path)
+		n.file = configTarget(t, n.path, pidFile, n.addr, &logs)
+		n.agent = configAgent(t, cch, n.name, n.file, &logs)
+		if err := n.agent.Once(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	if err := (fleet.Policy{Waves: []float64{100}, MaxUpdating: 1, HaltAfter: 1}).Apply(bad.m); err != nil {
+		t.Fatal(err)
+	}
+	cch.publish(t, bad)
+	for i, n := range nodes {
+		out, err := n.agent.Check(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := cch.status(t, n.name)
+		want, wantState := Outcome(""), StateHalted
+		if i == 0 {
+			want, wantState = RolledBack, string(RolledBack)
+		}
+		if out != want || st.State != wantState || st.Version != "c1" {
+			t.Errorf("%s: outcome %q, status %s on %s; want %q, %s on c1 (%+v)", n.name, out, st.State, st.Version, want, wantState, st)
+		}
+		checkFile(t, n.path, good.body)
+		if g := greeting(t, n.addr); g != "bonjour" {
+			t.Errorf("%s greets %q, want bonjour", n.name, g)
+		}
+		noSecret(t, logs.String(), cch, n.name)
+	}
+	s, err := nodes[0].file.Dir.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.IsBad(bad.m.SHA256) || s.Installed.Version != "c1" {
+		t.Errorf("first host's state: bad %v, installed %+v; want c2 bad, c1 installed", s.Bad, s.Installed)
+	}
+	failures, err := cch.fleet().ReadFailures(t.Context(), cch.addr, bad.m.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failures) != 1 || failures[0].Host != "app-0" || strings.Contains(failures[0].Error, secretValue) {
+		t.Errorf("failure records %+v, want one, app-0's, without the secret", failures)
+	}
+	// Not retried: the next check does nothing.
+	if out, err := nodes[0].agent.Check(t.Context()); out != "" || err != nil {
+		t.Errorf("second check of the bad config: %q, %v", out, err)
+	}
+}
+
+// TestConfigKinds: a config channel refuses a package release and
+// anything over MaxConfigSize (from the manifest, before downloading);
+// a package channel refuses a config release.
+func TestConfigKinds(t *testing.T) {
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	path := filepath.Join(t.TempDir(), "hello.env")
+	f := configTarget(t, path, filepath.Join(t.TempDir(), "none.pid"), "127.0.0.1:1", io.Discard)
+	f.Service = nil
+	a := configAgent(t, cch, "web-1", f, io.Discard)
+	big := configPub("big", strings.Repeat("x", MaxConfigSize))
+	for _, tc := range []struct {
+		name, wantErr string
+		p             pub
+	}{
+		{"package on the config channel", "not a config", manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now())},
+		{"config for another service", `service "other"`, func() pub { p := configPub("o1", "x"); p.m.Package = "other"; return p }()},
+		{"too big", "more than the 1048576", big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cch.publish(t, tc.p)
+			if out, err := a.Check(t.Context()); out != StateRefused || err != nil {
+				t.Fatalf("outcome %q, %v; want refused", out, err)
+			}
+			if st := cch.status(t, "web-1"); !strings.Contains(st.Error, tc.wantErr) {
+				t.Errorf("status error %q, want it to say %q", st.Error, tc.wantErr)
+			}
+			if _, err := os.Stat(path); err == nil {
+				t.Errorf("the refused release was written")
+			}
+		})
+	}
+	h := newFleetHost(t, "web-2")
+	pkg := h.agent(t, ch, 0, nil)
+	ch.publish(t, configPub("c1", "x"))
+	if err := pkg.Once(t.Context()); err == nil || !strings.Contains(err.Error(), `"config", not a Debian package`) {
+		t.Errorf("package agent on a config release: %v, want a refusal", err)
+	}
+}
