@@ -78,6 +78,16 @@ type Config struct {
 	// checks, signatures, rollout policy, status objects at Channel's
 	// status address, failures and halts) is the package channel's.
 	File *ConfigFile
+	// ConfigRelease, when set, returns the config release the service
+	// runs with (nil: none), for the Config field of every status object
+	// this agent writes: the package agent's link to the config agent's
+	// Installed. It is called from the agent's loop and must not block.
+	ConfigRelease func() *StatusRelease
+	// Changed, when set, is called after each outcome this agent
+	// reports (installed, rolled back, failed, refused); it must not
+	// block. The config agent's is the package agent's Poke, so the
+	// package's status object shows a new config at once.
+	Changed func()
 	// Notifier, when set, is told of this host's failures, rollbacks
 	// and refusals (see Notifier).
 	Notifier Notifier
@@ -115,6 +125,9 @@ type Agent struct {
 	// uses them.
 	gateCheck *fleet.GateCheck
 	gateHTTP  *http.Client
+
+	// poke asks Run to write the status object at once (see Poke).
+	poke chan struct{}
 
 	mu         sync.Mutex // guards status and metrics, read by Metrics
 	status     Status
@@ -169,7 +182,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.File != nil {
 		log, what = log.With("kind", release.KindConfig), "config check"
 	}
-	a := &Agent{cfg: cfg, log: log, gateHTTP: newGateHTTP()}
+	a := &Agent{cfg: cfg, log: log, gateHTTP: newGateHTTP(), poke: make(chan struct{}, 1)}
 	a.backoff = Backoff{Min: cfg.Interval, Max: cfg.MaxBackoff, Rand: cfg.Rand, Logger: a.log, What: what}
 	return a, nil
 }
@@ -194,14 +207,51 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.cfg.Report && a.cfg.Now().Sub(a.lastReportTime()) >= a.cfg.Heartbeat {
 			a.report(ctx)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !a.wait(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
 	}
+}
+
+// wait waits delay, writing the status object whenever Poke asks; false
+// when ctx ended.
+func (a *Agent) wait(ctx context.Context, delay time.Duration) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-a.poke:
+			a.setStatusConfig()
+			a.report(ctx)
+		case <-t.C:
+			return true
+		}
+	}
+}
+
+// Poke asks Run to rewrite the status object at once, between checks
+// (for a new Config.ConfigRelease); it never blocks, and a poke while
+// one is pending is the same poke.
+func (a *Agent) Poke() {
+	select {
+	case a.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Installed returns the release installed and proved healthy on this
+// host, nil before the first one (or, for a config channel, the file the
+// agent found, as version LocalConfigVersion). Safe to call while the
+// agent runs.
+func (a *Agent) Installed() *StatusRelease {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.status.Version == "" {
+		return nil
+	}
+	return &StatusRelease{Version: a.status.Version, SHA256: a.status.SHA256, VersionID: a.status.VersionID}
 }
 
 // Once recovers, checks once and installs the channel's release if needed.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -332,5 +333,36 @@ func TestConfigKinds(t *testing.T) {
 	ch.publish(t, configPub("c1", "x"))
 	if err := pkg.Once(t.Context()); err == nil || !strings.Contains(err.Error(), `"config", not a Debian package`) {
 		t.Errorf("package agent on a config release: %v, want a refusal", err)
+	}
+}
+
+// TestConfigRequests pins what a config channel costs: a config release
+// under the default policy is what a package release is (one HEAD, one
+// GET by version ID, two status PUTs), and a poll that finds the config
+// unchanged is one HEAD. An agent without a config channel makes none of
+// these (TestDefaultPolicyRequests).
+func TestConfigRequests(t *testing.T) {
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	agents, proxy := cch.proxied(t)
+	f := configTarget(t, filepath.Join(t.TempDir(), "hello.env"), filepath.Join(t.TempDir(), "none.pid"), "127.0.0.1:1", io.Discard)
+	f.Service = nil
+	a := configAgent(t, agents, "web-1", f, io.Discard)
+	cch.publish(t, configPub("c1", "bonjour"))
+	for _, tc := range []struct {
+		name string
+		out  Outcome
+		want map[string]int
+	}{
+		{"new config", OK, map[string]int{"HEAD release": 1, "GET release": 1, "PUT status": 2}},
+		{"unchanged", "", map[string]int{"HEAD release": 1}},
+	} {
+		seen := len(proxy.Requests())
+		if out, err := a.Check(t.Context()); out != tc.out || err != nil {
+			t.Fatalf("%s: %q, %v", tc.name, out, err)
+		}
+		if got := counts(proxy.Requests()[seen:]); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: requests %s, want %s", tc.name, describe(got), describe(tc.want))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/debfleet/debfleet/agent/service"
@@ -38,6 +39,18 @@ type Installer struct {
 	// Service restarts the service and checks its health after each
 	// install. nil installs without restarting anything.
 	Service Service
+	// Serial, when set, is held from dpkg to the end of the health wait
+	// (or of the rollback): give the same lock as the service's
+	// ConfigFile.Serial, so that a package and a config that arrive
+	// together restart the service one after the other.
+	Serial sync.Locker
+	// Managed are paths (as the package names them, e.g.
+	// /etc/default/hello) of files a config channel manages on this
+	// host. A release that ships one of them other than as a conffile is
+	// refused, since dpkg would overwrite it; as a conffile, dpkg
+	// (--force-confold) keeps the managed file and puts the package's
+	// beside it as .dpkg-dist.
+	Managed []string
 	// Logger receives one line per install, rollback and recovery; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -65,6 +78,10 @@ type Installer struct {
 // says why the release failed; the Outcome says where the host ended up.
 func (in *Installer) Install(ctx context.Context, s *state.State, rel *state.Release) (Outcome, error) {
 	log := in.logger().With("version", rel.Version, "sha256", rel.SHA256, "version_id", rel.VersionID)
+	if in.Serial != nil {
+		in.Serial.Lock()
+		defer in.Serial.Unlock()
+	}
 	resumed := s.Installing != nil && s.Installing.SHA256 == rel.SHA256
 	s.Installing = rel
 	if err := in.Dir.Save(s); err != nil {

@@ -118,5 +118,8 @@ func (a *Agent) checkPlainDeb(path string) (*deb.Control, error) {
 	if err := p.Verify(); err != nil {
 		return nil, fmt.Errorf("plain upload: package md5sums: %w", err)
 	}
+	if err := checkManaged(p, a.cfg.Installer.Managed); err != nil {
+		return nil, fmt.Errorf("plain upload %s: %w", c.Version, err)
+	}
 	return &c, nil
 }

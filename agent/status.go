@@ -61,6 +61,7 @@ func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Out
 	a.report(ctx)
 	a.notify()
 	a.count(StateRefused)
+	a.changed()
 	return StateRefused, nil
 }
 
@@ -89,6 +90,25 @@ func (a *Agent) finish(ctx context.Context, outcome Outcome, rel *state.Release,
 		a.notify()
 	}
 	a.count(string(outcome))
+	a.changed()
+}
+
+// changed tells Config.Changed, if any, of an outcome just reported.
+func (a *Agent) changed() {
+	if a.cfg.Changed != nil {
+		a.cfg.Changed()
+	}
+}
+
+// setStatusConfig refreshes the status' Config from Config.ConfigRelease.
+func (a *Agent) setStatusConfig() {
+	if a.cfg.ConfigRelease == nil {
+		return
+	}
+	c := a.cfg.ConfigRelease()
+	a.mu.Lock()
+	a.status.Config = c
+	a.mu.Unlock()
 }
 
 // notify passes the status just reported to the Notifier, if any.
@@ -104,6 +124,10 @@ func (a *Agent) notify() {
 }
 
 func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
+	var config *StatusRelease
+	if a.cfg.ConfigRelease != nil {
+		config = a.cfg.ConfigRelease() // another agent's lock: not under ours
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.cfg.Now().UTC()
@@ -117,6 +141,7 @@ func (a *Agent) setStatus(st string, target *state.Release, errMsg string) {
 	} else if a.s.Installed != nil {
 		s.Hold = a.expiredHold(a.s.Installed)
 	}
+	s.Config = config
 	a.status = s
 	a.metrics.installed = s.Version
 	a.metrics.installedSHA = s.SHA256

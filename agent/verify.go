@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/debfleet/debfleet/agent/state"
@@ -153,7 +155,7 @@ func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Relea
 		return nil, err
 	}
 	path := dir.DebPath(name)
-	if err := checkDeb(path, m); err != nil {
+	if err := checkDeb(path, m, a.cfg.Installer.Managed); err != nil {
 		os.Remove(path)
 		return nil, &refusalError{err}
 	}
@@ -161,9 +163,10 @@ func (a *Agent) download(ctx context.Context, obj *release.Object) (*state.Relea
 		PublishedAt: m.PublishedAt, Deb: name}, nil
 }
 
-// checkDeb makes sure the .deb is what its manifest says: a signed
-// manifest must not carry a different package.
-func checkDeb(path string, m *release.Manifest) error {
+// checkDeb makes sure the .deb is what its manifest says (a signed
+// manifest must not carry a different package), and that it does not
+// overwrite a file a config channel manages (see Installer.Managed).
+func checkDeb(path string, m *release.Manifest, managed []string) error {
 	p, err := deb.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read package: %w", err)
@@ -175,6 +178,24 @@ func checkDeb(path string, m *release.Manifest) error {
 	}
 	if err := p.Verify(); err != nil {
 		return fmt.Errorf("package md5sums: %w", err)
+	}
+	return checkManaged(p, managed)
+}
+
+// checkManaged refuses a package that ships a managed file other than as
+// a conffile: dpkg would overwrite the config channel's file with its
+// own.
+func checkManaged(p *deb.Package, managed []string) error {
+	for _, path := range managed {
+		path = filepath.Clean("/" + path)
+		if slices.Contains(p.Conffiles, path) {
+			continue
+		}
+		for _, f := range p.Files {
+			if filepath.Clean("/"+f.Path) == path {
+				return fmt.Errorf("package ships %s, the file this host's config channel manages, and not as a conffile: dpkg would overwrite it (ship it as a conffile, or stop managing it)", path)
+			}
+		}
 	}
 	return nil
 }

@@ -135,6 +135,12 @@ type HostStatus struct {
 	// held state, and, when max-hold ran out, in the states of the
 	// install that went ahead anyway (Expired).
 	Hold *HostHold `json:"hold,omitempty"`
+	// Config is the config release the host's service runs with, when
+	// its agent also follows a config channel (autoupdate
+	// --config-source), in a package channel's status object: as of
+	// this object's Time. The config channel's own status objects (at
+	// its status address) are the config's full record.
+	Config *HostRelease `json:"config,omitempty"`
 	// Since is when State was entered; Time is when this object was
 	// written.
 	Since time.Time `json:"since"`
