@@ -78,6 +78,9 @@ type config struct {
 	HoldFile        string
 	HoldURL         string
 	MaxHold         time.Duration
+	// Config is the config channel (--config-source); Config.Source is
+	// nil without one.
+	Config configChannel
 }
 
 // flags holds the raw flag values before validation.
@@ -89,6 +92,7 @@ type flags struct {
 	interval, healthTimeout, splay, heartbeat, leaseTTL, maxHold      time.Duration
 	publicKeys                                                        cli.Strings
 	report, once, insecure, allowUnsigned                             bool
+	config                                                            configFlags
 }
 
 func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
@@ -130,6 +134,10 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.holdFile, "hold-file", "", "while this `file` exists, the service holds its update; its first line says why (e.g. /run/hello/hold, in a directory the service's user cannot replace)")
 	fs.StringVar(&f.holdURL, "hold-url", "", "ask this `URL` before each update: 423 holds it (the body's first line says why), 200 or 404 lets it go (e.g. http://127.0.0.1:8080/hold)")
 	fs.DurationVar(&f.maxHold, "max-hold", agent.DefaultMaxHold, "how long the service may hold one update; then it goes ahead anyway, and the log and status say so")
+	fs.StringVar(&f.config.source, "config-source", "", "also follow this config channel, `s3://bucket/key` (published with pkgdeb, kind config, for --package): each new config is written to --config-path and the service restarted and health-checked as for a package, with the same rollout, signatures and rollback (see CONFIG CHANNEL below)")
+	fs.StringVar(&f.config.path, "config-path", "", "the `file` --config-source manages, e.g. /etc/default/hello (absolute; its directory must exist)")
+	fs.StringVar(&f.config.mode, "config-mode", "", "octal permission `bits` of --config-path (default 0640)")
+	fs.StringVar(&f.config.group, "config-group", "", "the group `name` or number owning --config-path (default root's), e.g. the service's, so it can read a 0640 file")
 	fs.Usage = func() { usage(fs) }
 	return fs, f
 }
@@ -186,6 +194,28 @@ Anything else holds the host on its release in state "gated", saying why
 says no, again one wave interval later (a minute later when it gave no
 answer); the first wave is never gated.
 
+CONFIG CHANNEL: --config-source follows a second channel whose releases
+are configuration files for the service (an environment file its
+restart reads again, such as hello's --env-file), published as configs
+(manifest kind "config", package --package, at most 1 MiB). The same
+checks apply as to packages: signature for that channel, size and
+SHA-256, the kind and the service name, the rollout policy (waves,
+max-updating, halt-after, windows, gates) and holds. A new config is
+written atomically to --config-path (mode and group set before any byte
+is written), the service restarted with --pidfile/--signal or
+--reload-cmd and checked with --health-url (not --expect-version: a
+config changes no version); if it does not prove healthy, the previous
+file is put back, the service restarted again, and that config is never
+tried again on this host. No value of the file is ever logged, reported
+or sent: only its version and SHA-256. The config's state is kept in
+--state-dir/config, its status objects at <config key>.status/<host>.json
+(so "pkgdeb status s3://.../production.env" shows the fleet's configs),
+and the package's status objects name the config too ("config"). A
+package that ships --config-path other than as a conffile is refused (dpkg
+would overwrite the file); as a conffile, dpkg keeps the managed file
+(--force-confold). A package install and a config change that arrive
+together restart the service one after the other.
+
 LIFECYCLE HOOKS: in an EC2 Auto Scaling group with a launch lifecycle
 hook, a new instance waits in Pending:Wait until its action is completed.
 "autoupdate --once --lifecycle-hook NAME" completes it after the run:
@@ -212,6 +242,11 @@ Examples:
   autoupdate --source s3://acme-releases/hello/production.deb --package hello \
     --pidfile /run/hello/hello.pid --public-key /etc/autoupdate/release.pub \
     --hold-file /run/hello/hold --hold-url http://127.0.0.1:8080/hold --max-hold 1h
+  autoupdate --source s3://acme-releases/hello/production.deb --package hello \
+    --pidfile /run/hello/hello.pid --health-url http://127.0.0.1:8080/healthz \
+    --public-key /etc/autoupdate/release.pub \
+    --config-source s3://acme-releases/hello/production.env --config-path /etc/default/hello \
+    --config-mode 0640 --config-group hello
   autoupdate --once    # settings from /etc/default/autoupdate
   autoupdate --once --lifecycle-hook debfleet-launch   # first boot in an Auto Scaling group
   autoupdate --env-file /etc/autoupdate/web.conf --state-dir /var/lib/autoupdate/web   # what autoupdate@web.service runs: one agent per service
@@ -371,6 +406,9 @@ func (f *flags) validate() (*config, error) {
 		return nil, err
 	}
 	if err := checkHold(c); err != nil {
+		return nil, err
+	}
+	if err := checkConfigChannel(c, f.config); err != nil {
 		return nil, err
 	}
 	return c, nil

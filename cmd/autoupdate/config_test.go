@@ -194,6 +194,32 @@ AUTOUPDATE_REPORT=false
 		{name: "relative hold file", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--hold-file", "hold"}, wantErr: "want an absolute path"},
 		{name: "hold URL not a URL", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--hold-url", "127.0.0.1:8080/hold"}, wantErr: "e.g. http://127.0.0.1:8080/hold"},
 		{name: "zero max-hold", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--max-hold", "0s"}, wantErr: "--max-hold 0s: must be positive"},
+		{
+			name: "config channel",
+			args: append(configArgs(t), "--config-mode", "0600", "--config-group", "daemon"),
+			check: func(t *testing.T, c *config) {
+				cc := c.Config
+				if cc.Source == nil || cc.Source.Key != "app/production.env" || cc.Path != "/etc/default/hello" || cc.Mode != 0o600 || cc.GID != 1 {
+					t.Errorf("config channel: %+v", cc)
+				}
+			},
+		},
+		{
+			name: "config channel defaults",
+			args: configArgs(t),
+			check: func(t *testing.T, c *config) {
+				if cc := c.Config; cc.Mode != 0o640 || cc.GID != -1 {
+					t.Errorf("config channel defaults: %+v", cc)
+				}
+			},
+		},
+		{name: "config path without source", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--config-path", "/etc/default/p"}, wantErr: "give --config-source too"},
+		{name: "config source is the package channel", args: []string{"--source", "s3://b/app/production.deb", "--package", "hello", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--pidfile", "/run/hello.pid", "--config-source", "s3://b/app/production.deb", "--config-path", "/etc/default/hello"}, wantErr: "e.g. s3://b/app/production.env"},
+		{name: "relative config path", args: append(configArgs(t), "--config-path", "default/hello"), wantErr: "want the absolute, clean path"},
+		{name: "config without restart", args: []string{"--source", "s3://b/k", "--package", "p", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t), "--config-source", "s3://b/k.env", "--config-path", "/etc/default/p"}, wantErr: "give --pidfile or --reload-cmd too"},
+		{name: "world-writable config", args: append(configArgs(t), "--config-mode", "0666"), wantErr: "others cannot write"},
+		{name: "config mode not octal", args: append(configArgs(t), "--config-mode", "rw-r-----"), wantErr: "e.g. 0640"},
+		{name: "unknown config group", args: append(configArgs(t), "--config-group", "no-such-group-here"), wantErr: "create the group first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,4 +297,10 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// configArgs are valid flags with a config channel.
+func configArgs(t *testing.T) []string {
+	return []string{"--source", "s3://b/app/production.deb", "--package", "hello", "--allow-unsigned", "--host", "h", "--env-file", envFileEmpty(t),
+		"--pidfile", "/run/hello.pid", "--config-source", "s3://b/app/production.env", "--config-path", "/etc/default/hello"}
 }

@@ -124,7 +124,8 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 		return nil, err
 	}
 	defer stopNotify()
-	a, err := agent.New(agent.Config{
+	var a *agent.Agent
+	base := agent.Config{
 		Channel:       cfg.Source,
 		Releases:      client,
 		Fleet:         fleet.New(client.Records(), log),
@@ -143,7 +144,16 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 		Hold:          holdOf(cfg),
 		MaxHold:       cfg.MaxHold,
 		Logger:        log,
-	})
+	}
+	conf, closeConf, err := withConfigChannel(cfg, base, &a, log)
+	if err != nil {
+		return nil, err
+	}
+	defer closeConf()
+	if conf != nil {
+		base.ConfigRelease = conf.Installed
+	}
+	a, err = agent.New(base)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +167,11 @@ func runAgent(ctx context.Context, cfg *config, log *slog.Logger) (*agent.Agent,
 	log.Info("autoupdate starting", "agent_version", version, "source", cfg.Source.String(), "package", cfg.Package,
 		"host", cfg.Host, "interval", cfg.Interval, "jitter", cfg.Jitter, "once", cfg.Once, "signed", len(keys) > 0,
 		"hold_file", cfg.HoldFile, "hold_url", cfg.HoldURL != "", "max_hold", cfg.MaxHold)
-	if cfg.Once {
-		return a, a.Once(ctx)
+	if conf != nil {
+		log.Info("following a config channel", "config_source", cfg.Config.Source.String(), "config_path", cfg.Config.Path,
+			"config_mode", fmt.Sprintf("%#o", cfg.Config.Mode), "config_group", cfg.Config.Group)
 	}
-	return a, a.Run(ctx)
+	return a, runBoth(ctx, cfg, a, conf)
 }
 
 // holdOf is how the service holds its updates: nil when it cannot.
