@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -364,5 +365,81 @@ func TestConfigRequests(t *testing.T) {
 		if got := counts(proxy.Requests()[seen:]); !maps.Equal(got, tc.want) {
 			t.Errorf("%s: requests %s, want %s", tc.name, describe(got), describe(tc.want))
 		}
+	}
+}
+
+// TestConfigAndPackageTogether: a package release and a config release
+// arrive at once on a host whose agents share one restart lock (Serial):
+// both are installed, one restart after the other, hello ends on the new
+// version with the new greeting, and no request fails. The package
+// agent, running, rewrites its status object with the new config as
+// soon as the config agent reports it (Poke).
+func TestConfigAndPackageTogether(t *testing.T) {
+	bins := buildHello(t, "1.0", "2.0")
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	h := newHost(t)
+	h.envFile = filepath.Join(h.root, "etc/hello.conf")
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
+	if err := newAgent(t, h, ch, nil, nil).Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.startService(t)
+	var serial sync.Mutex
+	h.inst.Serial = &serial
+	f := configTarget(t, h.envFile, h.pidFile, h.addr, io.Discard)
+	f.Serial = &serial
+	var pkg *Agent
+	conf, err := New(Config{
+		Channel: cch.addr, Releases: cch.client, Fleet: fleetOf(cch.client), Package: "hello", AllowUnsigned: true,
+		Host: "web-1", Report: true, Interval: time.Hour, File: f, Logger: slog.New(slog.DiscardHandler),
+		Changed: func() { pkg.Poke() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err = New(Config{
+		Channel: ch.addr, Releases: ch.client, Fleet: fleetOf(ch.client), Package: "hello", AllowUnsigned: true,
+		Host: "web-1", Report: true, Interval: time.Hour, Installer: h.inst, Logger: slog.New(slog.DiscardHandler),
+		ConfigRelease: conf.Installed,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conf.start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	loadDone := make(chan *realparts.LoadResult, 1)
+	go func() {
+		loadDone <- realparts.Load(ctx, realparts.LoadOptions{Addr: h.addr, Workers: 4, KeepAlive: true, Duration: time.Minute})
+	}()
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Bin: bins["2.0"]}), time.Now()))
+	c1 := configPub("c1", "bonjour")
+	cch.publish(t, c1)
+	runDone := make(chan error, 1)
+	go func() { runDone <- pkg.Run(ctx) }() // checks at once, then waits an hour
+	if out, err := conf.Check(t.Context()); out != OK || err != nil {
+		t.Errorf("config: %q, %v", out, err)
+	}
+	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer wcancel()
+	err = realparts.WaitFor(wctx, "the package status naming 2.0 and config c1", func() bool {
+		st := ch.tryStatus(t, "web-1")
+		return st != nil && st.Version == "2.0" && st.State == string(OK) && st.Config != nil && st.Config.SHA256 == c1.m.SHA256
+	})
+	if err != nil {
+		t.Errorf("%v: %+v", err, ch.tryStatus(t, "web-1"))
+	}
+	if g, v := greeting(t, h.addr), h.serving(t); g != "bonjour" || v != "2.0" {
+		t.Errorf("hello greets %q on %s, want bonjour on 2.0", g, v)
+	}
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Errorf("package agent: %v", err)
+	}
+	if res := <-loadDone; res.Requests < 50 || res.Failures != 0 {
+		t.Errorf("%d of %d requests failed: %v", res.Failures, res.Requests, res.Errors)
 	}
 }
