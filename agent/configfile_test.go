@@ -386,8 +386,10 @@ func TestConfigAndPackageTogether(t *testing.T) {
 	}
 	h.startService(t)
 	var serial sync.Mutex
+	var logs realparts.SyncBuffer
 	h.inst.Serial = &serial
-	f := configTarget(t, h.envFile, h.pidFile, h.addr, io.Discard)
+	h.inst.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	f := configTarget(t, h.envFile, h.pidFile, h.addr, &logs)
 	f.Serial = &serial
 	var pkg *Agent
 	conf, err := New(Config{
@@ -432,6 +434,9 @@ func TestConfigAndPackageTogether(t *testing.T) {
 	if err != nil {
 		t.Errorf("%v: %+v", err, ch.tryStatus(t, "web-1"))
 	}
+	if err := oneAtATime(logs.String()); err != nil {
+		t.Error(err)
+	}
 	if g, v := greeting(t, h.addr), h.serving(t); g != "bonjour" || v != "2.0" {
 		t.Errorf("hello greets %q on %s, want bonjour on 2.0", g, v)
 	}
@@ -442,4 +447,27 @@ func TestConfigAndPackageTogether(t *testing.T) {
 	if res := <-loadDone; res.Requests < 50 || res.Failures != 0 {
 		t.Errorf("%d of %d requests failed: %v", res.Failures, res.Requests, res.Errors)
 	}
+}
+
+// oneAtATime checks in the installer's and the config file's log lines
+// that the package install and the config write did not overlap: each
+// begins after the other ended.
+func oneAtATime(logs string) error {
+	var open string
+	for _, line := range strings.Split(logs, "\n") {
+		for _, ev := range []struct{ begin, end string }{
+			{"installing release", "release installed"}, {"writing config", "config installed"},
+		} {
+			switch {
+			case strings.Contains(line, "msg=\""+ev.begin+"\""):
+				if open != "" {
+					return fmt.Errorf("%q began while %q ran:\n%s", ev.begin, open, logs)
+				}
+				open = ev.begin
+			case strings.Contains(line, "msg=\""+ev.end+"\""):
+				open = ""
+			}
+		}
+	}
+	return nil
 }
