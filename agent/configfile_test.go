@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debfleet/debfleet/agent/dpkg"
 	"github.com/debfleet/debfleet/agent/service"
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/fleet"
@@ -420,8 +421,16 @@ func TestConfigAndPackageTogether(t *testing.T) {
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Bin: bins["2.0"]}), time.Now()))
 	c1 := configPub("c1", "bonjour")
 	cch.publish(t, c1)
+	// The config arrives while dpkg installs 2.0.
+	installing := make(chan struct{})
+	h.inst.Dpkg = &signalDpkg{Dpkg: h.inst.Dpkg.(*dpkg.Dpkg), installing: installing}
 	runDone := make(chan error, 1)
 	go func() { runDone <- pkg.Run(ctx) }() // checks at once, then waits an hour
+	select {
+	case <-installing:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the package agent did not install 2.0")
+	}
 	if out, err := conf.Check(t.Context()); out != OK || err != nil {
 		t.Errorf("config: %q, %v", out, err)
 	}
@@ -470,4 +479,16 @@ func oneAtATime(logs string) error {
 		}
 	}
 	return nil
+}
+
+// signalDpkg is the real dpkg, closing installing when an install starts.
+type signalDpkg struct {
+	*dpkg.Dpkg
+	installing chan struct{}
+	once       sync.Once
+}
+
+func (d *signalDpkg) Install(ctx context.Context, path string) error {
+	d.once.Do(func() { close(d.installing) })
+	return d.Dpkg.Install(ctx, path)
 }
