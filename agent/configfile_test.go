@@ -129,6 +129,7 @@ func TestConfigChannel(t *testing.T) {
 	cch := configChannel(ch)
 	h := newHost(t)
 	h.envFile = filepath.Join(h.root, "etc/hello.conf")
+	h.inst.Managed = []string{"/etc/hello.conf"}
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
 	pkg := newAgent(t, h, ch, nil, nil)
 	if err := pkg.Once(t.Context()); err != nil {
@@ -335,6 +336,16 @@ func TestConfigKinds(t *testing.T) {
 	ch.publish(t, configPub("c1", "x"))
 	if err := pkg.Once(t.Context()); err == nil || !strings.Contains(err.Error(), `"config", not a Debian package`) {
 		t.Errorf("package agent on a config release: %v, want a refusal", err)
+	}
+	// A package that ships the managed path as a plain file: dpkg would
+	// overwrite the config channel's file.
+	h.inst.Managed = []string{"/usr/bin/hello"}
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+	if err := pkg.Once(t.Context()); err == nil || !strings.Contains(err.Error(), "ships /usr/bin/hello, the file this host's config channel manages, and not as a conffile") {
+		t.Errorf("package shipping the managed file: %v, want a refusal", err)
+	}
+	if q, err := h.inst.Dpkg.Query(t.Context(), "hello"); err != nil || q.Installed() {
+		t.Errorf("dpkg: %+v, %v; want hello not installed", q, err)
 	}
 }
 
