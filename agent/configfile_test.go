@@ -62,7 +62,7 @@ func configTarget(t *testing.T, path, pidFile, addr string, logs io.Writer) *Con
 	t.Cleanup(func() { dir.Close() })
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	svc, err := service.New(service.Input{
-		PIDFile: pidFile, HealthURL: "http://" + addr + "/healthz", Timeout: 2 * time.Second, Poll: 20 * time.Millisecond, Logger: log,
+		PIDFile: pidFile, HealthURL: "http://" + addr + "/healthz", Timeout: 5 * time.Second, Poll: 20 * time.Millisecond, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
