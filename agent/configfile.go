@@ -188,7 +188,7 @@ func (c *ConfigFile) write(rel *state.Release) error {
 	}
 	defer src.Close()
 	dir := filepath.Dir(c.Path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(c.Path)+".autoupdate-*")
+	f, err := os.CreateTemp(dir, c.tempPattern())
 	if err != nil {
 		return fmt.Errorf("write config file: %w", err)
 	}
@@ -238,11 +238,14 @@ func (c *ConfigFile) fill(f *os.File, src io.Reader) error {
 // version LocalConfigVersion, so that the first config can be rolled back
 // to it.
 func (c *ConfigFile) Recover(ctx context.Context) (*state.State, *state.Release, error) {
+	log := c.logger().With("path", c.Path)
+	if err := c.clean(log); err != nil {
+		return nil, nil, err
+	}
 	s, err := c.Dir.Load()
 	if err != nil {
 		return nil, nil, err
 	}
-	log := c.logger().With("path", c.Path)
 	var resume *state.Release
 	if r := s.Installing; r != nil {
 		if _, err := os.Stat(c.Dir.DebPath(r.Deb)); r.Deb == "" || err != nil {
@@ -263,6 +266,32 @@ func (c *ConfigFile) Recover(ctx context.Context) (*state.State, *state.Release,
 		return nil, nil, err
 	}
 	return s, resume, nil
+}
+
+// tempPattern matches write's temporary files in Path's directory.
+func (c *ConfigFile) tempPattern() string {
+	return "." + filepath.Base(c.Path) + ".autoupdate-*"
+}
+
+// clean checks that Path's directory exists (a missing one would fail
+// every write, and mark good configs bad) and removes the temporary files
+// a killed agent left there.
+func (c *ConfigFile) clean(log *slog.Logger) error {
+	dir := filepath.Dir(c.Path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("config file %s: its directory %s must exist: create it, or install the package that does, before starting", c.Path, dir)
+	}
+	temps, err := filepath.Glob(filepath.Join(dir, c.tempPattern()))
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", c.Path, err)
+	}
+	for _, t := range temps {
+		log.Info("removing an unfinished config write", "file", t)
+		if err := os.Remove(t); err != nil {
+			return fmt.Errorf("remove an unfinished config write: %w", err)
+		}
+	}
+	return nil
 }
 
 // adopt makes s.Installed agree with the file on disk (see Recover).

@@ -503,3 +503,53 @@ func (d *signalDpkg) Install(ctx context.Context, path string) error {
 	d.once.Do(func() { close(d.installing) })
 	return d.Dpkg.Install(ctx, path)
 }
+
+// TestConfigRecover: the file found at the path before any config is
+// kept, so the first config, bad, is rolled back to it; an unfinished
+// write left by a killed agent is removed at start; a path whose
+// directory is missing stops the agent from starting, saying so.
+func TestConfigRecover(t *testing.T) {
+	bins := buildHello(t, "1.0")
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hello.env")
+	local := []byte("HELLO_GREETING=local\n")
+	if err := os.WriteFile(path, local, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, -1, 1); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, ".hello.env.autoupdate-123")
+	if err := os.WriteFile(leftover, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, pidFile := helloProc(t, bins["1.0"], path)
+	a := configAgent(t, cch, "web-1", configTarget(t, path, pidFile, addr, io.Discard), io.Discard)
+	if _, err := os.Stat(leftover); err == nil {
+		t.Errorf("the unfinished write %s is still there", leftover)
+	}
+	if st := cch.status(t, "web-1"); st.Version != LocalConfigVersion {
+		t.Errorf("status before any config: version %q, want %q", st.Version, LocalConfigVersion)
+	}
+	bad := configPub("c1", "hola", "HELLO_FAIL_HEALTH=1\n")
+	cch.publish(t, bad)
+	if out, err := a.Check(t.Context()); out != RolledBack || err != nil {
+		t.Fatalf("bad first config: %q, %v; want rolled back", out, err)
+	}
+	checkFile(t, path, local)
+	if g := greeting(t, addr); g != "local" {
+		t.Errorf("hello greets %q, want local", g)
+	}
+
+	f := configTarget(t, filepath.Join(t.TempDir(), "missing", "hello.env"), pidFile, addr, io.Discard)
+	b, err := New(Config{Channel: cch.addr, Releases: cch.client, Fleet: fleetOf(cch.client), Package: "hello", AllowUnsigned: true,
+		Host: "web-2", Interval: time.Second, File: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Once(t.Context()); err == nil || !strings.Contains(err.Error(), "missing must exist: create it") {
+		t.Errorf("start with a missing directory: %v", err)
+	}
+}
