@@ -86,9 +86,13 @@ func configAgent(t *testing.T, cch *channel, host string, f *ConfigFile, logs io
 	return a
 }
 
+// greeting asks hello at addr for its greeting on a new connection: a
+// kept-alive one may reach the process a reload replaced, which answers
+// during its drain.
 func greeting(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + "/")
 	if err != nil {
 		return "down: " + err.Error()
 	}
