@@ -420,7 +420,8 @@ func (u *Upgrader) runUpgrade(ctx context.Context) error {
 		u.log.Info("upgrade done, draining", "duration", time.Since(start))
 		return nil
 	}
-	u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
+	// The PID file first, then the log line: whoever reads the line
+	// (the agent, a test) finds the file naming this process again.
 	if u.opts.PIDFile != "" {
 		if pid, rerr := ReadPIDFile(u.opts.PIDFile); rerr != nil || pid != os.Getpid() {
 			if werr := writePIDFile(u.opts.PIDFile, os.Getpid()); werr != nil {
@@ -428,6 +429,7 @@ func (u *Upgrader) runUpgrade(ctx context.Context) error {
 			}
 		}
 	}
+	u.log.Error("upgrade failed, still serving", "err", err, "duration", time.Since(start))
 	if nerr := notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving; last upgrade failed: %v", os.Getpid(), err)); nerr != nil {
 		u.log.Warn("notify systemd", "err", nerr)
 	}

@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// killedChildWait bounds how long Upgrade waits for a child it killed
+// at the upgrade timeout to be gone (debfleet patch).
+const killedChildWait = 5 * time.Second
+
 // DefaultUpgradeTimeout is the duration before the Upgrader kills the new process if no
 // readiness notification was received.
 const DefaultUpgradeTimeout time.Duration = time.Minute
@@ -290,6 +294,14 @@ func (u *Upgrader) doUpgrade() (*os.File, error) {
 
 		case <-readyTimeout:
 			child.Kill()
+			// debfleet patch: return once the child is gone, so that
+			// nothing it was writing (a PID file) lands after the
+			// caller has restored its own. SIGKILL ends it at once
+			// unless it is stuck in the kernel, hence the bound.
+			select {
+			case <-child.exited:
+			case <-time.After(killedChildWait):
+			}
 			return nil, fmt.Errorf("new child %s timed out", child)
 
 		case file := <-child.ready:
