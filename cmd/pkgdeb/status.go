@@ -61,6 +61,9 @@ since, until}: the service asked not to be updated, and "until" is when its
 agent's --max-hold runs out; an install that went ahead then keeps "hold"
 with "expired": true).
 
+A host whose agent also follows a config channel (autoupdate
+--config-source) shows its config version in a CONFIG column.
+
 The table shows a host waiting for a maintenance window as "waiting
 (window)" and says when the window next opens; a held host as "held",
 with the reason its service gave.
@@ -223,29 +226,7 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 		printRollout(w, ro)
 	}
 	if len(r.Hosts) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tVERSION\tSTATE\tCURRENT\tLAST SEEN\tTARGET\tERROR")
-		for _, h := range r.Hosts {
-			current := "no"
-			if h.OnCurrent {
-				current = "yes"
-			}
-			seen := "never"
-			if !h.LastSeen.IsZero() {
-				seen = r.Time.Sub(h.LastSeen).Round(time.Second).String() + " ago"
-			}
-			if h.Stale {
-				seen += " (stale)"
-			}
-			target := ""
-			if h.Target != nil {
-				target = h.Target.Version
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), visible(h.StateLabel()), current, seen,
-				visible(target), visible(fleet.OneLine(h.Reason(), 80)))
-		}
-		tw.Flush()
+		printHosts(w, r)
 	}
 	if len(r.Versions) > 0 {
 		fmt.Fprintln(w)
@@ -267,6 +248,48 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 
 // printWaitAdvice says what to do about live hosts waiting for a
 // maintenance window or held by their service, when there are any.
+// printHosts prints r's host table, with a CONFIG column when some host
+// follows a config channel beside its package (autoupdate --config-source).
+func printHosts(w io.Writer, r *fleet.Summary) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	withConfig := slices.ContainsFunc(r.Hosts, func(h fleet.HostSummary) bool { return h.Config != nil })
+	config := func(h fleet.HostSummary) string {
+		if !withConfig {
+			return ""
+		}
+		if h.Config == nil {
+			return "-\t"
+		}
+		return visible(h.Config.Version) + "\t"
+	}
+	header := "HOST\tVERSION\tSTATE\tCURRENT\tLAST SEEN\tTARGET\tERROR"
+	if withConfig {
+		header = "HOST\tVERSION\tCONFIG\tSTATE\tCURRENT\tLAST SEEN\tTARGET\tERROR"
+	}
+	fmt.Fprintln(tw, header)
+	for _, h := range r.Hosts {
+		current := "no"
+		if h.OnCurrent {
+			current = "yes"
+		}
+		seen := "never"
+		if !h.LastSeen.IsZero() {
+			seen = r.Time.Sub(h.LastSeen).Round(time.Second).String() + " ago"
+		}
+		if h.Stale {
+			seen += " (stale)"
+		}
+		target := ""
+		if h.Target != nil {
+			target = h.Target.Version
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), config(h), visible(h.StateLabel()), current, seen,
+			visible(target), visible(fleet.OneLine(h.Reason(), 80)))
+	}
+	tw.Flush()
+}
+
 func printWaitAdvice(w io.Writer, r *fleet.Summary) {
 	window, held := 0, 0
 	for _, h := range r.Hosts {

@@ -400,3 +400,44 @@ func TestStatusRefusalAdvice(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusConfigColumn: hosts that follow a config channel beside the
+// package (autoupdate --config-source) show their config version in a
+// CONFIG column; a fleet where none does has no such column.
+func TestStatusConfigColumn(t *testing.T) {
+	f := newFleetEnv(t)
+	plain := f.channel(t, "hello/no-config.deb")
+	f.report(t, plain, "web-1", "1.1", "ok", "", "", time.Second)
+	if _, out, _ := relRun(t, "status", plain.String()); strings.Contains(out, "CONFIG") {
+		t.Errorf("a fleet without configs shows a CONFIG column:\n%s", out)
+	}
+
+	a := f.channel(t, "hello/with-config.deb")
+	f.report(t, a, "web-1", "1.1", "ok", "", "", time.Second)
+	f.report(t, a, "web-2", "1.1", "ok", "", "", time.Second)
+	st := &fleet.HostStatus{Host: "web-1", Package: "hello", Version: f.cur.Version, SHA256: f.cur.SHA256, VersionID: f.vids["1.1"],
+		State: fleet.StateOK, Since: time.Now().UTC(), Time: time.Now().UTC(),
+		Config: &fleet.HostRelease{Version: "2026.12.02-063000", SHA256: strings.Repeat("c", 64)}}
+	if err := fleet.New(f.c.Records(), nil).PutStatus(t.Context(), a, st); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := relRun(t, "status", a.String())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	rows := map[string][]string{}
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) > 2 {
+			rows[f[0]] = f
+		}
+	}
+	for host, want := range map[string][]string{
+		"HOST":  {"HOST", "VERSION", "CONFIG", "STATE"},
+		"web-1": {"web-1", "1.1", "2026.12.02-063000", "ok"},
+		"web-2": {"web-2", "1.1", "-", "ok"},
+	} {
+		if got := rows[host]; len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+			t.Errorf("row %s = %q, want it to start with %q\n%s", host, got, want, out)
+		}
+	}
+}
