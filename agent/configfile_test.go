@@ -557,3 +557,43 @@ func TestConfigRecover(t *testing.T) {
 		t.Errorf("start with a missing directory: %v", err)
 	}
 }
+
+// TestConfigFollowsRollback: `pkgdeb rollback` of a config channel
+// (release.Client.Rollback, here unsigned) puts the earlier file back on
+// the host: written with its mode and group, hello reloaded and greeting
+// with it, and the status naming the earlier version.
+func TestConfigFollowsRollback(t *testing.T) {
+	bins := buildHello(t, "1.0")
+	ch := newChannel(t)
+	cch := configChannel(ch)
+	h := newHost(t)
+	h.envFile = filepath.Join(h.root, "etc/hello.conf")
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
+	if err := newAgent(t, h, ch, nil, nil).Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.startService(t)
+	var logs realparts.SyncBuffer
+	a := configAgent(t, cch, "web-1", configTarget(t, h.envFile, h.pidFile, h.addr, &logs), &logs)
+	first, second := configPub("c1", "bonjour"), configPub("c2", "hola")
+	for _, p := range []pub{first, second} {
+		cch.publish(t, p)
+		if out, err := a.Check(t.Context()); out != OK || err != nil {
+			t.Fatalf("config %s: %s, %v", p.m.Version, out, err)
+		}
+	}
+	if _, err := cch.client.Rollback(t.Context(), cch.addr, release.RollbackInput{To: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Check(t.Context()); out != OK || err != nil {
+		t.Fatalf("after the rollback to c1: %s, %v; status %+v", out, err, cch.tryStatus(t, "web-1"))
+	}
+	checkFile(t, h.envFile, first.body)
+	if got := greeting(t, h.addr); got != "bonjour" {
+		t.Errorf("after the rollback hello greets %q, want bonjour", got)
+	}
+	if st := cch.status(t, "web-1"); st.State != string(OK) || st.Version != "c1" {
+		t.Errorf("config status after the rollback: %+v, want ok on c1", st)
+	}
+	noSecret(t, logs.String(), cch, "web-1")
+}
