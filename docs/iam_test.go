@@ -145,6 +145,16 @@ func glob(pattern, s string, ctx map[string]string) bool {
 
 var channel = release.Address{Bucket: "acme-releases", Key: "hello/production.deb"}
 
+// agentChannels are the channels iam-agent.json's agent follows: the
+// service's package, its config channel (autoupdate --config-source) and
+// the agent's own package (an autoupdate@ instance updating the agent).
+// Each gets exactly what channel gets.
+var agentChannels = []release.Address{
+	channel,
+	{Bucket: "acme-releases", Key: "hello/production.env"},
+	{Bucket: "acme-releases", Key: "autoupdate/stable.deb"},
+}
+
 func arn(key string) string { return "arn:aws:s3:::" + channel.Bucket + "/" + key }
 
 // Two instances with the same role, as STS GetCallerIdentity names them:
@@ -166,11 +176,13 @@ func caller(extra ...string) map[string]string {
 
 func TestAgentPolicy(t *testing.T) {
 	p := load(t, "iam-agent.json")
-	if got := p.grantsIf(arn(channel.Key), caller()); !slices.Equal(got, []string{"s3:GetObject", "s3:GetObjectVersion"}) {
-		t.Errorf("on the release: %v, want read only", got)
-	}
-	if got := p.grantsIf("arn:aws:s3:::"+channel.Bucket, caller()); len(got) != 0 {
-		t.Errorf("on the bucket without a prefix: %v, want nothing", got)
+	for _, channel := range agentChannels {
+		if got := p.grantsIf(arn(channel.Key), caller()); !slices.Equal(got, []string{"s3:GetObject", "s3:GetObjectVersion"}) {
+			t.Errorf("on the release: %v, want read only", got)
+		}
+		if got := p.grantsIf("arn:aws:s3:::"+channel.Bucket, caller()); len(got) != 0 {
+			t.Errorf("on the bucket without a prefix: %v, want nothing", got)
+		}
 	}
 }
 
@@ -183,29 +195,31 @@ func TestAgentPolicy(t *testing.T) {
 // neither status nor failure, so halt-after never triggered.
 func TestAgentWritesUnderItsUserID(t *testing.T) {
 	p := load(t, "iam-agent.json")
-	sha := strings.Repeat("ab", 32)
-	otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
-	for _, tt := range []struct {
-		what  string
-		key   string
-		allow bool
-	}{
-		{"its status", fleet.StatusAddress(channel, ownUserID).Key, true},
-		{"its failure record", fleet.FailureAddress(channel, sha, ownUserID).Key, true},
-		{"an update slot", fleet.LeaseAddress(channel, 0).Key, true},
-		{"the last update slot", fleet.LeaseAddress(channel, 19).Key, true},
-		{"another host's status", fleet.StatusAddress(channel, otherUserID).Key, false},
-		{"another host's failure record", fleet.FailureAddress(channel, sha, otherUserID).Key, false},
-		{"a halt record", fleet.HaltAddress(channel, sha).Key, false},
-		{"the release", channel.Key, false},
-		{"its status in another channel", fleet.StatusAddress(otherChannel, ownUserID).Key, false},
-		{"an update slot of another channel", fleet.LeaseAddress(otherChannel, 0).Key, false},
-		{"its status under its instance ID alone", fleet.StatusAddress(channel, "i-0123456789abcdef0").Key, false},
-		{"its failure under its instance ID alone", fleet.FailureAddress(channel, sha, "i-0123456789abcdef0").Key, false},
-	} {
-		got := slices.Contains(p.grantsIf(arn(tt.key), caller()), "s3:PutObject")
-		if got != tt.allow {
-			t.Errorf("PutObject of %s (%s) by %s: allowed %v, want %v", tt.what, tt.key, ownUserID, got, tt.allow)
+	for _, channel := range agentChannels {
+		sha := strings.Repeat("ab", 32)
+		otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
+		for _, tt := range []struct {
+			what  string
+			key   string
+			allow bool
+		}{
+			{"its status", fleet.StatusAddress(channel, ownUserID).Key, true},
+			{"its failure record", fleet.FailureAddress(channel, sha, ownUserID).Key, true},
+			{"an update slot", fleet.LeaseAddress(channel, 0).Key, true},
+			{"the last update slot", fleet.LeaseAddress(channel, 19).Key, true},
+			{"another host's status", fleet.StatusAddress(channel, otherUserID).Key, false},
+			{"another host's failure record", fleet.FailureAddress(channel, sha, otherUserID).Key, false},
+			{"a halt record", fleet.HaltAddress(channel, sha).Key, false},
+			{"the release", channel.Key, false},
+			{"its status in another channel", fleet.StatusAddress(otherChannel, ownUserID).Key, false},
+			{"an update slot of another channel", fleet.LeaseAddress(otherChannel, 0).Key, false},
+			{"its status under its instance ID alone", fleet.StatusAddress(channel, "i-0123456789abcdef0").Key, false},
+			{"its failure under its instance ID alone", fleet.FailureAddress(channel, sha, "i-0123456789abcdef0").Key, false},
+		} {
+			got := slices.Contains(p.grantsIf(arn(tt.key), caller()), "s3:PutObject")
+			if got != tt.allow {
+				t.Errorf("PutObject of %s (%s) by %s: allowed %v, want %v", tt.what, tt.key, ownUserID, got, tt.allow)
+			}
 		}
 	}
 }
@@ -218,41 +232,43 @@ func TestAgentWritesUnderItsUserID(t *testing.T) {
 // tell a missing record (a 403 on the GET) from a denied one.
 func TestAgentRolloutPolicy(t *testing.T) {
 	p := load(t, "iam-agent.json")
-	sha := strings.Repeat("ab", 32)
-	otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
-	for _, tt := range []struct {
-		key  string
-		want []string
-	}{
-		{fleet.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{fleet.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{fleet.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
-		{fleet.FailureAddress(channel, sha, ownUserID).Key, []string{"s3:GetObject", "s3:PutObject"}},
-		{fleet.FailureAddress(channel, sha, otherUserID).Key, []string{"s3:GetObject"}},
-		// Another channel's records are out of reach.
-		{fleet.HaltAddress(otherChannel, sha).Key, nil},
-		{fleet.LeaseAddress(otherChannel, 0).Key, nil},
-		{fleet.FailureAddress(otherChannel, sha, ownUserID).Key, nil},
-	} {
-		if got := p.grantsIf(arn(tt.key), caller()); !slices.Equal(got, tt.want) {
-			t.Errorf("on %s: %v, want %v", tt.key, got, tt.want)
+	for _, channel := range agentChannels {
+		sha := strings.Repeat("ab", 32)
+		otherChannel := release.Address{Bucket: channel.Bucket, Key: "other/production.deb"}
+		for _, tt := range []struct {
+			key  string
+			want []string
+		}{
+			{fleet.LeaseAddress(channel, 0).Key, []string{"s3:GetObject", "s3:PutObject"}},
+			{fleet.LeaseAddress(channel, 19).Key, []string{"s3:GetObject", "s3:PutObject"}},
+			{fleet.HaltAddress(channel, sha).Key, []string{"s3:GetObject"}},
+			{fleet.FailureAddress(channel, sha, ownUserID).Key, []string{"s3:GetObject", "s3:PutObject"}},
+			{fleet.FailureAddress(channel, sha, otherUserID).Key, []string{"s3:GetObject"}},
+			// Another channel's records are out of reach.
+			{fleet.HaltAddress(otherChannel, sha).Key, nil},
+			{fleet.LeaseAddress(otherChannel, 0).Key, nil},
+			{fleet.FailureAddress(otherChannel, sha, ownUserID).Key, nil},
+		} {
+			if got := p.grantsIf(arn(tt.key), caller()); !slices.Equal(got, tt.want) {
+				t.Errorf("on %s: %v, want %v", tt.key, got, tt.want)
+			}
 		}
-	}
-	bucket := "arn:aws:s3:::" + channel.Bucket
-	for _, tt := range []struct {
-		prefix string
-		list   bool
-	}{
-		{fleet.LeaseAddress(channel, 3).Key, true},                  // is slot 3 missing?
-		{fleet.HaltAddress(channel, sha).Key, true},                 // is the halt record missing?
-		{channel.Key + ".rollout/" + sha + "/failed/", true},        // who failed
-		{channel.Key + ".status/", false},                           // other hosts' names
-		{"other/production.deb.rollout/" + sha + "/failed/", false}, // another channel
-		{"", false}, // the whole bucket
-	} {
-		got := p.grantsIf(bucket, caller("s3:prefix", tt.prefix))
-		if want := tt.list; slices.Equal(got, []string{"s3:ListBucket"}) != want || (!want && len(got) != 0) {
-			t.Errorf("list prefix %q: %v, want listing %v", tt.prefix, got, want)
+		bucket := "arn:aws:s3:::" + channel.Bucket
+		for _, tt := range []struct {
+			prefix string
+			list   bool
+		}{
+			{fleet.LeaseAddress(channel, 3).Key, true},                  // is slot 3 missing?
+			{fleet.HaltAddress(channel, sha).Key, true},                 // is the halt record missing?
+			{channel.Key + ".rollout/" + sha + "/failed/", true},        // who failed
+			{channel.Key + ".status/", false},                           // other hosts' names
+			{"other/production.deb.rollout/" + sha + "/failed/", false}, // another channel
+			{"", false}, // the whole bucket
+		} {
+			got := p.grantsIf(bucket, caller("s3:prefix", tt.prefix))
+			if want := tt.list; slices.Equal(got, []string{"s3:ListBucket"}) != want || (!want && len(got) != 0) {
+				t.Errorf("list prefix %q: %v, want listing %v", tt.prefix, got, want)
+			}
 		}
 	}
 }
@@ -263,24 +279,26 @@ func TestAgentRolloutPolicy(t *testing.T) {
 // the release's name: no other hosts' names, no other channel.
 func TestAgentListsReleaseVersions(t *testing.T) {
 	p := load(t, "iam-agent.json")
-	bucket := "arn:aws:s3:::" + channel.Bucket
-	for _, tt := range []struct {
-		prefix, delimiter string
-		allow             bool
-	}{
-		{channel.Key, release.VersionsDelimiter, true},
-		{channel.Key, "", false},
-		{channel.Key, "/", false},
-		{channel.Key + ".status/", release.VersionsDelimiter, false},
-		{"other/production.deb", release.VersionsDelimiter, false},
-		{"", release.VersionsDelimiter, false},
-	} {
-		ctx := caller("s3:prefix", tt.prefix)
-		if tt.delimiter != "" {
-			ctx["s3:delimiter"] = tt.delimiter
-		}
-		if got := slices.Contains(p.grantsIf(bucket, ctx), "s3:ListBucketVersions"); got != tt.allow {
-			t.Errorf("ListObjectVersions prefix %q delimiter %q: allowed %v, want %v", tt.prefix, tt.delimiter, got, tt.allow)
+	for _, channel := range agentChannels {
+		bucket := "arn:aws:s3:::" + channel.Bucket
+		for _, tt := range []struct {
+			prefix, delimiter string
+			allow             bool
+		}{
+			{channel.Key, release.VersionsDelimiter, true},
+			{channel.Key, "", false},
+			{channel.Key, "/", false},
+			{channel.Key + ".status/", release.VersionsDelimiter, false},
+			{"other/production.deb", release.VersionsDelimiter, false},
+			{"", release.VersionsDelimiter, false},
+		} {
+			ctx := caller("s3:prefix", tt.prefix)
+			if tt.delimiter != "" {
+				ctx["s3:delimiter"] = tt.delimiter
+			}
+			if got := slices.Contains(p.grantsIf(bucket, ctx), "s3:ListBucketVersions"); got != tt.allow {
+				t.Errorf("ListObjectVersions prefix %q delimiter %q: allowed %v, want %v", tt.prefix, tt.delimiter, got, tt.allow)
+			}
 		}
 	}
 }
