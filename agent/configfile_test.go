@@ -102,6 +102,23 @@ func greeting(t *testing.T, addr string) string {
 	return g
 }
 
+// helloWithConfigFile installs hello 1.0 (built at bin) from a package
+// channel on a new host and starts it reading its settings from
+// h.envFile, the file the config channel cch (beside ch) manages.
+func helloWithConfigFile(t *testing.T, bin string) (ch, cch *channel, h *host) {
+	t.Helper()
+	ch = newChannel(t)
+	cch = configChannel(ch)
+	h = newHost(t)
+	h.envFile = filepath.Join(h.root, "etc/hello.conf")
+	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bin}), time.Now()))
+	if err := newAgent(t, h, ch, nil, nil).Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.startService(t)
+	return ch, cch, h
+}
+
 // checkFile fails t unless path holds want with mode 0640 and group 1.
 func checkFile(t *testing.T, path string, want []byte) {
 	t.Helper()
@@ -392,15 +409,7 @@ func TestConfigRequests(t *testing.T) {
 // soon as the config agent reports it (Poke).
 func TestConfigAndPackageTogether(t *testing.T) {
 	bins := buildHello(t, "1.0", "2.0")
-	ch := newChannel(t)
-	cch := configChannel(ch)
-	h := newHost(t)
-	h.envFile = filepath.Join(h.root, "etc/hello.conf")
-	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
-	if err := newAgent(t, h, ch, nil, nil).Once(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	h.startService(t)
+	ch, cch, h := helloWithConfigFile(t, bins["1.0"])
 	var serial sync.Mutex
 	var logs realparts.SyncBuffer
 	h.inst.Serial = &serial
@@ -564,15 +573,7 @@ func TestConfigRecover(t *testing.T) {
 // with it, and the status naming the earlier version.
 func TestConfigFollowsRollback(t *testing.T) {
 	bins := buildHello(t, "1.0")
-	ch := newChannel(t)
-	cch := configChannel(ch)
-	h := newHost(t)
-	h.envFile = filepath.Join(h.root, "etc/hello.conf")
-	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0", Bin: bins["1.0"]}), time.Now()))
-	if err := newAgent(t, h, ch, nil, nil).Once(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	h.startService(t)
+	_, cch, h := helloWithConfigFile(t, bins["1.0"])
 	var logs realparts.SyncBuffer
 	a := configAgent(t, cch, "web-1", configTarget(t, h.envFile, h.pidFile, h.addr, &logs), &logs)
 	first, second := configPub("c1", "bonjour"), configPub("c2", "hola")
