@@ -95,7 +95,7 @@ func (c *ConfigFile) Install(ctx context.Context, s *state.State, rel *state.Rel
 	log.Info("writing config")
 	err := c.write(rel)
 	if err == nil {
-		err = c.reload(ctx, log)
+		err = c.hideValues(c.reload(ctx, log), rel, s.Installed)
 	}
 	if ctx.Err() != nil {
 		return Failed, fmt.Errorf("write config %s: interrupted: %w", rel.Version, ctx.Err())
@@ -137,7 +137,7 @@ func (c *ConfigFile) rollback(ctx context.Context, s *state.State, rel *state.Re
 		err = fmt.Errorf("remove config file: %w", rerr)
 	}
 	if err == nil {
-		err = c.reload(ctx, log)
+		err = c.hideValues(c.reload(ctx, log), rel, prev)
 	}
 	if ctx.Err() != nil {
 		return Failed, fmt.Errorf("%w; rollback to %s interrupted: %w", cause, what, ctx.Err())

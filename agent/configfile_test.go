@@ -598,3 +598,62 @@ func TestConfigFollowsRollback(t *testing.T) {
 	}
 	noSecret(t, logs.String(), cch, "web-1")
 }
+
+// TestConfigReloadOutputHidden: a reload command that prints the file it
+// reloads and fails on c2 (as a service printing its environment would)
+// leaves no value of c1 or c2 in the error, the logs, the status object,
+// the kept bad mark or the failure record; the rollback's own reload of
+// c1 succeeds.
+func TestConfigReloadOutputHidden(t *testing.T) {
+	cch := configChannel(newChannel(t))
+	path := filepath.Join(t.TempDir(), "hello.env")
+	var logs realparts.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	svc, err := service.New(service.Input{
+		ReloadCmd: "cat " + path + "; if grep -q BREAK " + path + "; then echo failing >&2; exit 3; fi",
+		Timeout:   10 * time.Second, Poll: 20 * time.Millisecond, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	f := &ConfigFile{Dir: dir, Path: path, Mode: 0o640, GID: 1, Service: svc, Logger: log}
+	good, bad := configPub("c1", "bonjour"), configPub("c2", "hola", "BREAK=other-secret-value\n")
+	cch.publish(t, good)
+	a := configAgent(t, cch, "app-0", f, &logs)
+	if err := a.Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cch.publish(t, bad)
+	if out, err := a.Check(t.Context()); out != RolledBack || err != nil {
+		t.Fatalf("c2: %q, %v; want rolled back", out, err)
+	}
+	s, err := dir.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := s.Bad[bad.m.SHA256].Reason
+	if !strings.Contains(reason, "failing") || !strings.Contains(reason, hiddenValue) {
+		t.Errorf("bad mark's reason %q: want the command's own message, its values hidden", reason)
+	}
+	for what, text := range map[string]string{"bad mark": reason, "logs": logs.String()} {
+		for _, v := range []string{secretValue, "other-secret-value", "bonjour"} {
+			if strings.Contains(text, v) {
+				t.Errorf("the %s hold the config value %q:\n%s", what, v, text)
+			}
+		}
+	}
+	noSecret(t, logs.String(), cch, "app-0")
+	failures, err := cch.fleet().ReadFailures(t.Context(), cch.addr, bad.m.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failures) != 1 || strings.Contains(failures[0].Error, "other-secret-value") {
+		t.Errorf("failure records %+v, want one without a value", failures)
+	}
+	checkFile(t, path, good.body)
+}
