@@ -657,3 +657,29 @@ func TestConfigReloadOutputHidden(t *testing.T) {
 	}
 	checkFile(t, path, good.body)
 }
+
+// TestEmptyChannelPolledAtInterval: a config channel nothing was published
+// on yet (agents set up before the first config) is checked every
+// interval at the cost of one HEAD, not backed off towards minutes; the
+// first config is then written at the next check.
+func TestEmptyChannelPolledAtInterval(t *testing.T) {
+	cch := configChannel(newChannel(t))
+	agents, proxy := cch.proxied(t)
+	f := configTarget(t, filepath.Join(t.TempDir(), "hello.env"), filepath.Join(t.TempDir(), "none.pid"), "127.0.0.1:1", io.Discard)
+	f.Service = nil
+	a := configAgent(t, agents, "web-1", f, io.Discard)
+	for i := range 8 {
+		seen := len(proxy.Requests())
+		if d := a.cycle(t.Context()); d > a.cfg.Interval+a.cfg.Jitter {
+			t.Fatalf("check %d of an empty channel: next in %v, want within the interval %v", i+1, d, a.cfg.Interval)
+		}
+		if got, want := counts(proxy.Requests()[seen:]), map[string]int{"HEAD release": 1}; !maps.Equal(got, want) {
+			t.Errorf("check %d of an empty channel: requests %s, want %s", i+1, describe(got), describe(want))
+		}
+	}
+	cch.publish(t, configPub("c1", "bonjour"))
+	a.cycle(t.Context())
+	if st := cch.status(t, "web-1"); st.Version != "c1" || st.State != string(OK) {
+		t.Errorf("after the first publish: %s on %q, want ok on c1", st.State, st.Version)
+	}
+}
