@@ -70,10 +70,11 @@ func (d *driver) summary() {
 	w := tabwriter.NewWriter(d.s.w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(d.s.w)
 	fmt.Fprintf(d.s.w, "Summary (%s in all, agents checking every %s):\n", d.total.Round(100*time.Millisecond), d.o.interval)
-	fmt.Fprintln(w, "HOST\tADDRESS\tDPKG SAYS\tINSTALL 1.0.0\tSWITCH TO 1.1.0\tPID\tROLL BACK 1.2.0\tREQUESTS\tFAILED")
+	fmt.Fprintln(w, "HOST\tADDRESS\tDPKG SAYS\tINSTALL 1.0.0\tSWITCH TO 1.1.0\tPID\tROLL BACK 1.2.0\tCONFIG bonjour\tROLL BACK hola-broken\tREQUESTS\tFAILED")
 	for _, h := range d.hosts {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.1fs\t%.1fs\t%d->%d\t%.1fs\t%d\t%d\n", h.name, h.addr, dpkgVersion(h.root),
-			h.installed.Seconds(), h.switched.Seconds(), h.oldPID, h.newPID, h.rolledBack.Seconds(), h.requests, h.failures)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.1fs\t%.1fs\t%d->%d\t%.1fs\t%.1fs\t%.1fs\t%d\t%d\n", h.name, h.addr, dpkgVersion(h.root),
+			h.installed.Seconds(), h.switched.Seconds(), h.oldPID, h.newPID, h.rolledBack.Seconds(),
+			h.configured.Seconds(), h.configRolledBack.Seconds(), h.requests, h.failures)
 	}
 	w.Flush()
 }

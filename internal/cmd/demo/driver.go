@@ -27,6 +27,9 @@ type driver struct {
 	srv     *realparts.S3Server
 	rel     *release.Client
 	channel release.Address
+	// config is the config channel beside channel: hello's environment
+	// file, published with pkgdeb publish --kind config.
+	config  release.Address
 	hosts   []*host
 	debs    map[string]string
 	total   time.Duration
@@ -46,7 +49,7 @@ func (d *driver) run(ctx context.Context) error {
 	if _, err := d.pkgdeb(ctx, "keygen", "--out", filepath.Join(d.work, "release")); err != nil {
 		return err
 	}
-	for _, phase := range []func(context.Context) error{d.firstInstall, d.upgrade, d.badRelease, d.rollbackChannel} {
+	for _, phase := range []func(context.Context) error{d.firstInstall, d.upgrade, d.badRelease, d.rollbackChannel, d.configChange, d.badConfig} {
 		if err := phase(ctx); err != nil {
 			return err
 		}
@@ -91,8 +94,9 @@ func (d *driver) setup(ctx context.Context) error {
 		return err
 	}
 	d.channel = release.Address{Bucket: bucket, Key: "hello/production.deb"}
-	d.s.say("S3: versitygw (pid %d) on %s, bucket %s with versioning on; the release channel is %s",
-		d.srv.PID(), d.srv.Endpoint, bucket, d.channel)
+	d.config = release.Address{Bucket: bucket, Key: "hello/production.env"}
+	d.s.say("S3: versitygw (pid %d) on %s, bucket %s with versioning on; the release channel is %s, hello's config channel %s",
+		d.srv.PID(), d.srv.Endpoint, bucket, d.channel, d.config)
 	// Everything below finds the server through the AWS SDK's standard
 	// variables (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...), as it would
 	// find AWS.
@@ -180,16 +184,16 @@ func (d *driver) waitArgs() []string {
 	return []string{"--wait", "--interval", "250ms", "--timeout", "2m"}
 }
 
-// publish publishes version's .deb, signed, and follows its rollout with
-// --wait (keepGoing: until every host has installed it or failed it). It
-// returns when the publish began and pkgdeb's exit status (0 deployed,
-// 1 a host failed it).
-func (d *driver) publish(ctx context.Context, version string, keepGoing bool) (time.Time, int, error) {
-	t0 := time.Now()
-	args := append([]string{"publish", "--sign-key", d.key(), d.debs[version], d.channel.String()}, d.waitArgs()...)
-	if keepGoing {
-		args = append(args, "--keep-going")
+// publisher returns a step's publish of version's .deb, signed, followed
+// with --wait (keepGoing: until every host has installed it or failed
+// it); pkgdeb exits 0 once deployed, 1 once a host failed it.
+func (d *driver) publisher(version string, keepGoing bool) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		args := append([]string{"publish", "--sign-key", d.key(), d.debs[version], d.channel.String()}, d.waitArgs()...)
+		if keepGoing {
+			args = append(args, "--keep-going")
+		}
+		code, _, err := d.pkgdebExit(ctx, args...)
+		return code, err
 	}
-	code, _, err := d.pkgdebExit(ctx, args...)
-	return t0, code, err
 }

@@ -24,9 +24,10 @@ type host struct {
 	hello                                    *exec.Cmd
 	helloDone                                chan error
 
-	installed, switched, rolledBack time.Duration // after each publish
-	oldPID, newPID                  int
-	requests, failures              int64
+	// after each publish
+	installed, switched, rolledBack, configured, configRolledBack time.Duration
+	oldPID, newPID                                                int
+	requests, failures                                            int64
 }
 
 // startAgents starts one autoupdate per host, each with its own state
@@ -53,6 +54,7 @@ func (d *driver) startAgents(ctx context.Context) error {
 			"--expect-version", "http://" + addr + "/version",
 			"--health-timeout", d.o.healthTimeout.String(),
 			"--public-key", filepath.Join(d.work, "release.pub"),
+			"--config-source", d.config.String(), "--config-path", h.envFile(),
 		}
 		h.agent, h.agentDone, err = d.start(filepath.Join(d.o.bin, "autoupdate"), args, filepath.Join(h.dir, "agent.log"))
 		if err != nil {
@@ -60,8 +62,8 @@ func (d *driver) startAgents(ctx context.Context) error {
 		}
 		d.hosts = append(d.hosts, h)
 	}
-	d.s.say("started %d agents: autoupdate --interval %s --dpkg-root HOST/root --pidfile HOST/hello.pid --health-url .../healthz --expect-version .../version --public-key release.pub (the demo's interval is short; the default is 10s)",
-		len(d.hosts), d.o.interval)
+	d.s.say("started %d agents: autoupdate --interval %s --dpkg-root HOST/root --pidfile HOST/hello.pid --health-url .../healthz --expect-version .../version --public-key release.pub --config-source %s --config-path HOST/hello.env (the demo's interval is short; the default is 10s)",
+		len(d.hosts), d.o.interval, d.config)
 	return nil
 }
 
@@ -89,7 +91,10 @@ func (d *driver) start(bin string, args []string, log string) (*exec.Cmd, chan e
 func (d *driver) startHello(ctx context.Context, h *host) error {
 	bin := filepath.Join(h.root, "usr/bin/hello")
 	var err error
-	h.hello, h.helloDone, err = d.start(bin, []string{"--listen", h.addr, "--pidfile", h.pidFile}, filepath.Join(h.dir, "hello.log"))
+	// The leading - makes the file optional, as in systemd's
+	// EnvironmentFile=: no config is published yet.
+	args := []string{"--listen", h.addr, "--pidfile", h.pidFile, "--env-file", "-" + h.envFile()}
+	h.hello, h.helloDone, err = d.start(bin, args, filepath.Join(h.dir, "hello.log"))
 	if err != nil {
 		return err
 	}
@@ -102,6 +107,10 @@ func (d *driver) startHello(ctx context.Context, h *host) error {
 	d.s.say("%s: started HOST/root/usr/bin/hello (pid %d) on %s", h.name, h.oldPID, h.addr)
 	return nil
 }
+
+// envFile is the environment file hello reads and the config agent
+// writes.
+func (h *host) envFile() string { return filepath.Join(h.dir, "hello.env") }
 
 // readPID returns the PID in path, or 0 when there is none (yet).
 func readPID(path string) int {

@@ -54,7 +54,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 Three servers (agents with sandboxed dpkg roots, each running its own hello)
 follow one release channel in a local versitygw; publishes 1.0.0, 1.1.0
-under load, a broken 1.2.0, then rolls the channel back.
+under load, a broken 1.2.0, then rolls the channel back. Then hello's
+environment file goes out on a config channel: a new greeting under load,
+and a config that fails hello's health check, which every host rolls back.
 
 Flags:
 `)

@@ -9,6 +9,7 @@ import (
 	"github.com/debfleet/debfleet/fleet"
 	"github.com/debfleet/debfleet/internal/demo"
 	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/release"
 )
 
 // firstInstall publishes 1.0.0, starts the agents, follows the install
@@ -26,7 +27,7 @@ func (d *driver) firstInstall(ctx context.Context) error {
 	if err != nil || code != 0 {
 		return fmt.Errorf("pkgdeb wait: exit %d, %v", code, err)
 	}
-	if err := d.eachHost(ctx, func(h *host, st fleet.HostStatus) {
+	if err := d.eachHost(ctx, d.channel, func(h *host, st fleet.HostStatus) {
 		h.installed = st.Since.Sub(t0)
 		d.s.say("%s: agent installed hello 1.0.0 into its dpkg root %.1fs after the publish", h.name, h.installed.Seconds())
 	}); err != nil {
@@ -40,9 +41,10 @@ func (d *driver) firstInstall(ctx context.Context) error {
 	return nil
 }
 
-// eachHost reads every host's status object once and calls fn for each.
-func (d *driver) eachHost(ctx context.Context, fn func(h *host, st fleet.HostStatus)) error {
-	fs, err := fleet.New(d.rel.Records(), nil).ReadStatus(ctx, d.channel)
+// eachHost reads every host's status object on channel ch once and
+// calls fn for each.
+func (d *driver) eachHost(ctx context.Context, ch release.Address, fn func(h *host, st fleet.HostStatus)) error {
+	fs, err := fleet.New(d.rel.Records(), nil).ReadStatus(ctx, ch)
 	if err != nil {
 		return err
 	}
@@ -56,12 +58,12 @@ func (d *driver) eachHost(ctx context.Context, fn func(h *host, st fleet.HostSta
 // host serves it from a new process, with no request failed.
 func (d *driver) upgrade(ctx context.Context) error {
 	d.s.say("load: %d keep-alive clients per host, every request counted; a refused, reset or unanswered request is a failure", d.o.workers)
-	return d.underLoad(ctx, "1.1.0", "the 1.1.0 rollout", "", 0, func(h *host, st fleet.HostStatus, after time.Duration) {
+	return d.underLoad(ctx, loadStep{phase: "the 1.1.0 rollout", publish: d.publisher("1.1.0", false), channel: d.channel, each: func(h *host, st fleet.HostStatus, after time.Duration) {
 		h.switched = after
 		h.newPID = readPID(h.pidFile)
 		d.s.say("%s: now serving 1.1.0 (GET /version: %s), pid %d -> %d, %.1fs after the publish",
 			h.name, strings.TrimSpace(get(h.addr, "/version")), h.oldPID, h.newPID, h.switched.Seconds())
-	})
+	}})
 }
 
 // badRelease publishes the broken 1.2.0 under load with --wait
@@ -70,7 +72,7 @@ func (d *driver) upgrade(ctx context.Context) error {
 func (d *driver) badRelease(ctx context.Context) error {
 	note := fmt.Sprintf("each agent installs 1.2.0 and signals hello; the new binary dies, the old process keeps serving; after --health-timeout %s the agent puts 1.1.0 back; --keep-going waits for every host (a CI step would stop at the first)",
 		d.o.healthTimeout)
-	err := d.underLoad(ctx, "1.2.0", "the bad release and its rollback", note, 1, func(h *host, st fleet.HostStatus, after time.Duration) {
+	each := func(h *host, st fleet.HostStatus, after time.Duration) {
 		if st.State != fleet.StateRolledBack || st.Version != "1.1.0" {
 			d.s.say("%s: %s %s, not rolled back to 1.1.0", h.name, st.State, st.Version)
 			return
@@ -79,7 +81,8 @@ func (d *driver) badRelease(ctx context.Context) error {
 		msg := strings.ReplaceAll(st.Error, h.dir+"/", "HOST/")
 		d.s.say("%s: rolled back to 1.1.0 by itself %.1fs after the publish (serving %s, pid %d); reason: %s",
 			h.name, h.rolledBack.Seconds(), strings.TrimSpace(get(h.addr, "/version")), readPID(h.pidFile), msg)
-	})
+	}
+	err := d.underLoad(ctx, loadStep{phase: "the bad release and its rollback", note: note, publish: d.publisher("1.2.0", true), wantCode: 1, channel: d.channel, each: each})
 	if err != nil {
 		return err
 	}
@@ -91,31 +94,42 @@ func (d *driver) badRelease(ctx context.Context) error {
 	return nil
 }
 
-// underLoad publishes version with --wait while every host is under load,
-// says note (if any) once it is published, and wants pkgdeb's exit status
-// wantCode; then it calls each for every host with its status and the
-// time from the publish to its state. It fails when a request failed
-// during phase.
-func (d *driver) underLoad(ctx context.Context, version, phase, note string, wantCode int, each func(h *host, st fleet.HostStatus, after time.Duration)) error {
+// loadStep is one publish made while every host is under load.
+type loadStep struct {
+	phase string // what the load counts, e.g. "the 1.1.0 rollout"
+	note  string // said once the load runs, before the publish
+	// publish publishes with --wait and returns pkgdeb's exit status,
+	// which must be wantCode.
+	publish  func(ctx context.Context) (int, error)
+	wantCode int
+	// each is called for every host with its status on channel and the
+	// time from the publish to that state.
+	channel release.Address
+	each    func(h *host, st fleet.HostStatus, after time.Duration)
+}
+
+// underLoad runs step. It fails when a request failed during it.
+func (d *driver) underLoad(ctx context.Context, step loadStep) error {
 	load := demo.StartLoad(ctx, d.addrs(), d.o.workers, 2*time.Minute)
 	time.Sleep(500 * time.Millisecond) // let the load reach full speed first
-	if note != "" {
-		d.s.say("%s", note)
+	if step.note != "" {
+		d.s.say("%s", step.note)
 	}
-	t0, code, err := d.publish(ctx, version, wantCode != 0)
-	if err == nil && code != wantCode {
-		err = fmt.Errorf("pkgdeb publish --wait: exit %d, want %d", code, wantCode)
+	t0 := time.Now()
+	code, err := step.publish(ctx)
+	if err == nil && code != step.wantCode {
+		err = fmt.Errorf("pkgdeb publish --wait: exit %d, want %d", code, step.wantCode)
 	}
 	if err == nil {
-		err = d.eachHost(ctx, func(h *host, st fleet.HostStatus) { each(h, st, st.Since.Sub(t0)) })
+		err = d.eachHost(ctx, step.channel, func(h *host, st fleet.HostStatus) { step.each(h, st, st.Since.Sub(t0)) })
 	}
 	time.Sleep(500 * time.Millisecond) // requests after the switch count too
-	failed := d.account(load.Stop(), phase)
+	failed := d.account(load.Stop(), step.phase)
 	if err != nil {
 		return err
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d requests failed during %s", failed, phase)
+		return fmt.Errorf("%d requests failed during %s", failed, step.phase)
 	}
 	return nil
 }
