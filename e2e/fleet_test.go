@@ -36,6 +36,8 @@ const (
 	// second and the broken release takes healthTimeout to give up on.
 	waitLimit     = 2 * time.Minute
 	healthTimeout = 10 * time.Second
+	// configGroup owns hello's config file in each container.
+	configGroup = "hello-config"
 )
 
 // server is one container and what the test knows about it.
@@ -53,6 +55,9 @@ type cluster struct {
 	work    string
 	env     []string
 	channel release.Address
+	// config is hello's config channel: /etc/default/hello, which
+	// hello.service names in EnvironmentFile=.
+	config  release.Address
 	rel     *release.Client
 	debs    map[string]string
 	servers []*server
@@ -77,6 +82,7 @@ func TestFleetOnSystemd(t *testing.T) {
 	f.stopAndStart()
 	f.badRelease()
 	f.rollbackChannel()
+	f.configChange()
 	t.Logf("whole test: %v", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -112,6 +118,7 @@ func setUp(t *testing.T, agentDeb string) *cluster {
 	f.ctx, stop = signal.NotifyContext(t.Context(), os.Interrupt, syscall.SIGTERM)
 	t.Cleanup(stop)
 	f.channel = release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	f.config = release.Address{Bucket: f.channel.Bucket, Key: "hello/production.env"}
 	f.env = append(realparts.DpkgEnv(), srv.Env()...)
 	f.env = append(f.env, "SOURCE_DATE_EPOCH="+strconv.FormatInt(time.Now().Unix(), 10))
 	if f.rel, err = release.New(t.Context(), release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()}); err != nil {
@@ -172,9 +179,13 @@ func (f *cluster) addServer(root, name string) {
 		t.Fatalf("%s: after dpkg -i of an unconfigured agent, autoupdate is %v; want enabled and inactive", name, got)
 	}
 	// Three containers share the host's network, so each hello needs its
-	// own port: a drop-in, as an operator would write.
+	// own port: a drop-in, as an operator would write. hello runs as a
+	// dynamic user: the group lets it read its config file (0640) again
+	// at each reload.
+	c.must(t, "groupadd", "--system", configGroup)
 	c.write(t, "/etc/systemd/system/hello.service.d/listen.conf", "0644", fmt.Sprintf(
-		"[Service]\nExecStart=\nExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen %s\n", addr))
+		"[Service]\nExecStart=\nExecStart=/usr/bin/hello --pidfile /run/hello/hello.pid --listen %s --env-file -/etc/default/hello\nSupplementaryGroups=%s\n",
+		addr, configGroup))
 	// No instance role here: static credentials go in the file the shipped
 	// unit reads besides /etc/default/autoupdate.
 	c.write(t, "/etc/autoupdate/credentials", "0600", strings.Join(f.creds, "\n")+"\n")
@@ -191,7 +202,12 @@ AUTOUPDATE_EXPECT_VERSION=http://%s/version
 AUTOUPDATE_HEALTH_TIMEOUT=%s
 AUTOUPDATE_PUBLIC_KEY=/etc/autoupdate/release.pub
 AUTOUPDATE_SERVICE_UNIT=hello.service
-`, f.channel, f.endpoint, f.region, addr, addr, healthTimeout))
+AUTOUPDATE_RELOAD_CMD='systemctl reload hello'
+AUTOUPDATE_CONFIG_SOURCE=%s
+AUTOUPDATE_CONFIG_PATH=/etc/default/hello
+AUTOUPDATE_CONFIG_MODE=0640
+AUTOUPDATE_CONFIG_GROUP=%s
+`, f.channel, f.endpoint, f.region, addr, addr, healthTimeout, f.config, configGroup))
 	c.must(t, "systemctl", "daemon-reload")
 	c.must(t, "systemctl", "enable", "--now", "autoupdate")
 	if got := c.show(t, "autoupdate", "ActiveState", "SubState"); got["ActiveState"] != "active" {
@@ -358,6 +374,9 @@ type fleetStatus struct {
 		Version   string `json:"version"`
 		State     string `json:"state"`
 		OnCurrent bool   `json:"on_current"`
+		Config    *struct {
+			Version string `json:"version"`
+		} `json:"config"`
 	} `json:"hosts"`
 }
 
@@ -425,8 +444,16 @@ func (f *cluster) publish(version string) time.Time {
 	return time.Now()
 }
 
-// wait waits until every container's status object satisfies done.
+// wait waits until every container's status object on the package
+// channel satisfies done.
 func (f *cluster) wait(done func(fleet.HostStatus) bool) *fleet.FleetStatus {
+	f.t.Helper()
+	return f.waitOn(f.channel, done)
+}
+
+// waitOn waits until every container's status object on channel ch
+// satisfies done.
+func (f *cluster) waitOn(ch release.Address, done func(fleet.HostStatus) bool) *fleet.FleetStatus {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
@@ -434,7 +461,7 @@ func (f *cluster) wait(done func(fleet.HostStatus) bool) *fleet.FleetStatus {
 	for _, s := range f.servers {
 		names = append(names, s.name)
 	}
-	fs, err := fleet.New(f.rel.Records(), nil).WaitHosts(ctx, f.channel, names, 100*time.Millisecond, done, nil)
+	fs, err := fleet.New(f.rel.Records(), nil).WaitHosts(ctx, ch, names, 100*time.Millisecond, done, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
