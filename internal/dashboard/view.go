@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,10 +61,13 @@ type channelView struct {
 	State    string // converged, halted, progress, error
 	Commands []command
 	Hosts    []hostView
-	Legend   []legendItem
-	History  []historyView
-	HistErr  string
-	Chart    *chart
+	// Config: some host follows a config channel beside this one, so the
+	// host table has a config column.
+	Config  bool
+	Legend  []legendItem
+	History []historyView
+	HistErr string
+	Chart   *chart
 }
 
 // command is a CLI command shown ready to copy.
@@ -123,6 +127,7 @@ func (s *Server) channelView(c *channel, now time.Time) *channelView {
 		v.State = "progress"
 	}
 	v.Hosts, v.Legend = hostsOf(c.id, c.sum)
+	v.Config = slices.ContainsFunc(c.sum.Hosts, func(h fleet.HostSummary) bool { return h.Config != nil })
 	v.Chart = newChart(c.sum, c.samples)
 	return v
 }

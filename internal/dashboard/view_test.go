@@ -138,3 +138,47 @@ func TestChannelKind(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsConfigColumn: the host table has a config column, with each
+// host's config version ("none" for a host without one), only when some
+// host follows a config channel beside the package channel.
+func TestHostsConfigColumn(t *testing.T) {
+	c, err := release.New(t.Context(), release.Options{Endpoint: "http://127.0.0.1:9", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Client: c, Bucket: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func(name string, config *fleet.HostRelease) fleet.HostSummary {
+		return fleet.HostSummary{HostStatus: fleet.HostStatus{Host: name, Version: "1.1.0", State: fleet.StateOK, Config: config}}
+	}
+	for _, tt := range []struct {
+		name  string
+		hosts []fleet.HostSummary
+		want  []string
+		not   []string
+	}{
+		{"no config", []fleet.HostSummary{host("web-1", nil)}, nil, []string{`<th scope="col">config</th>`, "<td>none</td>"}},
+		{"configs", []fleet.HostSummary{host("web-1", &fleet.HostRelease{Version: "bonjour"}), host("web-2", nil)},
+			[]string{`<th scope="col">version</th><th scope="col">config</th>`, "<td>1.1.0</td><td>bonjour</td>", "<td>1.1.0</td><td>none</td>"}, nil},
+	} {
+		ch := &channel{id: "c1", addr: release.Address{Bucket: "b", Key: "hello/production.deb"},
+			sum: &fleet.Summary{Current: fleet.CurrentRelease{Package: "hello", Version: "1.1.0"}, Hosts: tt.hosts}}
+		b, err := s.render("channel", s.channelView(ch, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s: want %q in\n%s", tt.name, w, b)
+			}
+		}
+		for _, w := range tt.not {
+			if strings.Contains(string(b), w) {
+				t.Errorf("%s: %q should not be in\n%s", tt.name, w, b)
+			}
+		}
+	}
+}
