@@ -32,6 +32,24 @@ type Summary struct {
 	// Rollout is set when the current release has a rollout policy, a
 	// halt record or recorded failures.
 	Rollout *RolloutSummary `json:"rollout,omitempty"`
+	// HostsOmitted is how many hosts Hosts leaves out: StreamSummary
+	// keeps only the most relevant (SummaryOptions.MaxHosts); Counts
+	// and Versions count every host.
+	HostsOmitted int `json:"hosts_omitted,omitempty"`
+	// Advice counts the live hosts someone can act on, by what to do,
+	// whether Hosts lists them or not.
+	Advice Advice `json:"-"`
+}
+
+// Advice counts live hosts by what someone can do about them: the lines
+// pkgdeb status prints under its verdict.
+type Advice struct {
+	// Refused counts the hosts that refused the current release, by
+	// HostStatus.Refusal code (hosts without one are not counted).
+	Refused map[string]int
+	// Window counts the hosts waiting for a maintenance window, Held
+	// those held by their service.
+	Window, Held int
 }
 
 // CurrentRelease is the channel's current version; the manifest fields
@@ -135,6 +153,15 @@ type UpdatingHost struct {
 // than stale at now is listed but does not count: a terminated instance
 // leaves its status object behind.
 func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now time.Time, stale time.Duration) *Summary {
+	s := newSummary(ch, cur, now)
+	s.Hosts = s.hostsOf(fs, now, stale)
+	s.finish(s.tally(), stale)
+	return s
+}
+
+// newSummary is the summary of channel ch, whose current version is cur,
+// at now, before any host is counted.
+func newSummary(ch release.Address, cur *release.Object, now time.Time) *Summary {
 	s := &Summary{Channel: ch.String(), Time: now.UTC(), Current: CurrentRelease{VersionID: cur.VersionID, ETag: cur.ETag}}
 	if m := cur.Manifest; m != nil {
 		s.Current.Package, s.Current.Version, s.Current.SHA256, s.Current.PublishedAt = m.Package, m.Version, m.SHA256, m.PublishedAt
@@ -143,12 +170,15 @@ func Summarize(ch release.Address, cur *release.Object, fs *FleetStatus, now tim
 			s.Current.Kind = m.Kind
 		}
 	}
-	s.Hosts = s.hostsOf(fs, now, stale)
-	t := s.tally()
+	return s
+}
+
+// finish derives from the counted hosts t what s says about them all.
+func (s *Summary) finish(t *tally, stale time.Duration) {
 	s.Versions = t.versions()
 	s.Converged = s.Counts.Live > 0 && s.Counts.OnCurrent == s.Counts.Live
 	s.Verdict = s.verdict(t, stale)
-	return s
+	s.Advice = Advice{Refused: t.refusals, Window: t.window.n, Held: t.held.n}
 }
 
 // onCurrent reports whether h runs the current release: the same SHA-256,
@@ -166,89 +196,137 @@ func (s *Summary) onCurrent(h HostStatus) bool {
 func (s *Summary) hostsOf(fs *FleetStatus, now time.Time, stale time.Duration) []HostSummary {
 	hosts := []HostSummary{}
 	for _, h := range fs.Hosts {
-		seen := h.Time
-		if mod := fs.Modified[h.Host]; !mod.IsZero() && (seen.IsZero() || mod.Before(seen)) {
-			seen = mod
-		}
-		hosts = append(hosts, HostSummary{HostStatus: h, LastSeen: seen.UTC(), OnCurrent: s.onCurrent(h)})
+		hosts = append(hosts, s.hostSummary(h, fs.Modified[h.Host], now, stale))
 	}
 	for host, err := range fs.Unreadable {
-		hosts = append(hosts, HostSummary{HostStatus: HostStatus{Host: host, State: StateUnreadable, Error: err.Error()},
-			LastSeen: fs.Modified[host].UTC()})
-	}
-	for i := range hosts {
-		hosts[i].Stale = now.Sub(hosts[i].LastSeen) > stale
+		hosts = append(hosts, unreadableHost(host, err, fs.Modified[host], now, stale))
 	}
 	slices.SortFunc(hosts, func(a, b HostSummary) int { return cmp.Compare(a.Host, b.Host) })
 	return hosts
 }
 
+// hostSummary is what s makes of host h, whose object S3 last modified
+// at mod, at now.
+func (s *Summary) hostSummary(h HostStatus, mod, now time.Time, stale time.Duration) HostSummary {
+	seen := h.Time
+	if !mod.IsZero() && (seen.IsZero() || mod.Before(seen)) {
+		seen = mod
+	}
+	return HostSummary{HostStatus: h, LastSeen: seen.UTC(), OnCurrent: s.onCurrent(h), Stale: now.Sub(seen) > stale}
+}
+
+// unreadableHost is the summary of a host whose object, last modified at
+// mod, could not be read for err.
+func unreadableHost(host string, err error, mod, now time.Time, stale time.Duration) HostSummary {
+	return HostSummary{HostStatus: HostStatus{Host: host, State: StateUnreadable, Error: err.Error()},
+		LastSeen: mod.UTC(), Stale: now.Sub(mod) > stale}
+}
+
+// maxNamed is how many hosts the verdict names per group; the others
+// are counted ("... and 12 more").
+const maxNamed = 10
+
+// namedHosts is a group of hosts the verdict names: how many, and the
+// first maxNamed of them.
+type namedHosts struct {
+	n     int
+	names []string
+}
+
+func (l *namedHosts) add(name string) {
+	l.n++
+	if len(l.names) < maxNamed {
+		l.names = append(l.names, name)
+	}
+}
+
+// join names the hosts, sep-separated, and counts the others.
+func (l *namedHosts) join(sep string) string {
+	s := strings.Join(l.names, sep)
+	if more := l.n - len(l.names); more > 0 {
+		s += fmt.Sprintf("%s... and %d more", sep, more)
+	}
+	return s
+}
+
 // tally holds the live hosts of a summary by what keeps them from the
-// current release: host names, with target and error where that helps.
+// current release: how many, and some host names, with target and error
+// where that helps. It is built one host at a time (count), so a summary
+// read as a stream keeps no more than this.
 type tally struct {
 	byVersion map[string]*VersionHosts
 
-	installing, waiting, halted    []string
-	window, held, gated            []string
+	installing, waiting, halted    namedHosts
+	window, held, gated            namedHosts
 	windowOpens                    time.Time
-	failed, rolledBack, refused    []string
-	unreadable, other, none, stale []string
+	failed, rolledBack, refused    namedHosts
+	unreadable, other, none, stale namedHosts
+	// refusals counts live refused hosts by Refusal code.
+	refusals map[string]int
 }
 
-// tally counts the hosts into s.Counts and lists them by what keeps them
+func newTally() *tally {
+	return &tally{byVersion: map[string]*VersionHosts{}, refusals: map[string]int{}}
+}
+
+// tally counts s.Hosts into s.Counts and lists them by what keeps them
 // from the current release.
 func (s *Summary) tally() *tally {
-	t := &tally{byVersion: map[string]*VersionHosts{}}
-	n := &s.Counts
+	t := newTally()
 	for i := range s.Hosts {
-		h := &s.Hosts[i]
-		n.Hosts++
-		if h.Stale {
-			n.Stale++
-			t.stale = append(t.stale, h.Host)
-			continue
-		}
-		n.Live++
-		if h.State != StateUnreadable {
-			t.addVersion(h)
-		}
-		t.byState(n, h)
-		switch {
-		case h.State == StateUnreadable:
-		case h.OnCurrent:
-			n.OnCurrent++
-		case h.Version == "":
-			n.None++
-			if h.State == StateNone || h.State == StateOK {
-				t.none = append(t.none, h.Host)
-			}
-		default:
-			n.OtherVersion++
-			// Hosts already named for their state are not repeated.
-			if h.State == StateOK || h.State == StateNone {
-				t.other = append(t.other, h.Host+" "+h.Version)
-			}
-		}
+		s.count(t, &s.Hosts[i])
 	}
 	return t
 }
 
+// count counts host h into s.Counts and t.
+func (s *Summary) count(t *tally, h *HostSummary) {
+	n := &s.Counts
+	n.Hosts++
+	if h.Stale {
+		n.Stale++
+		t.stale.add(h.Host)
+		return
+	}
+	n.Live++
+	if h.State != StateUnreadable {
+		t.addVersion(h)
+	}
+	t.byState(n, h)
+	switch {
+	case h.State == StateUnreadable:
+	case h.OnCurrent:
+		n.OnCurrent++
+	case h.Version == "":
+		n.None++
+		if h.State == StateNone || h.State == StateOK {
+			t.none.add(h.Host)
+		}
+	default:
+		n.OtherVersion++
+		// Hosts already named for their state are not repeated.
+		if h.State == StateOK || h.State == StateNone {
+			t.other.add(h.Host + " " + OneLine(h.Version, 100))
+		}
+	}
+}
+
 // byState counts and lists live host h by its state.
 func (t *tally) byState(n *Counts, h *HostSummary) {
-	withErr := func(list *[]string) {
+	withErr := func(list *namedHosts) {
 		s := h.Host
 		if h.Target != nil && h.Target.Version != "" {
-			s += " (" + h.Target.Version + ")"
+			s += " (" + OneLine(h.Target.Version, 100) + ")"
 		}
 		if h.Error != "" {
 			s += ": " + OneLine(h.Error, 200)
 		}
-		*list = append(*list, s)
+		list.add(s)
 	}
 	switch h.State {
 	case StateInstalling:
 		n.Installing++
-		t.installing = append(t.installing, h.Host)
+		t.installing.add(h.Host)
 	case StateFailed:
 		n.Failed++
 		withErr(&t.failed)
@@ -258,34 +336,53 @@ func (t *tally) byState(n *Counts, h *HostSummary) {
 	case StateRefused:
 		n.Refused++
 		withErr(&t.refused)
+		if h.Refusal != "" && len(t.refusals) < maxVersions {
+			t.refusals[h.Refusal]++
+		}
 	case StateUnreadable:
 		n.Unreadable++
 		withErr(&t.unreadable)
 	case StateWaiting:
 		if ro := h.Rollout; ro != nil && ro.Window != "" {
-			t.window = append(t.window, h.Host)
+			t.window.add(h.Host)
 			if t.windowOpens.IsZero() || (!ro.WindowOpens.IsZero() && ro.WindowOpens.Before(t.windowOpens)) {
 				t.windowOpens = ro.WindowOpens
 			}
 			return
 		}
-		t.waiting = append(t.waiting, h.Host)
+		t.waiting.add(h.Host)
 	case StateHeld:
 		s := h.Host
 		if h.Hold != nil {
 			s += ": " + OneLine(h.Hold.Reason, 200)
 		}
-		t.held = append(t.held, s)
+		t.held.add(s)
 	case StateHalted:
-		t.halted = append(t.halted, h.Host)
+		t.halted.add(h.Host)
 	case StateGated:
-		t.gated = append(t.gated, h.Host)
+		t.gated.add(h.Host)
 	}
 }
+
+// maxVersions bounds the versions a summary tells apart (agents write
+// what they like): hosts on further versions are counted together as
+// otherVersions.
+const (
+	maxVersions   = 1000
+	otherVersions = "(other versions)"
+)
 
 func (t *tally) addVersion(h *HostSummary) {
 	key := cmp.Or(h.SHA256, "(none)")
 	v := t.byVersion[key]
+	if v == nil && len(t.byVersion) >= maxVersions {
+		key = otherVersions
+		v = t.byVersion[key]
+		if v == nil {
+			v = &VersionHosts{Version: otherVersions}
+			t.byVersion[key] = v
+		}
+	}
 	if v == nil {
 		v = &VersionHosts{Version: cmp.Or(h.Version, "(none)"), SHA256: h.SHA256, Current: h.OnCurrent}
 		t.byVersion[key] = v
@@ -316,31 +413,31 @@ func (s *Summary) verdict(t *tally, stale time.Duration) string {
 	case n.Live == 0:
 		return fmt.Sprintf("no live host: all %d stale (not heard from for %s)", n.Hosts, stale)
 	case s.Converged && n.Stale > 0:
-		return fmt.Sprintf("%d/%d live hosts on %s (current); %d stale: %s", n.OnCurrent, n.Live, cur, n.Stale, strings.Join(t.stale, ", "))
+		return fmt.Sprintf("%d/%d live hosts on %s (current); %d stale: %s", n.OnCurrent, n.Live, cur, n.Stale, t.stale.join(", "))
 	case s.Converged:
 		return fmt.Sprintf("%d/%d hosts on %s (current)", n.OnCurrent, n.Live, cur)
 	}
 	v := fmt.Sprintf("%d/%d on current %s", n.OnCurrent, n.Live, cur)
 	for _, g := range []struct {
 		what  string
-		hosts []string
+		hosts *namedHosts
 	}{
-		{"installing", t.installing},
-		{"waiting for their wave or an update slot", t.waiting},
-		{"waiting for a maintenance window" + t.opens(), t.window},
-		{"held by their service", t.held},
-		{"holding back a halted release", t.halted},
-		{"held by the release's rollout gate", t.gated},
-		{"failed", t.failed},
-		{"rolled back", t.rolledBack},
-		{"refused", t.refused},
-		{"unreadable", t.unreadable},
-		{"on another version", t.other},
-		{"with nothing installed", t.none},
-		{"stale", t.stale},
+		{"installing", &t.installing},
+		{"waiting for their wave or an update slot", &t.waiting},
+		{"waiting for a maintenance window" + t.opens(), &t.window},
+		{"held by their service", &t.held},
+		{"holding back a halted release", &t.halted},
+		{"held by the release's rollout gate", &t.gated},
+		{"failed", &t.failed},
+		{"rolled back", &t.rolledBack},
+		{"refused", &t.refused},
+		{"unreadable", &t.unreadable},
+		{"on another version", &t.other},
+		{"with nothing installed", &t.none},
+		{"stale", &t.stale},
 	} {
-		if len(g.hosts) > 0 {
-			v += fmt.Sprintf("; %d %s: %s", len(g.hosts), g.what, strings.Join(g.hosts, "; "))
+		if g.hosts.n > 0 {
+			v += fmt.Sprintf("; %d %s: %s", g.hosts.n, g.what, g.hosts.join("; "))
 		}
 	}
 	return v

@@ -70,12 +70,50 @@ func (c *Client) readRollout(ctx context.Context, ch release.Address, ro *Rollou
 
 // AddRollout adds the current release's rollout ro to s, with its wave
 // and progress at now and what its records say; a halt makes s not
-// converged.
+// converged. The progress counts s.Hosts.
 func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
+	var p rolloutProgress
+	for i := range s.Hosts {
+		p.count(ro, &s.Hosts[i], now)
+	}
+	s.addRollout(ro, rec, now, p)
+}
+
+// rolloutProgress counts the live hosts of a rollout, one host at a time.
+type rolloutProgress struct {
+	live, onRelease, covered, gated int
+	// gateReason is why the gate holds hosts, as the first gated host
+	// counted said.
+	gateReason string
+}
+
+// count counts host h into p.
+func (p *rolloutProgress) count(ro *Rollout, h *HostSummary, now time.Time) {
+	if h.Stale || h.State == StateUnreadable {
+		return
+	}
+	p.live++
+	if h.OnCurrent {
+		p.onRelease++
+	}
+	if ro.Covers(h.Host, now) {
+		p.covered++
+	}
+	if !ro.Gate.IsZero() && h.State == StateGated {
+		p.gated++
+		if p.gateReason == "" {
+			p.gateReason = h.Rollout.Reason()
+		}
+	}
+}
+
+// addRollout adds ro to s with the progress p counted.
+func (s *Summary) addRollout(ro *Rollout, rec RolloutRecords, now time.Time, p rolloutProgress) {
 	st, w := rec.State, ro.WaveAt(now)
 	rs := &RolloutSummary{Policy: ro.Policy.String(), Waves: ro.Waves, Wave: w.Index + 1, Of: w.Waves, Percent: w.Percent,
 		WaveStarted: w.Start.UTC(), NextWave: w.Next.UTC(), Failures: rec.Failures, Halted: st.Halted, HaltReason: st.Reason,
-		Updating: []UpdatingHost{}, WaveStarts: ro.waveStarts(), HaltedAt: haltedAt(ro, rec)}
+		Updating: []UpdatingHost{}, WaveStarts: ro.waveStarts(), HaltedAt: haltedAt(ro, rec),
+		Live: p.live, OnRelease: p.onRelease, Covered: p.covered}
 	if rs.Failures == nil {
 		rs.Failures = []FailureRecord{}
 	}
@@ -87,19 +125,9 @@ func (s *Summary) AddRollout(ro *Rollout, rec RolloutRecords, now time.Time) {
 			rs.Updating = append(rs.Updating, UpdatingHost{Host: l.Record.Holder, Slot: l.Slot, Expires: l.Record.Expires.UTC()})
 		}
 	}
-	for _, h := range s.Hosts {
-		if h.Stale || h.State == StateUnreadable {
-			continue
-		}
-		rs.Live++
-		if h.OnCurrent {
-			rs.OnRelease++
-		}
-		if ro.Covers(h.Host, now) {
-			rs.Covered++
-		}
+	if !ro.Gate.IsZero() {
+		rs.Gate, rs.Gated, rs.GateReason = ro.Gate.String(), p.gated, p.gateReason
 	}
-	rs.addGate(ro, s.Hosts)
 	s.Rollout = rs
 	if st.Halted {
 		s.Converged = false

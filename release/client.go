@@ -33,6 +33,9 @@ const (
 	// dialTimeout bounds connecting to an endpoint that drops packets
 	// instead of refusing them.
 	dialTimeout = 5 * time.Second
+	// maxIdleConnsPerHost is how many idle connections to the endpoint
+	// are kept: as many as the most requests any caller runs at once.
+	maxIdleConnsPerHost = 64
 	// abortTimeout is how long aborting a failed multipart upload may take,
 	// on a fresh context so that a cancelled publish still cleans up.
 	abortTimeout = 30 * time.Second
@@ -167,6 +170,12 @@ func loadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
 			d.Timeout = dialTimeout
+		}).WithTransportOptions(func(t *http.Transport) {
+			// Readers of many small records (pkgdeb status: one GET
+			// per host, fleet.DefaultReaders at once) keep their
+			// connections; the SDK's default of 10 idle ones would
+			// open (and over TLS, handshake) most GETs anew.
+			t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 		})),
 		// Off by default: the SDK cannot validate multipart (composite)
 		// checksums and would only print a warning. Fetch asks for the

@@ -162,26 +162,12 @@ func (r *Records) put(ctx context.Context, a Address, v any, ifMatch *string) (s
 // never climbs out of or into another prefix.
 func (r *Records) List(ctx context.Context, bucket, prefix, suffix string) ([]RecordInfo, error) {
 	var out []RecordInfo
-	p := s3.NewListObjectsV2Paginator(r.c.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, r.c.opError("list", "s3://"+bucket+"/"+prefix, err)
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			name, ok := strings.CutSuffix(strings.TrimPrefix(key, prefix), suffix)
-			if !ok || name == "" || strings.Contains(name, "/") {
-				continue
-			}
-			out = append(out, RecordInfo{
-				Addr:         Address{Bucket: bucket, Key: key},
-				Name:         name,
-				ETag:         aws.ToString(o.ETag),
-				LastModified: aws.ToTime(o.LastModified),
-				Size:         aws.ToInt64(o.Size),
-			})
-		}
+	err := r.ListPages(ctx, bucket, prefix, suffix, func(page []RecordInfo) error {
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b RecordInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

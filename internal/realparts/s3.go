@@ -172,16 +172,28 @@ func startVersityGW(bin, region, prefix string) (*S3Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv, err := launchVersityGW(bin, region, prefix, dir, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	srv.dir = dir
+	return srv, nil
+}
+
+// launchVersityGW runs versitygw over dir's data and versions
+// directories (made if missing) on a free 127.0.0.1 port, with extra
+// arguments before the backend's; its output goes to dir/versitygw.log.
+// The returned server's dir is unset: Close removes nothing.
+func launchVersityGW(bin, region, prefix, dir string, extra []string) (*S3Server, error) {
 	data, versions := filepath.Join(dir, "data"), filepath.Join(dir, "versions")
 	for _, d := range []string{data, versions} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			os.RemoveAll(dir)
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	addr := l.Addr().String()
@@ -194,16 +206,14 @@ func startVersityGW(bin, region, prefix string) (*S3Server, error) {
 		SecretKey:    randomHex(20),
 		bucketPrefix: prefix,
 		exited:       make(chan struct{}),
-		dir:          dir,
 	}
 	log, err := os.Create(filepath.Join(dir, "versitygw.log"))
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	defer log.Close()
-	cmd := exec.Command(bin, "--port", addr, "--region", region, "--quiet",
-		"posix", "--versioning-dir", versions, data)
+	args := append([]string{"--port", addr, "--region", region, "--quiet"}, extra...)
+	cmd := exec.Command(bin, append(args, "posix", "--versioning-dir", versions, data)...)
 	// Credentials go through the environment, not argv, so that ps does
 	// not show them.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+srv.AccessKey, "ROOT_SECRET_ACCESS_KEY="+srv.SecretKey)
@@ -212,7 +222,6 @@ func startVersityGW(bin, region, prefix string) (*S3Server, error) {
 	// binary, which then stops the server in order.
 	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	srv.cmd = cmd
@@ -226,6 +235,27 @@ func startVersityGW(bin, region, prefix string) (*S3Server, error) {
 		return nil, fmt.Errorf("versitygw on %s: %w; its output:\n%s", addr, err, out)
 	}
 	return srv, nil
+}
+
+// StartS3In starts versitygw like StartS3, but over dir/data and
+// dir/versions (made if missing), which Close keeps: for a benchmark
+// that seeds a large bucket once and reuses it. extra are more
+// versitygw flags (e.g. "--access-log", FILE). It ignores
+// DEBFLEET_S3_ENDPOINT: a kept directory is versitygw's.
+func StartS3In(dir string, extra ...string) (*S3Server, error) {
+	bin, err := findVersityGW()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 3 {
+		srv, err := launchVersityGW(bin, "us-east-1", "debfleet-bench-", dir, extra)
+		if err == nil {
+			return srv, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
 }
 
 // waitReady polls until the server answers HTTP (any status: an anonymous
@@ -274,6 +304,9 @@ func (s *S3Server) Close() error {
 		}
 	}
 	s.cmd = nil
+	if s.dir == "" {
+		return err
+	}
 	if rmErr := os.RemoveAll(s.dir); err == nil {
 		err = rmErr
 	}

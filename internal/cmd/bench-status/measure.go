@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// command is one measured child process.
+type command struct {
+	label string
+	argv  []string
+}
+
+// result is what one command cost.
+type result struct {
+	label    string
+	wall     time.Duration
+	cpu      time.Duration // user + system, the child's own
+	rssKiB   int64         // the child's peak RSS
+	requests int           // S3 requests versitygw logged while it ran
+	out      int64         // bytes written to stdout
+	exit     int
+}
+
+// measure runs c with env, its stdout counted and dropped, and reads the
+// requests it made from versitygw's access log.
+func measure(ctx context.Context, c command, env []string, accessLog, work string) (result, error) {
+	before, err := countLines(accessLog)
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
+	cmd.Env = env
+	var out counter
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	cmd.Dir = work
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	exit := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		exit = ee.ExitCode()
+	} else if err != nil {
+		return result{}, fmt.Errorf("%s: %w", c.label, err)
+	}
+	// pkgdeb status exits 1 when the fleet is not on the current release,
+	// as the seeded one is not; anything else is a failure.
+	if exit > 1 || (exit == 1 && !bytes.Contains(stderr.Bytes(), []byte("on current"))) {
+		return result{}, fmt.Errorf("%s: exit %d: %s", c.label, exit, stderr.Bytes()[:min(stderr.Len(), 2000)])
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	after, err := countLines(accessLog)
+	if err != nil {
+		return result{}, err
+	}
+	return result{label: c.label, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rssKiB: ru.Maxrss,
+		requests: after - before, out: out.n, exit: exit}, nil
+}
+
+// counter counts what is written to it.
+type counter struct{ n int64 }
+
+func (c *counter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
+
+// countLines counts the lines of path, 0 when it does not exist yet.
+func countLines(path string) (int, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, buf := 0, make([]byte, 1<<16)
+	for {
+		k, err := f.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// printResults writes the table, each time as a ratio to the first
+// command's.
+func printResults(w io.Writer, rs []result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "command\twall s\tCPU s\tpeak RSS MiB\tS3 requests\tstdout KiB\twall vs first\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%d\t%d\t%.2fx\t\n", r.label, r.wall.Seconds(), r.cpu.Seconds(), float64(r.rssKiB)/1024,
+			r.requests, r.out/1024, r.wall.Seconds()/rs[0].wall.Seconds())
+	}
+	tw.Flush()
+}
