@@ -34,11 +34,13 @@ release manifest, or that has status objects next to it (KEY.status/).
 The listing stops after 10000 keys and at most 50 keys without status
 objects are HEADed per minute to find releases; --max-channels and
 --max-hosts bound what is read (a channel with more hosts than
---max-hosts is shown as an error: use pkgdeb status for it).
+--max-hosts is shown as an error, found as the listing passes them:
+use pkgdeb status for it), so one refresh holds at most --max-hosts hosts
+per channel, four channels at a time.
 
 Every channel is read once per --interval however many tabs are open,
 and only while a page is open (or was within the last 30 seconds): one
-HEAD, two LISTs per 1000 hosts and one GET per host, as pkgdeb status;
+HEAD, one LIST per 1000 hosts and one GET per host, as pkgdeb status;
 its history (--history versions) when the release changes or once a
 minute. GET /api/status?channel=s3://BUCKET/KEY returns what pkgdeb
 status --json prints for a channel the dashboard shows.
@@ -113,7 +115,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dash, err := dashboard.New(dashboard.Options{
 		Client: c, Bucket: bucket, Prefix: prefix,
 		Status: func(ctx context.Context, ch release.Address) (*fleet.Summary, error) {
-			return fleetStatus(ctx, c, ch, f.stale)
+			return fleetStatus(ctx, c, ch, fleet.SummaryOptions{Stale: f.stale, MaxHosts: f.maxHosts, Limit: f.maxHosts})
 		},
 		WriteJSON: func(w io.Writer, v any) error { return writeJSON(w, v, true) },
 		Interval:  f.interval, Stale: f.stale,

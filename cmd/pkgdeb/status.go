@@ -31,6 +31,24 @@ A host is live when it has reported within --stale (agents rewrite their
 status at every change and every 10 minutes). Stale hosts are listed but do
 not count: a terminated instance leaves its status object behind.
 
+Every status object is read (64 at a time) and counted, and the counts,
+versions and verdict are of the whole fleet, but the host table (and
+--json's "hosts") shows at most --hosts hosts (default 100): the most
+relevant ones, sorted by name: first those something went wrong on
+(unreadable, failed, rolled back, refused), then those on their way or
+held (installing, waiting, halted, gated, held), then live hosts on another
+version or none, then stale hosts, then hosts on the current release. A
+line (--json: "hosts_omitted") says how many are left out. The verdict
+names at most 10 hosts per group and counts the others. Memory stays
+bounded whatever the size of the fleet.
+
+--hosts all lists every host, in the order S3 lists them (by host name,
+except that "web-1-a" comes before "web-1"), as they are read, without
+keeping them: the table comes first, aligned in blocks of 1000 rows and
+with a CONFIG column, and the summary after it; with --json, "hosts" is
+written first and the other fields after it. A fleet of 100,000 hosts
+takes 100 LISTs and 100,000 GETs either way.
+
 Exit status: 0 when at least one host is live and every live host runs the
 current release (the deploy is done); 1 when not (or on any error; the
 reason is on stderr); 2 for a usage error. With --watch, the status is
@@ -43,7 +61,9 @@ command is interrupted (exit 1).
            key_id},
   counts {hosts, live, stale, on_current, installing, failed, rolled_back,
           refused, other_version, none, unreadable},
-  versions [{version, sha256, current, hosts}]   (live hosts per version)
+  versions [{version, sha256, current, hosts}]   (live hosts per version;
+           past 1000 versions, the others as "(other versions)")
+  hosts_omitted   (hosts not in "hosts"; absent when 0)
   hosts [{host, package, version, sha256, version_id, state, target, error,
           rollout, hold, since, time, last_seen, stale, on_current}]
   rollout {policy, waves, wave, of, percent, wave_started, next_wave,
@@ -52,7 +72,7 @@ command is interrupted (exit 1).
            halted, halt_reason, wave_starts, halted_at, gate, gated,
            gate_reason}
 where a host's fields up to "time" are its status object as the agent wrote
-it (state: none, ok, installing, failed, rolled-back, refused, waiting,
+it (without --hosts all, texts over 4096 bytes are cut; state: none, ok, installing, failed, rolled-back, refused, waiting,
 halted, held, gated; or "unreadable" when its object could not be read,
 with the reason in error; waiting, halted and gated hosts carry "rollout"
 with their wave, place and why, and, when they wait for a maintenance
@@ -86,7 +106,8 @@ holds (state gated) and why, e.g.
 Examples:
   pkgdeb status s3://acme-releases/hello/production.deb
   pkgdeb status --watch s3://acme-releases/hello/production.deb && echo deployed
-  pkgdeb status --json s3://acme-releases/hello/production.deb | jq '.hosts[] | select(.stale)'
+  pkgdeb status --hosts all --json s3://acme-releases/hello/production.deb | jq '.hosts[] | select(.stale)'
+  pkgdeb status --hosts all s3://acme-releases/hello/production.deb | grep ' failed '
 
 Flags:
 `
@@ -103,6 +124,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	watch := fs.Bool("watch", false, "refresh until every live host runs the current release")
 	interval := fs.Duration("interval", 2*time.Second, "time between refreshes with --watch")
 	stale := fs.Duration("stale", defaultStale, "a host not heard from for longer than this is stale and does not count")
+	hosts := hostsFlag{n: defaultHosts}
+	fs.Var(&hosts, "hosts", "show at most `N` hosts, the most relevant (see above), or all: every host, streamed as read")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -118,22 +141,22 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	show := func(r *fleet.Summary) error {
-		if *asJSON {
-			return writeJSON(stdout, r, !*watch)
+	out := statusOutput{w: stdout, json: *asJSON, indent: !*watch, clear: *watch && isTerminal(stdout), all: hosts.all}
+	read := func() (*fleet.Summary, error) {
+		o := fleet.SummaryOptions{Stale: *stale, MaxHosts: hosts.n}
+		if hosts.all {
+			o.MaxHosts, o.Each = 0, out.start().host
 		}
-		if *watch && isTerminal(stdout) {
-			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
+		r, err := fleetStatus(ctx, c, ch, o)
+		if err != nil {
+			out.abort()
+			return nil, err
 		}
-		printStatus(stdout, r)
-		return nil
+		return r, out.summary(r)
 	}
 	if !*watch {
-		r, err := fleetStatus(ctx, c, ch, *stale)
+		r, err := read()
 		if err != nil {
-			return err
-		}
-		if err := show(r); err != nil {
 			return err
 		}
 		if !r.Converged {
@@ -144,21 +167,19 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	t := time.NewTicker(*interval)
 	defer t.Stop()
 	for {
-		r, err := fleetStatus(ctx, c, ch, *stale)
+		r, err := read()
+		var werr *writeError
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("watch %s: %w", ch, ctx.Err())
+		case errors.As(err, &werr):
+			return err
 		case err != nil:
 			// The channel may not exist yet or the network may be
 			// down for a moment: keep watching.
 			fmt.Fprintf(stderr, "%s %s\n", time.Now().Format(time.TimeOnly), visible(err.Error()))
-		default:
-			if err := show(r); err != nil {
-				return err
-			}
-			if r.Converged {
-				return nil
-			}
+		case r.Converged:
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -169,8 +190,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // fleetStatus reads the channel's current version and every host's status
-// object and summarises them.
-func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, stale time.Duration) (*fleet.Summary, error) {
+// object and summarises them as o says (fleet.Client.StreamSummary).
+func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, o fleet.SummaryOptions) (*fleet.Summary, error) {
 	cur, err := c.Head(ctx, ch, "")
 	if errors.Is(err, release.ErrNotFound) {
 		return nil, fmt.Errorf("status %s: no release published there: %w", ch, err)
@@ -178,7 +199,7 @@ func fleetStatus(ctx context.Context, c *release.Client, ch release.Address, sta
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", ch, err)
 	}
-	s, err := fleet.New(c.Records(), nil).Summary(ctx, ch, cur, time.Now(), stale)
+	s, err := fleet.New(c.Records(), nil).StreamSummary(ctx, ch, cur, time.Now(), o)
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", ch, err)
 	}
@@ -228,6 +249,9 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 	if len(r.Hosts) > 0 {
 		printHosts(w, r)
 	}
+	if r.HostsOmitted > 0 {
+		fmt.Fprintf(w, "... and %d more hosts (the table shows the %d most relevant; --hosts all lists every host)\n", r.HostsOmitted, len(r.Hosts))
+	}
 	if len(r.Versions) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -246,8 +270,6 @@ func printStatus(w io.Writer, r *fleet.Summary) {
 	printWaitAdvice(w, r)
 }
 
-// printWaitAdvice says what to do about live hosts waiting for a
-// maintenance window or held by their service, when there are any.
 // printHosts prints r's host table, with a CONFIG column when some host
 // follows a config channel beside its package (autoupdate --config-source).
 func printHosts(w io.Writer, r *fleet.Summary) {
@@ -268,39 +290,38 @@ func printHosts(w io.Writer, r *fleet.Summary) {
 		header = "HOST\tVERSION\tCONFIG\tSTATE\tCURRENT\tLAST SEEN\tTARGET\tERROR"
 	}
 	fmt.Fprintln(tw, header)
-	for _, h := range r.Hosts {
-		current := "no"
-		if h.OnCurrent {
-			current = "yes"
-		}
-		seen := "never"
-		if !h.LastSeen.IsZero() {
-			seen = r.Time.Sub(h.LastSeen).Round(time.Second).String() + " ago"
-		}
-		if h.Stale {
-			seen += " (stale)"
-		}
-		target := ""
-		if h.Target != nil {
-			target = h.Target.Version
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%s\t%s\t%s\n", visible(h.Host), visible(cmp.Or(h.Version, "-")), config(h), visible(h.StateLabel()), current, seen,
-			visible(target), visible(fleet.OneLine(h.Reason(), 80)))
+	for i := range r.Hosts {
+		fmt.Fprintln(tw, hostRow(&r.Hosts[i], r.Time, config))
 	}
 	tw.Flush()
 }
 
-func printWaitAdvice(w io.Writer, r *fleet.Summary) {
-	window, held := 0, 0
-	for _, h := range r.Hosts {
-		switch {
-		case h.Stale:
-		case h.State == fleet.StateHeld:
-			held++
-		case h.StateLabel() != h.State:
-			window++
-		}
+// hostRow is h's row of the host table at now, its columns separated by
+// tabs; config gives the CONFIG column and its tab, or "".
+func hostRow(h *fleet.HostSummary, now time.Time, config func(fleet.HostSummary) string) string {
+	current := "no"
+	if h.OnCurrent {
+		current = "yes"
 	}
+	seen := "never"
+	if !h.LastSeen.IsZero() {
+		seen = now.Sub(h.LastSeen).Round(time.Second).String() + " ago"
+	}
+	if h.Stale {
+		seen += " (stale)"
+	}
+	target := ""
+	if h.Target != nil {
+		target = h.Target.Version
+	}
+	return fmt.Sprintf("%s\t%s\t%s%s\t%s\t%s\t%s\t%s", visible(h.Host), visible(cmp.Or(h.Version, "-")), config(*h), visible(h.StateLabel()), current, seen,
+		visible(target), visible(fleet.OneLine(h.Reason(), 80)))
+}
+
+// printWaitAdvice says what to do about live hosts waiting for a
+// maintenance window or held by their service, when there are any.
+func printWaitAdvice(w io.Writer, r *fleet.Summary) {
+	window, held := r.Advice.Window, r.Advice.Held
 	if window > 0 {
 		fmt.Fprintf(w, "%d hosts wait for the release's maintenance window: each updates at its first check after it opens. "+
 			"To update them now, publish again with another --window (or none); a rollback is not held by windows unless --respect-window\n", window)
@@ -324,14 +345,11 @@ var refusalAdvice = map[string]string{
 
 // printRefusalAdvice writes one line per refusal code among r's live hosts.
 func printRefusalAdvice(w io.Writer, r *fleet.Summary) {
-	counts := map[string]int{}
-	for _, h := range r.Hosts {
-		if h.State == fleet.StateRefused && !h.Stale && refusalAdvice[h.Refusal] != "" {
-			counts[h.Refusal]++
-		}
-	}
+	counts := r.Advice.Refused
 	for _, code := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(w, "%d hosts %s\n", counts[code], fmt.Sprintf(refusalAdvice[code], visible(r.Channel)))
+		if refusalAdvice[code] != "" {
+			fmt.Fprintf(w, "%d hosts %s\n", counts[code], fmt.Sprintf(refusalAdvice[code], visible(r.Channel)))
+		}
 	}
 }
 

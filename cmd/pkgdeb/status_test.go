@@ -371,22 +371,25 @@ func TestStatusRefusalAdvice(t *testing.T) {
 		name    string
 		current fleet.CurrentRelease
 		hosts   []fleet.HostSummary
+		advice  fleet.Advice // as fleet counts the hosts (live ones only)
 		want    []string
 		not     []string
 	}{
 		{"console restore of a signed release", fleet.CurrentRelease{VersionID: "v3", SHA256: strings.Repeat("a", 64), Package: "hello", Version: "1.0"},
 			[]fleet.HostSummary{refused("web-1", fleet.RefusedReplay, false), refused("web-2", fleet.RefusedReplay, false), refused("web-3", fleet.RefusedReplay, true)},
+			fleet.Advice{Refused: map[string]int{fleet.RefusedReplay: 2}},
 			[]string{"2 hosts refused an older signed release put back as current", "pkgdeb rollback s3://acme/hello.deb --to VERSION --sign-key KEY"}, nil},
 		{"plain upload to signed hosts", fleet.CurrentRelease{VersionID: "v4", Plain: true, Package: "hello", Version: "2.0"},
 			[]fleet.HostSummary{refused("web-1", fleet.RefusedUnsigned, false)},
+			fleet.Advice{Refused: map[string]int{fleet.RefusedUnsigned: 1}},
 			[]string{"current  hello 2.0  version_id v4  (plain upload", "1 hosts refused an unsigned release or a plain upload: publish with: pkgdeb publish --sign-key KEY FILE s3://acme/hello.deb"}, nil},
 		{"another reason", fleet.CurrentRelease{VersionID: "v5", SHA256: strings.Repeat("b", 64)},
-			[]fleet.HostSummary{refused("web-1", "", false)}, nil, []string{"hosts refused"}},
+			[]fleet.HostSummary{refused("web-1", "", false)}, fleet.Advice{}, nil, []string{"hosts refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			printStatus(&out, &fleet.Summary{Channel: "s3://acme/hello.deb", Current: tt.current, Hosts: tt.hosts})
+			printStatus(&out, &fleet.Summary{Channel: "s3://acme/hello.deb", Current: tt.current, Hosts: tt.hosts, Advice: tt.advice})
 			for _, w := range tt.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())

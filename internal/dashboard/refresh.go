@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -168,9 +169,8 @@ func (s *Server) refreshAll(ctx context.Context) {
 	s.mu.Unlock()
 }
 
-// refresh reads channel c once: its status objects' count (one LIST per
-// 1000: a channel with more than MaxHosts is not read further), its
-// summary, and its history when the current version changed or the last
+// refresh reads channel c once: its summary (a channel with more than
+// MaxHosts status objects is not read further), and its history when the current version changed or the last
 // read is older than historyEvery. Then it renders c again.
 func (s *Server) refresh(ctx context.Context, c *channel) {
 	s.mu.Lock()
@@ -209,16 +209,14 @@ func (s *Server) refresh(ctx context.Context, c *channel) {
 	*c = next
 }
 
-// readChannel counts c's status objects, then reads its summary.
+// readChannel reads c's summary; a channel with more than MaxHosts
+// status objects is an error, found by the time the listing passes them.
 func (s *Server) readChannel(ctx context.Context, a release.Address) (*fleet.Summary, error) {
-	list, err := s.fc.ListStatus(ctx, a)
-	if err != nil {
-		return nil, err
+	sum, err := s.o.Status(ctx, a)
+	if errors.Is(err, fleet.ErrTooManyHosts) {
+		return nil, fmt.Errorf("more status objects than the %d the dashboard reads per channel: see pkgdeb status", s.o.MaxHosts)
 	}
-	if len(list) > s.o.MaxHosts {
-		return nil, fmt.Errorf("%d status objects, more than the %d the dashboard reads per channel: see pkgdeb status", len(list), s.o.MaxHosts)
-	}
-	return s.o.Status(ctx, a)
+	return sum, err
 }
 
 // record adds the channel's summary to its timeline: a new current

@@ -38,8 +38,12 @@ type Options struct {
 	// Bucket and Prefix say where to look for channels: every key under
 	// Prefix (which may be "") that is a release.
 	Bucket, Prefix string
-	// Status reads one channel's summary, as `pkgdeb status` does; nil
-	// reads the channel's current version and fleet.Client.Summary.
+	// Status reads one channel's summary, as `pkgdeb status` does,
+	// keeping up to MaxHosts hosts and failing with
+	// fleet.ErrTooManyHosts past MaxHosts status objects
+	// (fleet.SummaryOptions.Limit), so that a refresh's memory is
+	// bounded; nil reads the channel's current version and
+	// fleet.Client.StreamSummary so.
 	Status func(ctx context.Context, ch release.Address) (*fleet.Summary, error)
 	// WriteJSON writes a summary as `pkgdeb status --json` does, for the
 	// JSON endpoint; nil uses encoding/json, indented.
@@ -121,7 +125,7 @@ func (s *Server) readSummary(ctx context.Context, ch release.Address) (*fleet.Su
 	if err != nil {
 		return nil, err
 	}
-	return s.fc.Summary(ctx, ch, cur, time.Now(), s.o.Stale)
+	return s.fc.StreamSummary(ctx, ch, cur, time.Now(), fleet.SummaryOptions{Stale: s.o.Stale, MaxHosts: s.o.MaxHosts, Limit: s.o.MaxHosts})
 }
 
 // securityHeaders are set on every answer. The policy allows scripts,

@@ -30,42 +30,53 @@ func (b *binaries) Set(v string) error {
 	return nil
 }
 
+// config is the driver's flags.
+type config struct {
+	bins              binaries
+	sizes, cache      string
+	peers, work       string
+	allHosts, keepAlv bool
+	syncMax           int
+}
+
 func main() {
-	var bins binaries
-	flag.Var(&bins, "pkgdeb", "`LABEL=PATH` of a pkgdeb binary to measure (repeatable: e.g. after=bin/pkgdeb before=/tmp/pkgdeb-old)")
-	sizes := flag.String("hosts", "10000,100000", "comma-separated fleet sizes")
-	cache := flag.String("cache", ".cache/bench", "directory that keeps each seeded bucket (status-N)")
-	peers := flag.String("peers", "ls,sync", "peers to run: ls (aws s3 ls --recursive), sync (aws s3 sync); empty for none")
-	allHosts := flag.Bool("all-hosts", true, "also run the first binary with --hosts all --json (every host streamed)")
-	work := flag.String("work", "", "scratch directory (aws s3 sync's copies, outputs); default a temporary one")
+	var c config
+	flag.Var(&c.bins, "pkgdeb", "`LABEL=PATH` of a pkgdeb binary to measure (repeatable: e.g. after=bin/pkgdeb before=/tmp/pkgdeb-old)")
+	flag.StringVar(&c.sizes, "hosts", "10000,100000", "comma-separated fleet sizes")
+	flag.StringVar(&c.cache, "cache", ".cache/bench", "directory that keeps each seeded bucket (status-N)")
+	flag.StringVar(&c.peers, "peers", "ls,sync", "peers to run: ls (aws s3 ls --recursive), sync (aws s3 sync); empty for none")
+	flag.IntVar(&c.syncMax, "sync-max", 10000, "run aws s3 sync only for fleets of at most this many hosts (minutes at 100,000)")
+	flag.BoolVar(&c.allHosts, "all-hosts", true, "also run the first binary with --hosts all --json (every host streamed)")
+	flag.BoolVar(&c.keepAlv, "keep-alive", true, "run versitygw with --keep-alive, as S3 keeps connections open (without it every request opens one)")
+	flag.StringVar(&c.work, "work", "", "scratch directory (aws s3 sync's copies, the access logs); default a temporary one")
 	flag.Parse()
-	if len(bins) == 0 {
+	if len(c.bins) == 0 {
 		fmt.Fprintln(os.Stderr, "bench-status: give at least one -pkgdeb LABEL=PATH")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, bins, *sizes, *cache, *peers, *allHosts, *work); err != nil {
+	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-status:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bins binaries, sizes, cache, peers string, allHosts bool, work string) error {
-	if work == "" {
+func run(ctx context.Context, c config) error {
+	if c.work == "" {
 		dir, err := os.MkdirTemp("", "bench-status-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		work = dir
+		c.work = dir
 	}
-	for f := range strings.SplitSeq(sizes, ",") {
+	for f := range strings.SplitSeq(c.sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
 			return fmt.Errorf("-hosts: %q is not a positive count", f)
 		}
-		dir, err := filepath.Abs(filepath.Join(cache, fmt.Sprintf("status-%d", n)))
+		dir, err := filepath.Abs(filepath.Join(c.cache, fmt.Sprintf("status-%d", n)))
 		if err != nil {
 			return err
 		}
@@ -73,50 +84,68 @@ func run(ctx context.Context, bins binaries, sizes, cache, peers string, allHost
 		if err != nil {
 			return err
 		}
-		if err := measureSize(ctx, dir, s, bins, peers, allHosts, work); err != nil {
+		if err := measureSize(ctx, c, dir, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// measureSize runs every command against the seeded bucket in dir and
-// prints the table.
-func measureSize(ctx context.Context, dir string, s *seeded, bins binaries, peers string, allHosts bool, work string) error {
-	accessLog := filepath.Join(work, fmt.Sprintf("access-%d.log", s.Hosts))
-	srv, err := realparts.StartS3In(dir, "--access-log", accessLog)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	env := append(os.Environ(), srv.Env()...)
+// commands are what c measures on the seeded fleet s.
+func commands(c config, s *seeded) ([]command, error) {
 	url := "s3://" + s.Bucket + "/" + s.Key
-	prefix := "s3://" + s.Bucket + "/" + s.Key + ".status/"
+	prefix := url + ".status/"
 	var cmds []command
-	for i, b := range bins {
+	for i, b := range c.bins {
 		// Hosts seeded long ago stay live: staleness is not measured here.
 		cmds = append(cmds, command{"pkgdeb status (" + b.label + ")", []string{b.path, "status", "--stale", "876000h", url}})
-		if i == 0 && allHosts {
+		if i == 0 && c.allHosts {
 			cmds = append(cmds, command{"pkgdeb status --hosts all --json (" + b.label + ")",
 				[]string{b.path, "status", "--stale", "876000h", "--hosts", "all", "--json", url}})
 		}
 	}
-	for p := range strings.SplitSeq(peers, ",") {
+	for p := range strings.SplitSeq(c.peers, ",") {
 		switch strings.TrimSpace(p) {
 		case "":
 		case "ls":
 			cmds = append(cmds, command{"aws s3 ls --recursive", []string{"aws", "s3", "ls", "--recursive", prefix}})
 		case "sync":
+			if s.Hosts > c.syncMax {
+				fmt.Printf("(aws s3 sync left out above -sync-max %d hosts)\n", c.syncMax)
+				continue
+			}
 			cmds = append(cmds, command{"aws s3 sync", []string{"aws", "s3", "sync", "--quiet", "--no-progress", prefix,
-				filepath.Join(work, fmt.Sprintf("sync-%d", s.Hosts))}})
+				filepath.Join(c.work, fmt.Sprintf("sync-%d", s.Hosts))}})
 		default:
-			return fmt.Errorf("-peers: unknown peer %q (want ls, sync)", p)
+			return nil, fmt.Errorf("-peers: unknown peer %q (want ls, sync)", p)
 		}
 	}
-	fmt.Printf("\n== %d hosts (%d garbage objects), versitygw on 127.0.0.1, seeded %s ==\n", s.Hosts, s.Garbage, s.Seeded.Format("2006-01-02 15:04Z"))
+	return cmds, nil
+}
+
+// measureSize runs every command against the seeded bucket in dir and
+// prints the table.
+func measureSize(ctx context.Context, c config, dir string, s *seeded) error {
+	cmds, err := commands(c, s)
+	if err != nil {
+		return err
+	}
+	accessLog := filepath.Join(c.work, fmt.Sprintf("access-%d.log", s.Hosts))
+	args := []string{"--access-log", accessLog}
+	if c.keepAlv {
+		args = append(args, "--keep-alive")
+	}
+	srv, err := realparts.StartS3In(dir, args...)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	env := append(os.Environ(), srv.Env()...)
+	fmt.Printf("\n== %d hosts (%d garbage objects), versitygw on 127.0.0.1 (keep-alive %v), seeded %s ==\n",
+		s.Hosts, s.Garbage, c.keepAlv, s.Seeded.Format("2006-01-02 15:04Z"))
 	var results []result
-	for _, c := range cmds {
-		r, err := measure(ctx, c, env, accessLog, work)
+	for _, cmd := range cmds {
+		r, err := measure(ctx, cmd, env, accessLog, c.work, srv.PID())
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,7 @@ type result struct {
 	label    string
 	wall     time.Duration
 	cpu      time.Duration // user + system, the child's own
+	server   time.Duration // versitygw's CPU time meanwhile
 	rssKiB   int64         // the child's peak RSS
 	requests int           // S3 requests versitygw logged while it ran
 	out      int64         // bytes written to stdout
@@ -31,8 +33,12 @@ type result struct {
 
 // measure runs c with env, its stdout counted and dropped, and reads the
 // requests it made from versitygw's access log.
-func measure(ctx context.Context, c command, env []string, accessLog, work string) (result, error) {
+func measure(ctx context.Context, c command, env []string, accessLog, work string, serverPID int) (result, error) {
 	before, err := countLines(accessLog)
+	if err != nil {
+		return result{}, err
+	}
+	serverBefore, err := cpuOf(serverPID)
 	if err != nil {
 		return result{}, err
 	}
@@ -61,8 +67,12 @@ func measure(ctx context.Context, c command, env []string, accessLog, work strin
 	if err != nil {
 		return result{}, err
 	}
+	serverAfter, err := cpuOf(serverPID)
+	if err != nil {
+		return result{}, err
+	}
 	return result{label: c.label, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rssKiB: ru.Maxrss,
-		requests: after - before, out: out.n, exit: exit}, nil
+		requests: after - before, out: out.n, exit: exit, server: serverAfter - serverBefore}, nil
 }
 
 // counter counts what is written to it.
@@ -97,10 +107,35 @@ func countLines(path string) (int, error) {
 // command's.
 func printResults(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "command\twall s\tCPU s\tpeak RSS MiB\tS3 requests\tstdout KiB\twall vs first\t")
+	fmt.Fprintln(tw, "command\twall s\tCPU s\tversitygw CPU s\tpeak RSS MiB\tS3 requests\tstdout KiB\twall vs first\tCPU vs first\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%d\t%d\t%.2fx\t\n", r.label, r.wall.Seconds(), r.cpu.Seconds(), float64(r.rssKiB)/1024,
-			r.requests, r.out/1024, r.wall.Seconds()/rs[0].wall.Seconds())
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%.2fx\t%.2fx\t\n", r.label, r.wall.Seconds(), r.cpu.Seconds(), r.server.Seconds(),
+			float64(r.rssKiB)/1024, r.requests, r.out/1024, r.wall.Seconds()/rs[0].wall.Seconds(), r.cpu.Seconds()/rs[0].cpu.Seconds())
 	}
 	tw.Flush()
+}
+
+// cpuOf is the CPU time process pid has used (utime + stime from
+// /proc/PID/stat, in clock ticks of 10 ms).
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis (field 3, state).
+	rest := b[bytes.LastIndexByte(b, ')')+2:]
+	f := bytes.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
