@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -157,5 +159,36 @@ func TestAddRollout(t *testing.T) {
 				t.Errorf("updating %+v", r.Updating)
 			}
 		})
+	}
+}
+
+// TestSummaryBounds: the verdict names at most maxNamed hosts per group
+// and counts the others; the advice counts live hosts only; past
+// maxVersions versions, hosts are counted together.
+func TestSummaryBounds(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cur := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Version: "2.0", SHA256: strings.Repeat("c", 64)}}
+	var hosts []HostStatus
+	for i := range 13 {
+		hosts = append(hosts, HostStatus{Host: fmt.Sprintf("f%02d", i), State: StateFailed, Error: "boom", Time: now})
+	}
+	for i := range 3 {
+		hosts = append(hosts, HostStatus{Host: fmt.Sprintf("r%d", i), State: StateRefused, Refusal: RefusedReplay, Time: now.Add(-time.Duration(i) * time.Hour)})
+	}
+	hosts = append(hosts, held(HostStatus{Host: "held", State: StateHeld, Time: now}, "draining"),
+		windowWait(HostStatus{Host: "win", State: StateWaiting, Time: now}, now.Add(time.Hour)))
+	// With "(none)" (the hosts above), 999 versions fit; 6 hosts do not.
+	for i := range maxVersions + 5 {
+		hosts = append(hosts, HostStatus{Host: fmt.Sprintf("v%04d", i), State: StateOK, Version: fmt.Sprint(i), SHA256: fmt.Sprint(i), Time: now})
+	}
+	s := Summarize(release.Address{Bucket: "b", Key: "k"}, cur, &FleetStatus{Hosts: hosts}, now, 30*time.Minute)
+	if want := "; 13 failed: f00: boom; f01: boom; f02: boom; f03: boom; f04: boom; f05: boom; f06: boom; f07: boom; f08: boom; f09: boom; ... and 3 more; "; !strings.Contains(s.Verdict, want) {
+		t.Errorf("verdict %q lacks %q", s.Verdict, want)
+	}
+	if want := (Advice{Refused: map[string]int{RefusedReplay: 1}, Window: 1, Held: 1}); !reflect.DeepEqual(s.Advice, want) {
+		t.Errorf("advice %+v, want %+v (stale refused hosts not counted)", s.Advice, want)
+	}
+	if len(s.Versions) != maxVersions+1 || !slices.ContainsFunc(s.Versions, func(v VersionHosts) bool { return v.Version == otherVersions && v.Hosts == 6 }) {
+		t.Errorf("%d versions, want %d with %q counting the rest: %+v", len(s.Versions), maxVersions+1, otherVersions, s.Versions[:3])
 	}
 }
