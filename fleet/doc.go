@@ -9,7 +9,10 @@
 // the time, the slots and the failures (Rollout.Reach, Halted,
 // Rollout.Slots, Rollout.NoSlot, Rollout.MayTry), and the summary of a
 // fleet (Summarize, Summary.AddRollout) are plain functions of what was
-// read; Client.Summary reads what they need.
+// read; Client.Summary reads what they need. Client.StreamSummary gives
+// the same summary of a fleet of any size in bounded memory: it reads the
+// status objects page by page, many at a time (EachStatus), counts them
+// one at a time and keeps only the most relevant hosts (Relevance).
 //
 // # Contracts
 //

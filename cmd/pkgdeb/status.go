@@ -143,9 +143,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	out := statusOutput{w: stdout, json: *asJSON, indent: !*watch, clear: *watch && isTerminal(stdout), all: hosts.all}
 	read := func() (*fleet.Summary, error) {
+		out.start()
 		o := fleet.SummaryOptions{Stale: *stale, MaxHosts: hosts.n}
 		if hosts.all {
-			o.MaxHosts, o.Each = 0, out.start().host
+			o.MaxHosts, o.Each = 0, out.host
 		}
 		r, err := fleetStatus(ctx, c, ch, o)
 		if err != nil {
@@ -154,17 +155,24 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return r, out.summary(r)
 	}
-	if !*watch {
-		r, err := read()
-		if err != nil {
-			return err
-		}
-		if !r.Converged {
-			return errors.New(visible(r.Verdict))
-		}
-		return nil
+	if *watch {
+		return watchStatus(ctx, ch, read, *interval, stderr)
 	}
-	t := time.NewTicker(*interval)
+	r, err := read()
+	if err != nil {
+		return err
+	}
+	if !r.Converged {
+		return errors.New(visible(r.Verdict))
+	}
+	return nil
+}
+
+// watchStatus reads (and prints) ch's status every interval until every
+// live host runs the current release, ctx ends, or the output cannot be
+// written; other errors are printed to stderr and the watch goes on.
+func watchStatus(ctx context.Context, ch release.Address, read func() (*fleet.Summary, error), interval time.Duration, stderr io.Writer) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		r, err := read()

@@ -70,9 +70,8 @@ type statusOutput struct {
 }
 
 // start readies o for a new reading.
-func (o *statusOutput) start() *statusOutput {
+func (o *statusOutput) start() {
 	o.begun, o.rows, o.tw = false, 0, nil
-	return o
 }
 
 // begin writes what comes before the first host: the screen cleared,

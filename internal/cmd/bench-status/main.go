@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/debfleet/debfleet/internal/realparts"
 )
@@ -126,6 +128,8 @@ func commands(c config, s *seeded) ([]command, error) {
 // measureSize runs every command against the seeded bucket in dir and
 // prints the table.
 func measureSize(ctx context.Context, c config, dir string, s *seeded) error {
+	fmt.Printf("\n== %d hosts (%d garbage objects), versitygw on 127.0.0.1 (keep-alive %v), seeded %s ==\n",
+		s.Hosts, s.Garbage, c.keepAlv, s.Seeded.Format("2006-01-02 15:04Z"))
 	cmds, err := commands(c, s)
 	if err != nil {
 		return err
@@ -141,8 +145,6 @@ func measureSize(ctx context.Context, c config, dir string, s *seeded) error {
 	}
 	defer srv.Close()
 	env := append(os.Environ(), srv.Env()...)
-	fmt.Printf("\n== %d hosts (%d garbage objects), versitygw on 127.0.0.1 (keep-alive %v), seeded %s ==\n",
-		s.Hosts, s.Garbage, c.keepAlv, s.Seeded.Format("2006-01-02 15:04Z"))
 	var results []result
 	for _, cmd := range cmds {
 		r, err := measure(ctx, cmd, env, accessLog, c.work, srv.PID())
@@ -152,5 +154,29 @@ func measureSize(ctx context.Context, c config, dir string, s *seeded) error {
 		results = append(results, r)
 	}
 	printResults(os.Stdout, results)
+	printTargets(results[0], s.Hosts)
 	return nil
+}
+
+// printTargets says whether the first command met issue 18's targets
+// (100,000 hosts in at most 30 s and under 128 MiB), and, since a local
+// server shares the machine, how much of the time the CPU explains.
+func printTargets(r result, hosts int) {
+	if hosts != 100000 {
+		return
+	}
+	verdict := func(ok bool) string { return map[bool]string{true: "met", false: "MISSED"}[ok] }
+	fmt.Printf("targets at 100,000 hosts: wall %.1f s <= 30 s %s; peak RSS %.1f MiB < 128 MiB %s; "+
+		"pkgdeb and versitygw used %.1f CPU s on %d cores (load average %s)\n",
+		r.wall.Seconds(), verdict(r.wall <= 30*time.Second), float64(r.rssKiB)/1024, verdict(r.rssKiB < 128<<10),
+		(r.cpu + r.server).Seconds(), runtime.NumCPU(), loadAverage())
+}
+
+// loadAverage is the machine's 1-minute load average, "?" when unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
