@@ -141,6 +141,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	out := statusOutput{w: stdout, json: *asJSON, indent: !*watch, clear: *watch && isTerminal(stdout), all: hosts.all}
 	read := func() (*fleet.Summary, error) {
 		out.start()
