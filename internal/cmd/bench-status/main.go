@@ -38,7 +38,7 @@ type config struct {
 	sizes, cache      string
 	peers, work       string
 	allHosts, keepAlv bool
-	syncMax           int
+	syncMax, runs     int
 }
 
 func main() {
@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&c.cache, "cache", ".cache/bench", "directory that keeps each seeded bucket (status-N)")
 	flag.StringVar(&c.peers, "peers", "ls,sync", "peers to run: ls (aws s3 ls --recursive), sync (aws s3 sync); empty for none")
 	flag.IntVar(&c.syncMax, "sync-max", 10000, "run aws s3 sync only for fleets of at most this many hosts (minutes at 100,000)")
+	flag.IntVar(&c.runs, "runs", 1, "rounds of every command, interleaved; the table gives medians (peak RSS: the largest)")
 	flag.BoolVar(&c.allHosts, "all-hosts", true, "also run the first binary with --hosts all --json (every host streamed)")
 	flag.BoolVar(&c.keepAlv, "keep-alive", true, "run versitygw with --keep-alive, as S3 keeps connections open (without it every request opens one)")
 	flag.StringVar(&c.work, "work", "", "scratch directory (aws s3 sync's copies, the access logs); default a temporary one")
@@ -145,13 +146,22 @@ func measureSize(ctx context.Context, c config, dir string, s *seeded) error {
 	}
 	defer srv.Close()
 	env := append(os.Environ(), srv.Env()...)
-	var results []result
-	for _, cmd := range cmds {
-		r, err := measure(ctx, cmd, env, accessLog, c.work, srv.PID())
-		if err != nil {
-			return err
+	rounds := make([][]result, len(cmds))
+	for range max(c.runs, 1) {
+		for i, cmd := range cmds {
+			r, err := measure(ctx, cmd, env, accessLog, c.work, srv.PID())
+			if err != nil {
+				return err
+			}
+			rounds[i] = append(rounds[i], r)
 		}
-		results = append(results, r)
+	}
+	var results []result
+	for _, rs := range rounds {
+		results = append(results, median(rs))
+	}
+	if c.runs > 1 {
+		fmt.Printf("medians of %d interleaved runs\n", c.runs)
 	}
 	printResults(os.Stdout, results)
 	printTargets(results[0], s.Hosts)

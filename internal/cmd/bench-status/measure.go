@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -138,4 +140,24 @@ func cpuOf(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// median is the median run of rs by wall time, CPU times and requests
+// each taken as their own median, with the largest peak RSS.
+func median(rs []result) result {
+	pick := func(key func(result) int64) int64 {
+		v := make([]int64, len(rs))
+		for i, r := range rs {
+			v[i] = key(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m := rs[0]
+	m.wall = time.Duration(pick(func(r result) int64 { return int64(r.wall) }))
+	m.cpu = time.Duration(pick(func(r result) int64 { return int64(r.cpu) }))
+	m.server = time.Duration(pick(func(r result) int64 { return int64(r.server) }))
+	m.requests = int(pick(func(r result) int64 { return int64(r.requests) }))
+	m.rssKiB = slices.MaxFunc(rs, func(a, b result) int { return cmp.Compare(a.rssKiB, b.rssKiB) }).rssKiB
+	return m
 }
