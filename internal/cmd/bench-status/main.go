@@ -101,24 +101,24 @@ func commands(c config, s *seeded) ([]command, error) {
 	var cmds []command
 	for i, b := range c.bins {
 		// Hosts seeded long ago stay live: staleness is not measured here.
-		cmds = append(cmds, command{"pkgdeb status (" + b.label + ")", []string{b.path, "status", "--stale", "876000h", url}})
+		cmds = append(cmds, command{"pkgdeb status (" + b.label + ")", []string{b.path, "status", "--stale", "876000h", url}, ""})
 		if i == 0 && c.allHosts {
 			cmds = append(cmds, command{"pkgdeb status --hosts all --json (" + b.label + ")",
-				[]string{b.path, "status", "--stale", "876000h", "--hosts", "all", "--json", url}})
+				[]string{b.path, "status", "--stale", "876000h", "--hosts", "all", "--json", url}, ""})
 		}
 	}
 	for p := range strings.SplitSeq(c.peers, ",") {
 		switch strings.TrimSpace(p) {
 		case "":
 		case "ls":
-			cmds = append(cmds, command{"aws s3 ls --recursive", []string{"aws", "s3", "ls", "--recursive", prefix}})
+			cmds = append(cmds, command{"aws s3 ls --recursive", []string{"aws", "s3", "ls", "--recursive", prefix}, ""})
 		case "sync":
 			if s.Hosts > c.syncMax {
 				fmt.Printf("(aws s3 sync left out above -sync-max %d hosts)\n", c.syncMax)
 				continue
 			}
-			cmds = append(cmds, command{"aws s3 sync", []string{"aws", "s3", "sync", "--quiet", "--no-progress", prefix,
-				filepath.Join(c.work, fmt.Sprintf("sync-%d", s.Hosts))}})
+			dest := filepath.Join(c.work, fmt.Sprintf("sync-%d", s.Hosts))
+			cmds = append(cmds, command{"aws s3 sync", []string{"aws", "s3", "sync", "--quiet", "--no-progress", prefix, dest}, dest})
 		default:
 			return nil, fmt.Errorf("-peers: unknown peer %q (want ls, sync)", p)
 		}

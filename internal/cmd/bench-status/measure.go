@@ -19,6 +19,9 @@ import (
 type command struct {
 	label string
 	argv  []string
+	// fresh, when set, is a directory removed before each run (aws s3
+	// sync skips the objects a previous run copied).
+	fresh string
 }
 
 // result is what one command cost.
@@ -36,6 +39,11 @@ type result struct {
 // measure runs c with env, its stdout counted and dropped, and reads the
 // requests it made from versitygw's access log.
 func measure(ctx context.Context, c command, env []string, accessLog, work string, serverPID int) (result, error) {
+	if c.fresh != "" {
+		if err := os.RemoveAll(c.fresh); err != nil {
+			return result{}, err
+		}
+	}
 	before, err := countLines(accessLog)
 	if err != nil {
 		return result{}, err
