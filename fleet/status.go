@@ -458,14 +458,36 @@ func (p *statusPipe) list(ctx context.Context, channel release.Address) error {
 		return nil
 	}
 	prefix := channel.Key + ".status/"
-	if pl, ok := p.c.store.(PageLister); ok {
-		return pl.ListPages(ctx, channel.Bucket, prefix, ".json", page)
+	pl, ok := p.c.store.(PageLister)
+	if !ok {
+		list, err := p.c.store.List(ctx, channel.Bucket, prefix, ".json")
+		if err != nil {
+			return err
+		}
+		return page(list)
 	}
-	list, err := p.c.store.List(ctx, channel.Bucket, prefix, ".json")
-	if err != nil {
-		return err
+	// The next page is listed while this one's objects are read: a LIST
+	// takes as long as many GETs, and each page would otherwise leave the
+	// readers idle. At most three pages are held (read, waiting, listed).
+	pages := make(chan []release.RecordInfo, 1)
+	listed := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		listed <- pl.ListPages(ctx, channel.Bucket, prefix, ".json", func(list []release.RecordInfo) error {
+			select {
+			case pages <- list:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for list := range pages {
+		if err := page(list); err != nil {
+			return err
+		}
 	}
-	return page(list)
+	return <-listed
 }
 
 // read reads the objects of p.in into p.out until p.in closes.
