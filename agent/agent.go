@@ -57,7 +57,10 @@ type Config struct {
 	// Interval +/- Jitter (see Jitter).
 	Interval, Jitter time.Duration
 	// MaxBackoff caps the wait between checks while they fail; default
-	// DefaultMaxBackoff (never below Interval).
+	// DefaultMaxBackoff (never below twice Interval). The wait after the
+	// first failed check is drawn from [Interval, 2×Interval] and doubles
+	// with each further one, so a throttled channel (S3's 503 SlowDown)
+	// sees each host less often from the first failure on.
 	MaxBackoff time.Duration
 	// LeaseTTL is how long an update slot stays taken without renewal
 	// (see fleet.Client.AcquireLease), when a release's rollout policy caps the
@@ -99,7 +102,8 @@ type Config struct {
 	MaxHold time.Duration
 	// Logger receives one line per event; default slog.Default().
 	Logger *slog.Logger
-	// Rand draws the jitter; nil uses the math/rand/v2 top-level source.
+	// Rand draws the jitter and the spread of the waits after failures;
+	// nil draws both from a source seeded at random.
 	Rand *rand.Rand
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
@@ -170,7 +174,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.MaxHold <= 0 {
 		cfg.MaxHold = DefaultMaxHold
 	}
-	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.Interval)
+	cfg.MaxBackoff = max(cfg.MaxBackoff, 2*cfg.Interval)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -183,8 +187,21 @@ func New(cfg Config) (*Agent, error) {
 		log, what = log.With("kind", release.KindConfig), "config check"
 	}
 	a := &Agent{cfg: cfg, log: log, gateHTTP: newGateHTTP(), poke: make(chan struct{}, 1)}
-	a.backoff = Backoff{Min: cfg.Interval, Max: cfg.MaxBackoff, Rand: cfg.Rand, Logger: a.log, What: what}
+	a.backoff = newBackoff(cfg, a.log, what)
 	return a, nil
+}
+
+// newBackoff spaces the checks after failures. It starts at twice the
+// interval, since a failed check followed by a normal wait would not back
+// off at all, and always draws its waits at random: hosts that failed
+// together (S3 throttling the prefix, a reset of every connection at
+// once) would otherwise retry in the same instant at every doubling.
+func newBackoff(cfg Config, log *slog.Logger, what string) Backoff {
+	r := cfg.Rand
+	if r == nil {
+		r = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return Backoff{Min: 2 * cfg.Interval, Max: cfg.MaxBackoff, Rand: r, Logger: log, What: what}
 }
 
 // Run recovers from any interrupted run, checks at once (a new server

@@ -11,8 +11,9 @@
 // into the state directory while hashing it, checks size, SHA-256 and the
 // package's own control fields, and hands it to the Installer: intent
 // record, dpkg -i, restart, health, and the local rollback. Failures to
-// reach the channel back off exponentially (Backoff) and are logged once
-// per change of kind. Every state change, and a heartbeat, is written to a
+// reach the channel back off exponentially (Backoff: from twice the
+// interval, each wait drawn at random so that hosts throttled or cut off
+// together do not retry together) and are logged once per change of kind. Every state change, and a heartbeat, is written to a
 // Status object next to the release.
 //
 // Before downloading, a release with a rollout policy must admit the host
