@@ -89,8 +89,8 @@ func TestProcReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.rss <= 0 || m.peak < m.rss {
-		t.Errorf("memory = %+v, want 0 < VmRSS <= VmHWM", m)
+	if m.anon <= 0 || m.rss < m.anon || m.peak < m.rss {
+		t.Errorf("memory = %+v, want 0 < RssAnon <= VmRSS <= VmHWM", m)
 	}
 }
 
@@ -147,5 +147,36 @@ func TestInstallingOverTime(t *testing.T) {
 	c := countKinds([]realparts.S3Request{put(1, "a", "ok", 200), {Method: http.MethodGet, Kind: realparts.KindRollout, Code: 404}, {Method: http.MethodPut, Kind: realparts.KindLease, Code: 412}})
 	if c[realparts.KindStatus].put != 1 || c[realparts.KindRollout].notFound != 1 || c[realparts.KindLease].preconditionFailed != 1 {
 		t.Errorf("countKinds = status %+v rollout %+v lease %+v", *c[realparts.KindStatus], *c[realparts.KindRollout], *c[realparts.KindLease])
+	}
+}
+
+// TestSplitLatency: each host's time is split at its first accepted
+// "installing" PUT; a refused PUT, another state, another host's PUT and
+// a host without one are left out.
+func TestSplitLatency(t *testing.T) {
+	at := time.Unix(100, 0)
+	sec := func(s int) time.Time { return at.Add(time.Duration(s) * time.Second) }
+	put := func(s int, host, state string, code int) realparts.S3Request {
+		return realparts.S3Request{At: sec(s), Method: http.MethodPut, Kind: realparts.KindStatus, Host: host, State: state, Code: code}
+	}
+	hosts := []string{"a", "b", "c"}
+	got := installingAt([]realparts.S3Request{
+		put(1, "a", "installing", 503),
+		put(2, "a", "installing", 200),
+		put(3, "a", "installing", 200), // a retry of the same state
+		put(4, "b", "ok", 200),
+		put(5, "x", "installing", 200),
+		{At: sec(6), Method: http.MethodHead, Kind: realparts.KindRelease, Code: 200},
+		put(7, "b", "installing", 200),
+	}, hosts)
+	want := []time.Time{sec(2), sec(7), {}}
+	for i := range hosts {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("installingAt %s = %v, want %v", hosts[i], got[i], want[i])
+		}
+	}
+	noticed, installs := splitLatency(got, []time.Time{sec(0), sec(5), sec(0)}, []time.Time{sec(10), sec(8), sec(9)})
+	if !reflect.DeepEqual(noticed, []time.Duration{2 * time.Second, 2 * time.Second}) || !reflect.DeepEqual(installs, []time.Duration{8 * time.Second, time.Second}) {
+		t.Errorf("splitLatency = %v, %v; want [2s 2s], [8s 1s]", noticed, installs)
 	}
 }

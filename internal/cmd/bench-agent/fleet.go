@@ -92,9 +92,10 @@ func (b *bench) fleet(ctx context.Context, out io.Writer) error {
 	if !roll.rollout.IsDefault() {
 		rolloutReport(out, rolloutRun{
 			rollout: roll.rollout, hosts: b.hostNames(), published: roll.published,
-			covered: roll.covered, done: roll.done, idle: idle.reqs, idleWin: idle.win, roll: roll.reqs, rollWin: roll.win,
+			covered: roll.covered, done: roll.done, roll: roll.reqs, rollWin: roll.win,
 		})
 	}
+	kindReport(out, idle.reqs, idle.win, roll.reqs, roll.win, b.o.agents)
 	return nil
 }
 
@@ -130,10 +131,10 @@ func (b *bench) startFleet(ctx context.Context) error {
 
 // fleetIdle is what the idle fleet cost over its window.
 type fleetIdle struct {
-	reqs     []realparts.S3Request
-	win      time.Duration
-	cpu      cpuUse
-	rss, hwm []int64
+	reqs []realparts.S3Request
+	win  time.Duration
+	cpu  cpuUse
+	mem  []memory // of each agent at the end of the window
 }
 
 // measureIdle measures the steady state of a fleet that has installed the
@@ -157,7 +158,7 @@ func (b *bench) measureIdle(ctx context.Context) (fleetIdle, error) {
 		return idle, err
 	}
 	idle.reqs, idle.win, idle.cpu = b.proxy.Between(s0.at, s1.at), s1.at.Sub(s0.at), since(s0, s1)
-	idle.rss, idle.hwm, err = b.memory()
+	idle.mem, err = b.memory()
 	return idle, err
 }
 
@@ -171,15 +172,20 @@ type fleetRollout struct {
 	// saw the version in its dpkg database.
 	covered, done []time.Time
 	lat, polled   []time.Duration
+	// noticed is, per host with a status PUT "installing" at the proxy,
+	// the time from covered to that PUT (the HEAD that saw the release,
+	// its LIST, GET and checks), and installs from that PUT to installed
+	// (dpkg, and here its wait for a core).
+	noticed, installs []time.Duration
 	// reqs and win are the requests from the publish to the last
 	// install; cpu was used over cpuWin, the publish to the last agent
 	// seen installed.
 	reqs        []realparts.S3Request
 	win, cpuWin time.Duration
 	cpu         cpuUse
-	failed      int     // agents that logged an error
-	hwm         []int64 // VmHWM of each agent after the rollout
-	load        string  // /proc/loadavg at the end
+	failed      int      // agents that logged an error
+	mem         []memory // of each agent after the rollout
+	load        string   // /proc/loadavg at the end
 }
 
 // measureRollout publishes release 2 with o.policy and measures how long
@@ -215,13 +221,14 @@ func (b *bench) measureRollout(ctx context.Context) (*fleetRollout, error) {
 	}
 	r.win = last.Sub(published)
 	r.reqs = b.proxy.Between(published, last.Add(time.Millisecond))
+	r.noticed, r.installs = splitLatency(installingAt(r.reqs, b.hostNames()), r.covered, r.done)
 	r.cpu, r.cpuWin = since(s2, s3), s3.at.Sub(s2.at)
 	for _, a := range b.agents {
 		if logHas(a.log, "level=ERROR") {
 			r.failed++
 		}
 	}
-	if _, r.hwm, err = b.memory(); err != nil {
+	if r.mem, err = b.memory(); err != nil {
 		return nil, err
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -271,43 +278,6 @@ func (b *bench) installTimes(ctx context.Context, r *fleetRollout) (time.Time, e
 	return last, <-errs
 }
 
-// fleetReport prints what the fleet cost idle and during the rollout, and
-// the table of targets.
-func (b *bench) fleetReport(out io.Writer, idle fleetIdle, r *fleetRollout) {
-	n, interval := b.o.agents, b.o.interval
-	ib, rb := summarise(idle.reqs), summarise(r.reqs)
-	p50, p95, pmax := percentile(r.lat, 50), percentile(r.lat, 95), percentile(r.lat, 100)
-	target := interval + rolloutSlack
-	fmt.Fprintf(out, "\nFleet: %d autoupdate processes, each with its own state dir and dpkg root, no service, --interval %v (jitter 20%%); release 2: %s\n", n, interval, r.rollout.Policy)
-	fmt.Fprintf(out, "Idle (%v): %d requests, %.1f req/s (%d HEAD, %d status PUT, %d other, %s), peak %d in one second\n",
-		idle.win.Round(time.Second), ib.total, float64(ib.total)/idle.win.Seconds(), ib.head, ib.putStatus, ib.other+ib.get, ib.errorText(), peakPerSecond(idle.reqs))
-	fmt.Fprintf(out, "  CPU: %s\n", idle.cpu.String(idle.win))
-	fmt.Fprintf(out, "  agent memory: VmRSS median %s (max %s), VmHWM median %s (max %s)\n",
-		mb(percentile(idle.rss, 50)), mb(percentile(idle.rss, 100)), mb(percentile(idle.hwm, 50)), mb(percentile(idle.hwm, 100)))
-	fmt.Fprintf(out, "  after the rollout: VmHWM median %s (max %s)\n", mb(percentile(r.hwm, 50)), mb(percentile(r.hwm, 100)))
-	fmt.Fprintf(out, "Rollout of release 2 (publish to last install, %v): %d requests, %.1f req/s (%d HEAD, %d GET, %d status PUT, %d other, %s), peak %d in one second\n",
-		r.win.Round(time.Millisecond), rb.total, float64(rb.total)/r.win.Seconds(), rb.head, rb.get, rb.putStatus, rb.other, rb.errorText(), peakPerSecond(r.reqs))
-	fmt.Fprintf(out, "  CPU: %s\n", r.cpu.String(r.cpuWin))
-	fmt.Fprintf(out, "  publish (or, staged, the host's wave start) to installed, from status objects: p50 %v, p95 %v, max %v\n", p50.Round(time.Millisecond), p95.Round(time.Millisecond), pmax.Round(time.Millisecond))
-	fmt.Fprintf(out, "  publish to installed, seen in the dpkg databases (100 ms polls): p50 %v, p95 %v, max %v\n",
-		percentile(r.polled, 50).Round(time.Millisecond), percentile(r.polled, 95).Round(time.Millisecond), percentile(r.polled, 100).Round(time.Millisecond))
-	fmt.Fprintf(out, "  agents that logged an error during the run: %d; load average at the end: %s\n\n", r.failed, r.load)
-	from := "publish"
-	if r.rollout.Staged() {
-		from = "wave start"
-	}
-	table(out, [][]string{
-		{"metric", "measured", "target", "result"},
-		{from + " to installed, p50", p50.Round(time.Millisecond).String(), "", ""},
-		{from + " to installed, p95", p95.Round(time.Millisecond).String(), fmt.Sprintf("<= %v (interval + 5s)", target), verdict(p95 <= target)},
-		{from + " to installed, max", pmax.Round(time.Millisecond).String(), "", ""},
-		{"S3 requests/s, idle", fmt.Sprintf("%.1f", float64(ib.total)/idle.win.Seconds()), fmt.Sprintf("%.1f (agents / interval)", float64(n)/interval.Seconds()), ""},
-		{"S3 requests/s, rollout", fmt.Sprintf("%.1f", float64(rb.total)/r.win.Seconds()), "", ""},
-		{"agent RSS, median (idle)", mb(percentile(idle.rss, 50)), "", ""},
-		{"agent peak RSS, median (after rollout)", mb(percentile(r.hwm, 50)), "< 20.0 MB (the idle target)", verdict(percentile(r.hwm, 50) < idleRSSTarget)},
-	})
-}
-
 // hostNames lists the agents' hosts, in start order.
 func (b *bench) hostNames() []string {
 	hosts := make([]string, len(b.agents))
@@ -317,16 +287,17 @@ func (b *bench) hostNames() []string {
 	return hosts
 }
 
-// memory reads VmRSS and VmHWM of every agent.
-func (b *bench) memory() (rss, hwm []int64, err error) {
+// memory reads the memory figures of every agent.
+func (b *bench) memory() ([]memory, error) {
+	ms := make([]memory, 0, len(b.agents))
 	for _, a := range b.agents {
 		m, err := readMemory(a.pid())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		rss, hwm = append(rss, m.rss), append(hwm, m.peak)
+		ms = append(ms, m)
 	}
-	return rss, hwm, nil
+	return ms, nil
 }
 
 // logHas reports whether the file at path contains s.

@@ -135,6 +135,10 @@ func threadsOnCPU(pid int) (time.Duration, error) {
 // memory is a process's resident set from /proc/PID/status, in bytes.
 type memory struct {
 	rss, peak int64 // VmRSS, VmHWM
+	// anon is RssAnon, the part of VmRSS that is the process's own: the
+	// rest is the binary's pages, which every agent shares, so anon is
+	// what one more agent costs the machine.
+	anon int64
 }
 
 func readMemory(pid int) (memory, error) {
@@ -143,20 +147,18 @@ func readMemory(pid int) (memory, error) {
 		return memory{}, err
 	}
 	var m memory
+	fields := map[string]*int64{"VmRSS": &m.rss, "VmHWM": &m.peak, "RssAnon": &m.anon}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		field := fields[k]
+		if !ok || field == nil {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		if err != nil {
 			return memory{}, fmt.Errorf("parse /proc/%d/status %s: %w", pid, k, err)
 		}
-		if k == "VmRSS" {
-			m.rss = kb * 1024
-		} else {
-			m.peak = kb * 1024
-		}
+		*field = kb * 1024
 	}
 	if m.peak == 0 {
 		return memory{}, fmt.Errorf("no VmHWM in /proc/%d/status", pid)

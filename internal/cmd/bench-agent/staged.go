@@ -14,15 +14,13 @@ import (
 // rolloutRun is what a fleet run measured of a release with a rollout
 // policy: per host (in the order of hosts) when a wave first covered it
 // (or the publish, when later) and when its status said the install was
-// done, and the requests seen while idle and during the rollout.
+// done, and the requests seen during the rollout.
 type rolloutRun struct {
 	rollout   *fleet.Rollout
 	hosts     []string
 	published time.Time
 	covered   []time.Time
 	done      []time.Time
-	idle      []realparts.S3Request
-	idleWin   time.Duration
 	roll      []realparts.S3Request
 	rollWin   time.Duration
 }
@@ -33,7 +31,7 @@ const timelineStep = 5 * time.Second
 // rolloutReport prints, for a release with a rollout policy: each wave's
 // hosts and publish-to-installed times measured from the wave's start,
 // covered versus installed hosts over time, the most hosts installing at
-// once, and the S3 requests by kind while idle and during the rollout.
+// once (the S3 requests by kind are kindReport's).
 func rolloutReport(out io.Writer, run rolloutRun) {
 	r, n := run.rollout, len(run.hosts)
 	fmt.Fprintf(out, "\nStaged rollout of release 2: %s\n", r.Policy)
@@ -97,9 +95,14 @@ func rolloutReport(out io.Writer, run rolloutRun) {
 		fmt.Fprintf(out, " (max-updating %d, halt-after %d)", r.MaxUpdating, r.HaltAfter)
 	}
 	fmt.Fprintln(out)
+}
 
-	fmt.Fprintf(out, "\nS3 requests by kind (idle %v, rollout %v; per host per release = rollout requests / %d hosts):\n", run.idleWin.Round(time.Second), run.rollWin.Round(time.Second), n)
-	table(out, kindTable(run.idle, run.idleWin, run.roll, run.rollWin, n))
+// kindReport prints the S3 requests by kind of object, idle and during a
+// rollout, with what one release cost per host: the figures a cost
+// estimate at any fleet size starts from.
+func kindReport(out io.Writer, idle []realparts.S3Request, idleWin time.Duration, roll []realparts.S3Request, rollWin time.Duration, hosts int) {
+	fmt.Fprintf(out, "\nS3 requests by kind (idle %v, rollout %v; per host per release = rollout requests / %d hosts):\n", idleWin.Round(time.Second), rollWin.Round(time.Second), hosts)
+	table(out, kindTable(idle, idleWin, roll, rollWin, hosts))
 }
 
 func formatPct(p float64) string { return fleet.FormatWaves([]float64{p}) }
