@@ -137,7 +137,10 @@ type Agent struct {
 	status     Status
 	lastReport time.Time
 	reportErr  string
-	metrics    metrics
+	// reportAgain: the last status write failed for a reason that
+	// passes, so the next check that reaches the channel repeats it.
+	reportAgain bool
+	metrics     metrics
 }
 
 // New checks cfg and returns an Agent. Call Run or Once.
@@ -292,8 +295,11 @@ func (a *Agent) Once(ctx context.Context) error {
 	return fmt.Errorf("release %s: %s", outcome, msg)
 }
 
-// cycle runs one check and returns the wait before the next.
+// cycle runs one check and returns the wait before the next. A status
+// write throttled before this check is repeated after it, once the
+// channel has answered: not in the same burst that refused it.
 func (a *Agent) cycle(ctx context.Context) time.Duration {
+	throttled := a.reportThrottled()
 	_, err := a.Check(ctx)
 	now := a.cfg.Now()
 	if err != nil && ctx.Err() == nil {
@@ -310,6 +316,9 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 		return d
 	}
 	a.backoff.Succeed(now)
+	if throttled && a.reportThrottled() {
+		a.report(ctx)
+	}
 	return Jitter(a.cfg.Interval, a.cfg.Jitter, a.cfg.Rand)
 }
 

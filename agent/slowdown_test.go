@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +74,81 @@ func TestSlowDownBacksOff(t *testing.T) {
 	if len(first) < hosts/2 {
 		t.Errorf("%d hosts drew only %d distinct waits after their first throttled check: a fleet throttled together would retry together", hosts, len(first))
 	}
+}
+
+// TestThrottledStatusRewritten: the status PUT saying "ok" is throttled
+// (503 SlowDown on every attempt, as S3 answers a rollout's burst of
+// status writes on one prefix); the next check that reaches the channel
+// writes it again, rather than leaving the host shown installing until
+// its heartbeat, ten minutes on. A status write denied for good is not
+// repeated at every check.
+func TestThrottledStatusRewritten(t *testing.T) {
+	const attempts = 2
+	for _, tt := range []struct {
+		name       string
+		status     int
+		code       string
+		want       string // the host's state after one more check
+		wantVer    string // and its installed version
+		wantWrites int    // status PUTs in that check
+	}{
+		{"SlowDown", http.StatusServiceUnavailable, "SlowDown", string(OK), "1.0", 1},
+		{"AccessDenied", http.StatusForbidden, "AccessDenied", StateInstalling, "", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := newChannel(t)
+			h := newHost(t)
+			h.inst.Service = nil
+			p := testenv.StartS3Proxy(t, ch.srv.Endpoint)
+			client, err := release.New(t.Context(), release.Options{Endpoint: p.URL, Region: ch.srv.Region,
+				Credentials: ch.srv.Credentials(), MaxAttempts: attempts, MaxBackoff: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
+			a, err := New(Config{
+				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", AllowUnsigned: true, Report: true,
+				Host: "web-1", Interval: 10 * time.Second, Installer: h.inst, Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			// The status PUTs after start's: "installing", then "ok",
+			// whose every attempt is refused.
+			puts := 0
+			p.SetFault(realparts.Fault{Status: tt.status, Code: tt.code, Times: attempts, Match: func(r *http.Request) bool {
+				if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, ".status/") {
+					return false
+				}
+				puts++
+				return puts >= 2
+			}})
+			a.cycle(t.Context())
+			if st := ch.status(t, "web-1"); st.State != StateInstalling {
+				t.Fatalf("after the refused write the status says %q, want %q still", st.State, StateInstalling)
+			}
+			before := statusPuts(p.Requests())
+			a.cycle(t.Context())
+			if n := statusPuts(p.Requests()) - before; n != tt.wantWrites {
+				t.Errorf("the next check wrote the status %d times, want %d", n, tt.wantWrites)
+			}
+			if st := ch.status(t, "web-1"); st.State != tt.want || st.Version != tt.wantVer {
+				t.Errorf("after the next check the status says %q %q, want %q %q", st.State, st.Version, tt.want, tt.wantVer)
+			}
+		})
+	}
+}
+
+// statusPuts counts the status writes among reqs.
+func statusPuts(reqs []realparts.S3Request) int {
+	n := 0
+	for _, q := range reqs {
+		if q.Kind == realparts.KindStatus && q.Method == http.MethodPut {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	"github.com/debfleet/debfleet/agent/state"
 	"github.com/debfleet/debfleet/fleet"
@@ -166,13 +168,29 @@ func (a *Agent) report(ctx context.Context) {
 			a.log.Warn("status report failed", "kind", kind, "err", err)
 			a.reportErr = kind
 		}
+		a.reportAgain = ctx.Err() == nil && retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 		return
 	}
 	if a.reportErr != "" {
 		a.log.Info("status report works again")
 		a.reportErr = ""
 	}
+	a.reportAgain = false
 	a.lastReport = st.Time
+}
+
+// reportThrottled reports whether the last status write failed for a
+// reason that passes (S3 throttling the prefix with 503 SlowDown, a 5xx,
+// a broken connection), so that cycle writes it again. A rollout's burst
+// of status writes on one prefix is the first of S3's limits a large
+// fleet meets; without this, a host whose "ok" was throttled stays shown
+// installing until its heartbeat. A write denied for good waits for the
+// heartbeat, so a policy without the grant does not cost a PUT at every
+// check.
+func (a *Agent) reportThrottled() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reportAgain
 }
 
 func (a *Agent) lastReportTime() time.Time {
