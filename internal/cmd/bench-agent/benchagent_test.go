@@ -152,7 +152,8 @@ func TestInstallingOverTime(t *testing.T) {
 
 // TestSplitLatency: each host's time is split at its first accepted
 // "installing" PUT; a refused PUT, another state, another host's PUT and
-// a host without one are left out.
+// a host without one are left out. The rollout's window ends at the last
+// accepted "ok" PUT.
 func TestSplitLatency(t *testing.T) {
 	at := time.Unix(100, 0)
 	sec := func(s int) time.Time { return at.Add(time.Duration(s) * time.Second) }
@@ -173,6 +174,12 @@ func TestSplitLatency(t *testing.T) {
 	for i := range hosts {
 		if !got[i].Equal(want[i]) {
 			t.Errorf("installingAt %s = %v, want %v", hosts[i], got[i], want[i])
+		}
+	}
+	reqs := []realparts.S3Request{put(2, "a", "installing", 200), put(8, "b", "ok", 200), put(9, "a", "ok", 503), put(11, "c", "failed", 200)}
+	for _, tc := range []struct{ after, want time.Time }{{sec(5), sec(8)}, {sec(10), sec(10)}} {
+		if got := lastStatus(reqs, "ok", tc.after); !got.Equal(tc.want) {
+			t.Errorf("lastStatus(ok, after %v) = %v, want %v", tc.after, got, tc.want)
 		}
 	}
 	noticed, installs := splitLatency(got, []time.Time{sec(0), sec(5), sec(0)}, []time.Time{sec(10), sec(8), sec(9)})

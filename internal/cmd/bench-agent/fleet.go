@@ -219,6 +219,9 @@ func (b *bench) measureRollout(ctx context.Context) (*fleetRollout, error) {
 	for _, t := range seen {
 		r.polled = append(r.polled, t.Sub(published))
 	}
+	// The window ends when S3 has the last host's "ok": that PUT leaves
+	// after the moment its status records.
+	last = lastStatus(b.proxy.Between(published, time.Now()), fleet.StateOK, last)
 	r.win = last.Sub(published)
 	r.reqs = b.proxy.Between(published, last.Add(time.Millisecond))
 	r.noticed, r.installs = splitLatency(installingAt(r.reqs, b.hostNames()), r.covered, r.done)

@@ -102,6 +102,17 @@ func installingAt(reqs []realparts.S3Request, hosts []string) []time.Time {
 	return at
 }
 
+// lastStatus returns when the last accepted status PUT of state arrived,
+// or after when none arrived later.
+func lastStatus(reqs []realparts.S3Request, state string, after time.Time) time.Time {
+	for _, q := range reqs {
+		if q.Kind == realparts.KindStatus && q.State == state && q.Code < 300 && q.At.After(after) {
+			after = q.At
+		}
+	}
+	return after
+}
+
 // splitLatency splits each host's covered-to-done time at its
 // "installing" PUT; hosts without one are left out of both.
 func splitLatency(installing, covered, done []time.Time) (noticed, installs []time.Duration) {
