@@ -13,8 +13,10 @@
 // record, dpkg -i, restart, health, and the local rollback. Failures to
 // reach the channel back off exponentially (Backoff: from twice the
 // interval, each wait drawn at random so that hosts throttled or cut off
-// together do not retry together) and are logged once per change of kind. Every state change, and a heartbeat, is written to a
-// Status object next to the release.
+// together do not retry together) and are logged once per change of
+// kind. Every state change, and a heartbeat, is written to a Status
+// object next to the release; a write that S3 throttled (or failed with
+// a 5xx) is repeated after the next check that reaches the channel.
 //
 // Before downloading, a release with a rollout policy must admit the host
 // (the default policy admits at once, with no request): the wave in force
