@@ -305,15 +305,14 @@ func (a *Agent) cycle(ctx context.Context) time.Duration {
 	if err != nil && ctx.Err() == nil {
 		a.countFailure()
 		kind := errorKind(err)
-		d := a.backoff.Fail(now, kind, err)
 		if kind == "not-found" {
 			// Most often a channel nothing was published on yet (a config
 			// channel set up before its first config). Polling it costs
 			// what polling a release does, one HEAD, and finds the first
 			// publish within an interval instead of minutes later.
-			return Jitter(a.cfg.Interval, a.cfg.Jitter, a.cfg.Rand)
+			return a.backoff.Steady(now, kind, err, Jitter(a.cfg.Interval, a.cfg.Jitter, a.cfg.Rand))
 		}
-		return d
+		return a.backoff.Fail(now, kind, err)
 	}
 	a.backoff.Succeed(now)
 	if throttled && a.reportThrottled() {

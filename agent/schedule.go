@@ -54,6 +54,7 @@ type Backoff struct {
 	failures int
 	kind     string
 	since    time.Time
+	steady   bool // the failures so far were Steady's
 }
 
 // Fail records a failure of the given kind (a short, stable class such as
@@ -61,16 +62,38 @@ type Backoff struct {
 // request IDs, belong in err, not in kind) and returns the delay before the
 // next attempt. now is the current time, passed in so tests control it.
 func (b *Backoff) Fail(now time.Time, kind string, err error) time.Duration {
+	if b.steady {
+		b.failures, b.steady = 0, false
+	}
 	b.failures++
 	d := b.delay()
+	b.note(now, kind, err, d)
+	return d
+}
+
+// Steady records a failure worth retrying at the usual pace, next, rather
+// than later and later: a channel nothing was published on yet, which a
+// check costs no more to poll than a live one. It is logged as Fail logs
+// (once per kind). A Fail after it backs off from Min again.
+func (b *Backoff) Steady(now time.Time, kind string, err error, next time.Duration) time.Duration {
+	if !b.steady || kind != b.kind {
+		b.failures, b.steady = 0, true
+	}
+	b.failures++
+	b.note(now, kind, err, next)
+	return next
+}
+
+// note logs a failure when it is the first or of another kind than the
+// last.
+func (b *Backoff) note(now time.Time, kind string, err error, next time.Duration) {
 	if b.failures == 1 || kind != b.kind {
 		if b.failures == 1 {
 			b.since = now
 		}
-		b.logger().Warn(b.What+" failing", "kind", kind, "err", err, "failures", b.failures, "retry_in", d)
+		b.logger().Warn(b.What+" failing", "kind", kind, "err", err, "failures", b.failures, "retry_in", next)
 		b.kind = kind
 	}
-	return d
 }
 
 // Succeed records a success. After failures it logs the recovery once and
@@ -80,7 +103,7 @@ func (b *Backoff) Succeed(now time.Time) bool {
 		return false
 	}
 	b.logger().Info(b.What+" recovered", "failures", b.failures, "duration", now.Sub(b.since).Round(time.Millisecond))
-	b.failures, b.kind = 0, ""
+	b.failures, b.kind, b.steady = 0, "", false
 	return true
 }
 

@@ -87,6 +87,29 @@ func TestBackoffDelays(t *testing.T) {
 	}
 }
 
+// TestBackoffSteady: failures of a steady kind (a channel with nothing
+// published yet) are retried at the pace given and logged once, and a
+// back-off of another kind afterwards starts again from Min.
+func TestBackoffSteady(t *testing.T) {
+	var buf bytes.Buffer
+	b := &Backoff{Min: time.Second, Max: time.Minute, What: "check release", Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	now := time.Unix(0, 0)
+	for range 3 {
+		b.Fail(now, "unreachable", errors.New("x"))
+	}
+	for i := range 20 {
+		if d := b.Steady(now, "not-found", errors.New("x"), 7*time.Second); d != 7*time.Second {
+			t.Fatalf("steady failure %d: delay %s, want 7s", i+1, d)
+		}
+	}
+	if n := strings.Count(buf.String(), "kind=not-found"); n != 1 {
+		t.Errorf("%d log lines for 20 steady failures, want 1:\n%s", n, buf.String())
+	}
+	if d := b.Fail(now, "unreachable", errors.New("x")); d != time.Second {
+		t.Errorf("first failure after steady ones: delay %s, want Min (1s)", d)
+	}
+}
+
 // TestBackoffManyFailures: the doubling must stop at the cap and not
 // overflow however long the outage lasts.
 func TestBackoffManyFailures(t *testing.T) {
