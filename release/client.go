@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
 	"github.com/debfleet/debfleet/internal/loopback"
@@ -25,17 +23,25 @@ import (
 const (
 	DefaultMaxAttempts = 3
 	DefaultMaxBackoff  = 2 * time.Second
-	// DefaultPartSize and DefaultConcurrency keep a publish under 64 MiB
-	// of RSS (scripts/bench-publish: about 45 MiB for 200 MiB) at the
-	// speed of larger parts on a local server.
-	DefaultPartSize    = 5 << 20
-	DefaultConcurrency = 3
+	// DefaultPartSize is S3's smallest part: releases under it go in one
+	// PUT and one GET. Larger ones are cut into about 8 parts (see
+	// Options.PartSize).
+	DefaultPartSize = 5 << 20
+	// DefaultConcurrency is how many parts go up, and ranges come down,
+	// at once: about the parts of a large release, so that each gets its
+	// own connection (S3 serves roughly 90 MB/s per connection). Parts
+	// are streamed from and to the file, so it costs no memory.
+	DefaultConcurrency = 8
 	// dialTimeout bounds connecting to an endpoint that drops packets
 	// instead of refusing them.
 	dialTimeout = 5 * time.Second
 	// maxIdleConnsPerHost is how many idle connections to the endpoint
 	// are kept: as many as the most requests any caller runs at once.
 	maxIdleConnsPerHost = 64
+	// defaultFetchAttempts and defaultIdleTimeout are Options'
+	// FetchAttempts and IdleTimeout when zero.
+	defaultFetchAttempts = 4
+	defaultIdleTimeout   = 30 * time.Second
 	// abortTimeout is how long aborting a failed multipart upload may take,
 	// on a fresh context so that a cancelled publish still cleans up.
 	abortTimeout = 30 * time.Second
@@ -73,12 +79,23 @@ type Options struct {
 	MaxAttempts int
 	// MaxBackoff caps the delay between two attempts.
 	MaxBackoff time.Duration
-	// PartSize is the multipart part size and the size from which uploads
-	// go multipart (minimum 5 MiB). Memory use is about
-	// PartSize*(Concurrency+2).
+	// PartSize is the smallest multipart part and the size from which
+	// uploads go multipart and fetches go in ranges (minimum 5 MiB).
+	// Publish cuts a larger release into about 8 equal parts of at least
+	// PartSize; Fetch gets ranges of at least PartSize. Neither buffers
+	// a part: memory does not depend on it.
 	PartSize int64
-	// Concurrency is the number of parts uploaded at once.
+	// Concurrency is the number of parts uploaded, and of ranges
+	// fetched, at once.
 	Concurrency int
+	// FetchAttempts bounds the attempts at each range of a ranged
+	// fetch, the first included (default 4): a range cut short is asked
+	// again from where it stopped. Each attempt's request has its own
+	// MaxAttempts.
+	FetchAttempts int
+	// IdleTimeout bounds how long a fetch waits for the next byte of a
+	// response body before it gives that attempt up (default 30 s).
+	IdleTimeout time.Duration
 	// HTTPClient, when set, sends every request (benchmarks count them).
 	HTTPClient HTTPDoer
 	// Logger receives one line per release event; nil discards them.
@@ -87,12 +104,14 @@ type Options struct {
 
 // Client reads and writes release channels. It is safe for concurrent use.
 type Client struct {
-	aws      aws.Config
-	s3       *s3.Client
-	tm       *transfermanager.Client
-	endpoint string
-	log      *slog.Logger
-	partSize int64
+	aws         aws.Config
+	s3          *s3.Client
+	endpoint    string
+	log         *slog.Logger
+	partSize    int64
+	concurrency int
+	attempts    int
+	idle        time.Duration
 }
 
 // New returns a Client. It resolves configuration and credentials lazily:
@@ -115,6 +134,12 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
+	if o.FetchAttempts <= 0 {
+		o.FetchAttempts = defaultFetchAttempts
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultIdleTimeout
+	}
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -128,7 +153,8 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{aws: cfg, log: o.Logger, partSize: o.PartSize}
+	c := &Client{aws: cfg, log: o.Logger, partSize: o.PartSize, concurrency: o.Concurrency,
+		attempts: o.FetchAttempts, idle: o.IdleTimeout}
 	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -153,13 +179,6 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, fmt.Errorf("endpoint %s%s: %w: requests, session tokens and packages would travel unencrypted; use https://, or allow it explicitly",
 			c.endpoint, from, ErrInsecureEndpoint)
 	}
-	c.tm = transfermanager.New(c.s3, func(to *transfermanager.Options) {
-		to.PartSizeBytes = o.PartSize
-		to.MultipartUploadThreshold = o.PartSize
-		to.Concurrency = o.Concurrency
-		to.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
-		to.FailTimeout = abortTimeout
-	})
 	return c, nil
 }
 

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -102,17 +100,31 @@ func (e Encryption) applyToCopy(in *s3.CopyObjectInput) {
 	}
 }
 
-// applyToUpload sets e on an upload; the transfer manager passes it to
-// PutObject or CreateMultipartUpload (parts need no SSE-KMS headers).
-func (e Encryption) applyToUpload(up *transfermanager.UploadObjectInput) {
+// applyToPut sets e on a single-part upload.
+func (e Encryption) applyToPut(in *s3.PutObjectInput) {
 	if e.SSE == "" {
 		return
 	}
-	up.ServerSideEncryption = tmtypes.ServerSideEncryption(e.SSE)
+	in.ServerSideEncryption = s3types.ServerSideEncryption(e.SSE)
 	if e.KMSKeyID != "" {
-		up.SSEKMSKeyID = aws.String(e.KMSKeyID)
+		in.SSEKMSKeyId = aws.String(e.KMSKeyID)
 	}
 	if e.BucketKey {
-		up.BucketKeyEnabled = aws.Bool(true)
+		in.BucketKeyEnabled = aws.Bool(true)
+	}
+}
+
+// applyToMultipart sets e on a multipart upload (its parts need no
+// SSE-KMS headers).
+func (e Encryption) applyToMultipart(in *s3.CreateMultipartUploadInput) {
+	if e.SSE == "" {
+		return
+	}
+	in.ServerSideEncryption = s3types.ServerSideEncryption(e.SSE)
+	if e.KMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(e.KMSKeyID)
+	}
+	if e.BucketKey {
+		in.BucketKeyEnabled = aws.Bool(true)
 	}
 }

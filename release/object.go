@@ -1,7 +1,6 @@
 package release
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,9 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,56 +105,6 @@ func (c *Client) HeadIfNoneMatch(ctx context.Context, a Address, etag string) (o
 	return obj, true, nil
 }
 
-// Fetch streams version versionID of a (which must not be empty: a fetch
-// is always pinned, so a publish in between cannot mix two releases) into
-// w while hashing it, and checks what it received against two claims:
-// the manifest's size and SHA-256, and S3's own SHA-256 checksum of the
-// stored object (see verifyS3Checksum). It fails with ErrNoManifest when
-// the version has no manifest and ErrChecksumMismatch on any difference;
-// w has then received bytes that must be discarded. An object whose
-// length is not the manifest's size is refused before any byte is read,
-// and w never receives more than size+1 bytes. Memory use does not
-// depend on the object's size. A failed transfer is not resumed: call
-// Fetch again with a fresh w.
-func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Writer) (*Object, error) {
-	out, obj, err := c.getPinned(ctx, a, versionID)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Body.Close()
-	tgt := target(a, versionID)
-	obj.S3Checksum = aws.ToString(out.ChecksumSHA256)
-	if obj.Manifest == nil {
-		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoManifest, Err: obj.ManifestErr, Detail: fmt.Sprint(obj.ManifestErr)}
-	}
-	if obj.Size != obj.Manifest.Size {
-		// Refused before a byte is read: whoever wrote the object may
-		// not make us store more than the signed size.
-		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
-			Detail: fmt.Sprintf("the object is %d bytes, its manifest says %d", obj.Size, obj.Manifest.Size)}
-	}
-	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size)
-	if err != nil {
-		return obj, err
-	}
-	h := sha256.New()
-	sinks := []io.Writer{w, h}
-	if want.parts != nil {
-		sinks = append(sinks, want.parts)
-	}
-	// One byte past the manifest's size is enough to tell a longer body.
-	n, err := io.Copy(io.MultiWriter(sinks...), io.LimitReader(out.Body, obj.Manifest.Size+1))
-	if err != nil {
-		return obj, c.opError("fetch", tgt, err)
-	}
-	sum := h.Sum(nil)
-	if err := errors.Join(want.verify(sum), checkSum(obj.Manifest, n, sum)); err != nil {
-		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
-	}
-	obj.S3ChecksumVerified = want.value != ""
-	return obj, nil
-}
-
 // getPinned starts the GET of version versionID of a (never "": a fetch
 // is pinned, so that a publish in between cannot mix two releases), with
 // S3's checksum asked for and the SDK's own check of it removed: the
@@ -204,13 +150,16 @@ type s3Sum struct {
 }
 
 // s3Checksum parses S3's checksum of version versionID (size bytes). For
-// a composite checksum it learns the exact size of every part with one
-// HEAD ?partNumber=i each (at most 8 at a time): S3 does not say how a
-// multipart upload was cut, and GetObjectAttributes is not implemented
-// everywhere (versitygw returns no parts). When the parts cannot be
-// learned (an S3-compatible server without partNumber), the composite is
-// not checked and the manifest's SHA-256 alone vouches for the bytes.
-func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value string, size int64) (s3Sum, error) {
+// a composite checksum it needs the exact size of every part: from
+// partSize (the manifest's record of how Publish cut the upload) when it
+// gives as many parts as S3 counts, else with one HEAD ?partNumber=i per
+// part (at most 8 at a time; releases published before the manifest
+// recorded it): S3 does not say how a multipart upload was cut, and
+// GetObjectAttributes is not implemented everywhere (versitygw returns no
+// parts). When the parts cannot be learned (an S3-compatible server
+// without partNumber), the composite is not checked and the manifest's
+// SHA-256 alone vouches for the bytes.
+func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value string, size, partSize int64) (s3Sum, error) {
 	sum := s3Sum{value: value}
 	b64, count, multipart := strings.Cut(value, "-")
 	raw, err := base64.StdEncoding.DecodeString(b64)
@@ -227,7 +176,12 @@ func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value str
 	if err != nil || n < 1 || n > 10000 {
 		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: fmt.Sprintf("S3 sent a malformed SHA-256 checksum %q", value)}
 	}
-	sizes, err := c.partSizes(ctx, a, versionID, n, size)
+	var sizes []int64
+	if partSize > 0 && (size+partSize-1)/partSize == int64(n) {
+		sizes = uniformParts(size, partSize)
+	} else {
+		sizes, err = c.partSizes(ctx, a, versionID, n, size)
+	}
 	switch {
 	case errors.Is(err, errPartsUnknown):
 		c.log.Warn("cannot learn the parts of a multipart release; checking its SHA-256 against the manifest only",
@@ -363,41 +317,4 @@ func checkSum(m *Manifest, n int64, sum []byte) error {
 		return fmt.Errorf("got sha256 %s, manifest says %s", got, m.SHA256)
 	}
 	return nil
-}
-
-// FetchFile is Fetch into the file path: it writes a temporary file in the
-// same directory, syncs it and renames it to path only when size and
-// SHA-256 match the manifest, so path never holds a partial or wrong
-// release. On failure the temporary file is removed and path is untouched.
-func (c *Client) FetchFile(ctx context.Context, a Address, versionID, path string) (*Object, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", target(a, versionID), err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	obj, err := c.Fetch(ctx, a, versionID, bw)
-	if err != nil {
-		return obj, err
-	}
-	if err := bw.Flush(); err != nil {
-		return obj, fmt.Errorf("fetch %s: %w", target(a, versionID), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return obj, fmt.Errorf("fetch %s: %w", target(a, versionID), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return obj, fmt.Errorf("fetch %s: %w", target(a, versionID), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return obj, fmt.Errorf("fetch %s: %w", target(a, versionID), err)
-	}
-	done = true
-	return obj, nil
 }

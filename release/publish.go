@@ -2,17 +2,10 @@ package release
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
-	"encoding/base64"
-	"encoding/hex"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -55,18 +48,28 @@ type PublishInput struct {
 	// bucket's default. Rollback and promote keep it on their copies.
 	Encryption Encryption
 	// Progress, when set, is called as bytes are confirmed by S3 (after
-	// each part), with the total.
+	// each part), with the total; never twice at once.
 	Progress func(done, total int64)
+	// Digest, when set, is Client.Digest of Body by the same Client:
+	// Publish then does not read Body to hash it. Make it instead of
+	// hashing the file for the manifest, and reuse it for every channel.
+	Digest *Digest
 }
 
-// manifestFor is the manifest in publishes to channel a: in.Manifest,
-// signed by in.Key for a when there is a key.
-func (in PublishInput) manifestFor(a Address) *Manifest {
-	if in.Manifest == nil || in.Key == nil {
-		return in.Manifest
-	}
+// manifestFor is the manifest Publish writes to channel a: in.Manifest
+// with the upload's part size (0 for one PUT), signed by in.Key for a
+// when there is a key.
+func (in PublishInput) manifestFor(a Address, partSize int64) *Manifest {
 	m := *in.Manifest
-	in.Key.SignFor(&m, a)
+	if in.Key == nil && m.Signed() {
+		// Signed by the caller: a field added now would break the
+		// signature. Fetch learns the parts from S3 instead.
+		return &m
+	}
+	m.PartSize = partSize
+	if in.Key != nil {
+		in.Key.SignFor(&m, a)
+	}
 	return &m
 }
 
@@ -93,18 +96,24 @@ type PublishResult struct {
 // one of the two fail with ErrPreconditionFailed instead of being lost
 // silently.
 //
-// The bytes and in.Manifest become visible together, in one request; S3
-// verifies a SHA-256 checksum of the upload. Bodies of Options.PartSize
-// or more go multipart; a failed or cancelled multipart upload is aborted
-// and the channel's current version stays what it was. If the bytes read
-// do not hash to the manifest's SHA-256 (the file changed), the new
-// version is deleted again, which makes the previous one current, and
-// ErrChecksumMismatch is returned.
+// The bytes and the manifest become visible together, in one request. A
+// body under Options.PartSize goes in one PUT carrying the manifest's
+// SHA-256, which S3 checks. A larger one goes multipart in about 8 equal
+// parts (at least Options.PartSize; the manifest records the part size,
+// see Manifest.PartSize), uploaded Concurrency at a time straight from
+// in.Body, each with its own SHA-256 from in.Digest, or from a pass of
+// Digest when in.Digest is nil; that pass also checks the body against
+// the manifest before anything is sent. S3 refuses any byte that differs
+// from what was hashed (the file changed meanwhile), and a failed or
+// cancelled multipart upload is aborted; either way the channel's current
+// version stays what it was and the error is ErrChecksumMismatch or the
+// cause.
 func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*PublishResult, error) {
-	m := in.manifestFor(a)
-	if m == nil {
+	if in.Manifest == nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: "no manifest"}
 	}
+	partSize := partSizeFor(in.Manifest.Size, c.partSize)
+	m := in.manifestFor(a, partSize)
 	if err := m.Validate(); err != nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}
 	}
@@ -116,7 +125,7 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 			return nil, err
 		}
 	}
-	res := &PublishResult{Addr: a}
+	res := &PublishResult{Addr: a, Multipart: partSize > 0}
 	cur, err := c.Head(ctx, a, "")
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -129,56 +138,47 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 		c.log.Info("publish skipped: identical to current", "channel", a.String(), "version_id", cur.VersionID, "sha256", m.SHA256)
 		return res, nil
 	}
-
-	h := sha256.New()
-	body := &hashingReader{r: io.NewSectionReader(in.Body, 0, m.Size), h: h}
-	up := &transfermanager.UploadObjectInput{
-		Bucket:        &a.Bucket,
-		Key:           &a.Key,
-		Body:          body,
-		ContentLength: aws.Int64(m.Size),
-		ContentType:   aws.String(contentType(m)),
-		Metadata:      m.Metadata(),
-	}
-	in.Encryption.applyToUpload(up)
-	res.Multipart = m.Size >= c.partSize
-	if !res.Multipart {
-		// Single PUT: S3 checks the whole object's SHA-256 against the
-		// manifest before it becomes visible. Multipart uploads get
-		// per-part SHA-256 checksums instead (S3 has no full-object
-		// SHA-256 for multipart), plus our own hash below.
-		raw, _ := hex.DecodeString(m.SHA256)
-		up.ChecksumSHA256 = aws.String(base64.StdEncoding.EncodeToString(raw))
-	}
+	u := upload{a: a, body: in.Body, m: m, enc: in.Encryption, progress: in.Progress}
 	if cur != nil {
-		up.IfMatch = aws.String(cur.ETag)
+		u.ifMatch = cur.ETag
+	}
+	if res.Multipart {
+		if u.d, err = c.digestFor(ctx, a, in, m); err != nil {
+			return nil, err
+		}
+		res.VersionID, err = c.multipart(ctx, u)
 	} else {
-		up.IfNoneMatch = aws.String("*")
+		res.VersionID, err = c.put(ctx, u)
 	}
-	var optFns []func(*transfermanager.Options)
-	if in.Progress != nil {
-		optFns = append(optFns, func(o *transfermanager.Options) {
-			o.ObjectProgressListeners.Register(progressListener(in.Progress))
-		})
-	}
-	out, err := c.tm.UploadObject(ctx, up, optFns...)
 	if err != nil {
 		return nil, c.opError("publish", a.String(), err)
 	}
-	res.VersionID = aws.ToString(out.VersionID)
-	if got := body.n; got != m.Size || fmt.Sprintf("%x", h.Sum(nil)) != m.SHA256 {
-		err := fmt.Errorf("the file changed while it was uploaded (read %d bytes, sha256 %x; manifest: %d bytes, %s)", got, h.Sum(nil), m.Size, m.SHA256)
-		if res.VersionID != "" {
-			_, delErr := c.s3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &a.Bucket, Key: &a.Key, VersionId: &res.VersionID})
-			if delErr != nil {
-				err = fmt.Errorf("%w; deleting the bad version %s failed too: %v", err, res.VersionID, c.opError("delete", a.String(), delErr))
-			}
-		}
-		return nil, &Error{Op: "publish", Target: a.String(), Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
-	}
 	c.log.Info("published", "channel", a.String(), "version_id", res.VersionID,
-		"package", m.Package, "version", m.Version, "sha256", m.SHA256, "size", m.Size, "signed", m.Signed())
+		"package", m.Package, "version", m.Version, "sha256", m.SHA256, "size", m.Size, "signed", m.Signed(), "part_size", partSize)
 	return res, nil
+}
+
+// digestFor returns in.Digest, or computes it, and checks that it
+// describes the manifest's bytes in the parts Publish will send.
+func (c *Client) digestFor(ctx context.Context, a Address, in PublishInput, m *Manifest) (*Digest, error) {
+	d := in.Digest
+	if d == nil {
+		var err error
+		if d, err = c.Digest(ctx, in.Body, m.Size); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}
+		}
+	}
+	switch {
+	case d.Size != m.Size || d.SHA256 != m.SHA256:
+		err := fmt.Errorf("the file changed after it was hashed (now %d bytes, sha256 %s; manifest: %d bytes, %s); nothing was uploaded", d.Size, d.SHA256, m.Size, m.SHA256)
+		return nil, &Error{Op: "publish", Target: a.String(), Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
+	case d.PartSize != m.PartSize || len(d.Parts) != len(uniformParts(m.Size, m.PartSize)):
+		return nil, &Error{Op: "publish", Target: a.String(), Detail: fmt.Sprintf("the digest was made for %d-byte parts, this client uploads in %d-byte parts: make it with the same Client", d.PartSize, m.PartSize)}
+	}
+	return d, nil
 }
 
 // requireVersioning returns ErrNotVersioned unless a's bucket has
@@ -193,27 +193,4 @@ func (c *Client) requireVersioning(ctx context.Context, op string, a Address) er
 			Detail: fmt.Sprintf("bucket %s does not keep old versions, so a rollback would be impossible; enable versioning on it", a.Bucket)}
 	}
 	return nil
-}
-
-// hashingReader hashes what the uploader reads. It is deliberately not an
-// io.Seeker: the uploader then reads it exactly once, front to back.
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (r *hashingReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.h.Write(p[:n])
-	r.n += int64(n)
-	return n, err
-}
-
-// progressListener adapts a callback to the transfer manager's listener
-// interface.
-type progressListener func(done, total int64)
-
-func (f progressListener) OnObjectBytesTransferred(_ context.Context, e *transfermanager.ObjectBytesTransferredEvent) {
-	f(e.BytesTransferred, e.TotalBytes)
 }
