@@ -123,10 +123,15 @@ func TestInterruptedMultipartUploadLeavesChannelUnchanged(t *testing.T) {
 	data := randomBytes(t, 23<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// Hashed beforehand, so that the reading that stalls is the upload's.
+	d, err := c.Digest(ctx, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := &stallAt{data: data, stall: 12 << 20, reached: make(chan struct{}, 1), ctx: ctx}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Publish(ctx, a, PublishInput{Body: body, Manifest: testManifest(data, "2.0")})
+		_, err := c.Publish(ctx, a, PublishInput{Body: body, Manifest: testManifest(data, "2.0"), Digest: d})
 		done <- err
 	}()
 	select {
@@ -137,7 +142,6 @@ func TestInterruptedMultipartUploadLeavesChannelUnchanged(t *testing.T) {
 	// Let the parts before the stall land on the server, then interrupt.
 	time.Sleep(200 * time.Millisecond)
 	cancel()
-	var err error
 	select {
 	case err = <-done:
 	case <-time.After(time.Minute):

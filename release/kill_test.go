@@ -2,6 +2,7 @@ package release
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -21,7 +22,8 @@ import (
 // (publishHelper) instead of running tests.
 const helperEnv = "RELEASE_TEST_PUBLISH_HELPER"
 
-// publishHelper publishes 23 MiB whose reading stalls after 12 MiB, says
+// publishHelper publishes 23 MiB, hashed beforehand (PublishInput.Digest),
+// whose reading for the upload stalls after 12 MiB, says
 // "stalled" on stdout, and waits to be signalled. SIGTERM and SIGINT
 // cancel the publish as pkgdeb's main does.
 func publishHelper() int {
@@ -44,8 +46,13 @@ func publishHelper() int {
 		time.Sleep(300 * time.Millisecond) // let the parts before the stall land
 		fmt.Println("stalled")
 	}()
+	d, err := c.Digest(ctx, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	a := Address{Bucket: os.Getenv("HELPER_BUCKET"), Key: "app/production.deb"}
-	_, err = c.Publish(ctx, a, PublishInput{Body: body, Manifest: testManifest(data, "2.0")})
+	_, err = c.Publish(ctx, a, PublishInput{Body: body, Manifest: testManifest(data, "2.0"), Digest: d})
 	fmt.Fprintln(os.Stderr, "publish:", err)
 	return 3
 }

@@ -56,9 +56,9 @@ func (rf *rangedFetch) run(ctx context.Context, first io.ReadCloser) (int64, []b
 	var workers sync.WaitGroup
 	for wk := range min(rf.c.concurrency, len(rf.ranges)) {
 		workers.Go(func() {
-			i, body := int(next.Add(1)-1), io.ReadCloser(nil)
-			if wk == 0 {
-				i, body = 0, first
+			i, body := 0, first
+			if wk > 0 {
+				i, body = int(next.Add(1)-1), nil
 			}
 			for ; i < len(rf.ranges); i = int(next.Add(1) - 1) {
 				if err := rf.fetchRange(ctx, i, body); err != nil {
@@ -152,7 +152,7 @@ func (rf *rangedFetch) fetchRange(ctx context.Context, i int, body io.ReadCloser
 			return context.Cause(ctx)
 		}
 		if permanent(err) || attempt >= rf.c.attempts {
-			return fmt.Errorf("bytes %d-%d: %w (attempt %d of %d)", r.start, r.end-1, err, attempt, rf.c.attempts)
+			return fmt.Errorf("bytes %d-%d: gave up at attempt %d of %d: %w", r.start, r.end-1, attempt, rf.c.attempts, err)
 		}
 		rf.c.log.Warn("fetch: range cut short; asking again for the rest", "target", target(rf.a, rf.versionID),
 			"range", fmt.Sprintf("%d-%d", r.start, r.end-1), "done", rf.doneOf(i), "attempt", attempt, "err", err)
