@@ -48,9 +48,10 @@ func flipProxy(t *testing.T, backend string) string {
 }
 
 // TestFetchVerifiesS3Checksum: versitygw returns a full-object SHA-256 for
-// single-part uploads and copies, and a composite one ("...-N") for
+// single-part uploads and copies, and the full-object CRC32C Publish gives
 // multipart uploads; Fetch checks both, and refuses bytes that do not
-// match S3's checksum even when they match the manifest.
+// match S3's checksum even when they match the manifest. (Composite
+// SHA-256s, of releases published before: TestFetchOldManifest.)
 func TestFetchVerifiesS3Checksum(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
@@ -78,7 +79,7 @@ func TestFetchVerifiesS3Checksum(t *testing.T) {
 		composite bool
 	}{
 		{"single part", single, vSingle, small, false},
-		{"multipart", multi, vMulti, large, true},
+		{"multipart (full-object CRC32C)", multi, vMulti, large, false},
 		{"copy of multipart", copied, vCopied, large, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

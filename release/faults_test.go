@@ -170,11 +170,13 @@ func TestPublishDetectsChangedFile(t *testing.T) {
 	srv := s3env.Server(t)
 	c := testClient(t, srv)
 	tests := []struct {
-		name string
-		size int
+		name   string
+		size   int
+		digest bool // hashed with Digest before the change
 	}{
-		{"single part: S3 rejects the checksum", 4000},
-		{"multipart: our hash catches it", 11 << 20},
+		{"single part: S3 rejects the checksum", 4000, false},
+		{"multipart: the digest pass catches it", 11 << 20, false},
+		{"multipart, digest made before: S3 rejects the part's CRC32C", 11 << 20, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,8 +184,15 @@ func TestPublishDetectsChangedFile(t *testing.T) {
 			_, ids := publishVersions(t, c, a, "1.0")
 			data := randomBytes(t, tt.size)
 			m := testManifest(data, "2.0")
+			var d *Digest
+			if tt.digest {
+				var err error
+				if d, err = c.Digest(testCtx(t), bytes.NewReader(data), int64(len(data))); err != nil {
+					t.Fatal(err)
+				}
+			}
 			data[len(data)-1] ^= 0xff // the file changes after hashing
-			_, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(data), Manifest: m})
+			_, err := c.Publish(testCtx(t), a, PublishInput{Body: bytes.NewReader(data), Manifest: m, Digest: d})
 			if !errors.Is(err, ErrChecksumMismatch) {
 				t.Fatalf("got %v, want ErrChecksumMismatch", err)
 			}

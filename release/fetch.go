@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // copyBuffer is the size of each read of a response body.
@@ -71,9 +72,17 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
 			Detail: fmt.Sprintf("the object is %d bytes, its manifest says %d", obj.Size, obj.Manifest.Size)}
 	}
-	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size, obj.Manifest.PartSize)
+	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size)
 	if err != nil {
 		return obj, err
+	}
+	if want.value == "" {
+		if want.crc, err = fullCRC(out); err != nil {
+			return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch, Detail: err.Error()}
+		}
+		if want.crc != nil {
+			want.value, obj.S3Checksum = want.crc.name, want.crc.name
+		}
 	}
 	var partSizes []int64
 	if want.parts != nil {
@@ -83,7 +92,7 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	var n int64
 	var sum []byte
 	if f, ok := w.(FileWriter); ok && len(ranges) > 1 && seekable(f) {
-		rf := &rangedFetch{c: c, a: a, versionID: versionID, size: obj.Size, f: f, ranges: ranges}
+		rf := &rangedFetch{c: c, a: a, versionID: versionID, size: obj.Size, f: f, ranges: ranges, crc: want.crcHash()}
 		n, sum, err = rf.run(ctx, first)
 		if err == nil && want.parts != nil {
 			want.parts = completedParts(partSizes, rf.partSums)
@@ -104,6 +113,22 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	return obj, nil
 }
 
+// fullCRC returns the check of the full-object CRC or SHA-1 S3 sent for
+// out (the first of CRC32C, CRC32, CRC64NVME, SHA-1), nil when it sent
+// none.
+func fullCRC(out *s3.GetObjectOutput) (*plainCheck, error) {
+	checks, err := fullChecksums(out)
+	if err != nil || len(checks) == 0 {
+		return nil, err
+	}
+	for _, ck := range checks {
+		if ck.name == "S3 checksum CRC32C" {
+			return &ck, nil
+		}
+	}
+	return &checks[0], nil
+}
+
 // seekable reports whether f has an offset (a pipe has none).
 func seekable(f FileWriter) bool {
 	_, err := f.Seek(0, io.SeekCurrent)
@@ -118,6 +143,9 @@ func (c *Client) fetchInOrder(body io.Reader, w io.Writer, size int64, want s3Su
 	sinks := []io.Writer{w, h}
 	if want.parts != nil {
 		sinks = append(sinks, want.parts)
+	}
+	if crc := want.crcHash(); crc != nil {
+		sinks = append(sinks, crc)
 	}
 	// One byte past the manifest's size is enough to tell a longer body.
 	n, err := io.CopyBuffer(io.MultiWriter(sinks...), io.LimitReader(body, size+1), make([]byte, copyBuffer))

@@ -27,7 +27,6 @@ const (
 	metaPublisher   = metaPrefix + "publisher"
 	metaGitCommit   = metaPrefix + "git-commit"
 	metaChannel     = metaPrefix + "channel"
-	metaPartSize    = metaPrefix + "part-size"
 	metaKeyID       = metaPrefix + "key-id"
 	metaSignature   = metaPrefix + "signature"
 	// manifestFormat is the value of debfleet-manifest: bump it when the
@@ -75,13 +74,6 @@ type Manifest struct {
 	// channel (staging into production) is refused there. "" on unsigned
 	// manifests and on signatures made before channels were bound.
 	Channel string
-	// PartSize is the size of every part but the last of a multipart
-	// upload, set by Publish; 0 for one PUT and for releases published
-	// before the field existed. Fetch cuts its ranged GETs on these
-	// boundaries and checks S3's composite checksum of the parts without
-	// asking S3 how the object was cut. Signed like every field; a wrong
-	// value only makes the fetch fail.
-	PartSize int64
 	// KeyID and Signature are set by Sign; empty when unsigned.
 	KeyID     string
 	Signature []byte
@@ -117,9 +109,6 @@ func (m *Manifest) fields() map[string]string {
 	}
 	if m.KeyID != "" {
 		f[metaKeyID] = m.KeyID
-	}
-	if m.PartSize != 0 {
-		f[metaPartSize] = strconv.FormatInt(m.PartSize, 10)
 	}
 	for k, v := range m.Extra {
 		f[metaPrefix+k] = v
@@ -160,9 +149,6 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Size < 0 {
 		return fmt.Errorf("manifest: negative size %d", m.Size)
-	}
-	if m.PartSize < 0 || (m.PartSize > 0 && m.PartSize < minPartSize) {
-		return fmt.Errorf("manifest: part size %d: S3's parts are at least %d bytes", m.PartSize, int64(minPartSize))
 	}
 	if m.PublishedAt.IsZero() {
 		return errors.New("manifest: published-at is not set")
@@ -283,18 +269,13 @@ func ParseManifest(md map[string]string) (*Manifest, error) {
 	if s := m.PublishedAt.Format(time.RFC3339); s != f[metaPublishedAt] {
 		return nil, fmt.Errorf("%w: published-at %q is not in canonical form (%s)", ErrNoManifest, f[metaPublishedAt], s)
 	}
-	if s, ok := f[metaPartSize]; ok {
-		if m.PartSize, err = strconv.ParseInt(s, 10, 64); err != nil || strconv.FormatInt(m.PartSize, 10) != s {
-			return nil, fmt.Errorf("%w: part size %q is not in canonical form", ErrNoManifest, s)
-		}
-	}
 	if s, ok := f[metaSignature]; ok {
 		if m.Signature, err = base64.StdEncoding.DecodeString(s); err != nil {
 			return nil, fmt.Errorf("%w: signature is not base64", ErrNoManifest)
 		}
 	}
 	known := []string{metaFormat, metaKind, metaPackage, metaVersion, metaArch, metaSHA256, metaSize,
-		metaPublishedAt, metaPublisher, metaGitCommit, metaChannel, metaPartSize, metaKeyID, metaSignature}
+		metaPublishedAt, metaPublisher, metaGitCommit, metaChannel, metaKeyID, metaSignature}
 	for k, v := range f {
 		if !slices.Contains(known, k) {
 			if m.Extra == nil {

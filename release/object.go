@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,19 +148,22 @@ type s3Sum struct {
 	// while the object streams.
 	composite []byte
 	parts     *partHasher
+	// crc, when S3 sent no SHA-256, is its full-object CRC (what Publish
+	// writes for a multipart upload: CRC32C), computed as the bytes
+	// arrive in order.
+	crc *plainCheck
 }
 
-// s3Checksum parses S3's checksum of version versionID (size bytes). For
-// a composite checksum it needs the exact size of every part: from
-// partSize (the manifest's record of how Publish cut the upload) when it
-// gives as many parts as S3 counts, else with one HEAD ?partNumber=i per
-// part (at most 8 at a time; releases published before the manifest
-// recorded it): S3 does not say how a multipart upload was cut, and
-// GetObjectAttributes is not implemented everywhere (versitygw returns no
-// parts). When the parts cannot be learned (an S3-compatible server
-// without partNumber), the composite is not checked and the manifest's
-// SHA-256 alone vouches for the bytes.
-func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value string, size, partSize int64) (s3Sum, error) {
+// s3Checksum parses S3's SHA-256 checksum of version versionID (size
+// bytes). For a composite checksum (releases published multipart before
+// Publish wrote full-object CRC32Cs) it learns the exact size of every
+// part with one HEAD ?partNumber=i each (at most 8 at a time): S3 does not
+// say how a multipart upload was cut, and GetObjectAttributes is not
+// implemented everywhere (versitygw returns no parts). When the parts
+// cannot be learned (an S3-compatible server without partNumber), the
+// composite is not checked and the manifest's SHA-256 alone vouches for
+// the bytes.
+func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value string, size int64) (s3Sum, error) {
 	sum := s3Sum{value: value}
 	b64, count, multipart := strings.Cut(value, "-")
 	raw, err := base64.StdEncoding.DecodeString(b64)
@@ -176,12 +180,7 @@ func (c *Client) s3Checksum(ctx context.Context, a Address, versionID, value str
 	if err != nil || n < 1 || n > 10000 {
 		return sum, &Error{Op: "fetch", Target: target(a, versionID), Kind: ErrChecksumMismatch, Detail: fmt.Sprintf("S3 sent a malformed SHA-256 checksum %q", value)}
 	}
-	var sizes []int64
-	if partSize > 0 && (size+partSize-1)/partSize == int64(n) {
-		sizes = uniformParts(size, partSize)
-	} else {
-		sizes, err = c.partSizes(ctx, a, versionID, n, size)
-	}
+	sizes, err := c.partSizes(ctx, a, versionID, n, size)
 	switch {
 	case errors.Is(err, errPartsUnknown):
 		c.log.Warn("cannot learn the parts of a multipart release; checking its SHA-256 against the manifest only",
@@ -245,10 +244,23 @@ func (c *Client) partSizes(ctx context.Context, a Address, versionID string, n i
 	return sizes, nil
 }
 
+// crcHash is where the bytes go to be checked against s.crc, nil when
+// there is no such check.
+func (s s3Sum) crcHash() io.Writer {
+	if s.crc == nil {
+		return nil
+	}
+	return s.crc.whole
+}
+
 // verify compares S3's checksum with what was received; whole is the
 // SHA-256 of all of it.
 func (s s3Sum) verify(whole []byte) error {
 	switch {
+	case s.crc != nil:
+		if err := s.crc.verify(whole); err != nil {
+			return fmt.Errorf("S3's checksum of the object: %w", err)
+		}
 	case s.full != nil && !bytes.Equal(s.full, whole):
 		return fmt.Errorf("S3's checksum of the object is sha256 %s, got %s", hex.EncodeToString(s.full), hex.EncodeToString(whole))
 	case s.composite != nil:

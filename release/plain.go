@@ -118,7 +118,7 @@ func (c *Client) plainChecks(ctx context.Context, a Address, out *s3.GetObjectOu
 	}
 	versionID := aws.ToString(out.VersionId)
 	if v := aws.ToString(out.ChecksumSHA256); v != "" {
-		sum, err := c.s3Checksum(ctx, a, versionID, v, size, 0)
+		sum, err := c.s3Checksum(ctx, a, versionID, v, size)
 		if err != nil {
 			return nil, err
 		}

@@ -56,20 +56,14 @@ type PublishInput struct {
 	Digest *Digest
 }
 
-// manifestFor is the manifest Publish writes to channel a: in.Manifest
-// with the upload's part size (0 for one PUT), signed by in.Key for a
-// when there is a key.
-func (in PublishInput) manifestFor(a Address, partSize int64) *Manifest {
+// manifestFor is the manifest in publishes to channel a: in.Manifest,
+// signed by in.Key for a when there is a key.
+func (in PublishInput) manifestFor(a Address) *Manifest {
+	if in.Key == nil {
+		return in.Manifest
+	}
 	m := *in.Manifest
-	if in.Key == nil && m.Signed() {
-		// Signed by the caller: a field added now would break the
-		// signature. Fetch learns the parts from S3 instead.
-		return &m
-	}
-	m.PartSize = partSize
-	if in.Key != nil {
-		in.Key.SignFor(&m, a)
-	}
+	in.Key.SignFor(&m, a)
 	return &m
 }
 
@@ -99,11 +93,11 @@ type PublishResult struct {
 // The bytes and the manifest become visible together, in one request. A
 // body under Options.PartSize goes in one PUT carrying the manifest's
 // SHA-256, which S3 checks. A larger one goes multipart in about 8 equal
-// parts (at least Options.PartSize; the manifest records the part size,
-// see Manifest.PartSize), uploaded Concurrency at a time straight from
-// in.Body, each with its own SHA-256 from in.Digest, or from a pass of
+// parts of at least Options.PartSize, uploaded Concurrency at a time
+// straight from in.Body, with CRC32Cs from in.Digest, or from a pass of
 // Digest when in.Digest is nil; that pass also checks the body against
-// the manifest before anything is sent. S3 refuses any byte that differs
+// the manifest before anything is sent. S3 keeps the whole's CRC32C as
+// the object's full-object checksum, which Fetch checks. S3 refuses any byte that differs
 // from what was hashed (the file changed meanwhile), and a failed or
 // cancelled multipart upload is aborted; either way the channel's current
 // version stays what it was and the error is ErrChecksumMismatch or the
@@ -113,7 +107,7 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: "no manifest"}
 	}
 	partSize := partSizeFor(in.Manifest.Size, c.partSize)
-	m := in.manifestFor(a, partSize)
+	m := in.manifestFor(a)
 	if err := m.Validate(); err != nil {
 		return nil, &Error{Op: "publish", Target: a.String(), Detail: err.Error(), Err: err}
 	}
@@ -143,7 +137,7 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 		u.ifMatch = cur.ETag
 	}
 	if res.Multipart {
-		if u.d, err = c.digestFor(ctx, a, in, m); err != nil {
+		if u.d, err = c.digestFor(ctx, a, in, m, partSize); err != nil {
 			return nil, err
 		}
 		res.VersionID, err = c.multipart(ctx, u)
@@ -160,7 +154,7 @@ func (c *Client) Publish(ctx context.Context, a Address, in PublishInput) (*Publ
 
 // digestFor returns in.Digest, or computes it, and checks that it
 // describes the manifest's bytes in the parts Publish will send.
-func (c *Client) digestFor(ctx context.Context, a Address, in PublishInput, m *Manifest) (*Digest, error) {
+func (c *Client) digestFor(ctx context.Context, a Address, in PublishInput, m *Manifest, partSize int64) (*Digest, error) {
 	d := in.Digest
 	if d == nil {
 		var err error
@@ -175,8 +169,8 @@ func (c *Client) digestFor(ctx context.Context, a Address, in PublishInput, m *M
 	case d.Size != m.Size || d.SHA256 != m.SHA256:
 		err := fmt.Errorf("the file changed after it was hashed (now %d bytes, sha256 %s; manifest: %d bytes, %s); nothing was uploaded", d.Size, d.SHA256, m.Size, m.SHA256)
 		return nil, &Error{Op: "publish", Target: a.String(), Kind: ErrChecksumMismatch, Detail: err.Error(), Err: err}
-	case d.PartSize != m.PartSize || len(d.Parts) != len(uniformParts(m.Size, m.PartSize)):
-		return nil, &Error{Op: "publish", Target: a.String(), Detail: fmt.Sprintf("the digest was made for %d-byte parts, this client uploads in %d-byte parts: make it with the same Client", d.PartSize, m.PartSize)}
+	case d.PartSize != partSize || len(d.PartCRC32C) != len(uniformParts(m.Size, partSize)) || len(d.CRC32C) != 4:
+		return nil, &Error{Op: "publish", Target: a.String(), Detail: fmt.Sprintf("the digest was made for %d-byte parts, this client uploads in %d-byte parts: make it with the same Client", d.PartSize, partSize)}
 	}
 	return d, nil
 }

@@ -28,6 +28,7 @@ type rangedFetch struct {
 	mu   sync.Mutex
 	done []int64 // bytes of each range written, from its start
 
+	crc      io.Writer     // S3's full-object CRC, hashed in order with the SHA-256; may be nil
 	wake     chan struct{} // a range moved on (capacity 1)
 	partSums [][]byte      // SHA-256 of each upload part, for a composite checksum
 }
@@ -87,6 +88,10 @@ func (rf *rangedFetch) run(ctx context.Context, first io.ReadCloser) (int64, []b
 // until size bytes are hashed or ctx is done.
 func (rf *rangedFetch) hashInOrder(ctx context.Context) (int64, []byte, error) {
 	h := sha256.New()
+	var sink io.Writer = h
+	if rf.crc != nil {
+		sink = io.MultiWriter(h, rf.crc)
+	}
 	buf := make([]byte, drainBlock)
 	var hashed int64
 	for hashed < rf.size {
@@ -95,7 +100,7 @@ func (rf *rangedFetch) hashInOrder(ctx context.Context) (int64, []byte, error) {
 			if err != nil && !(err == io.EOF && n > 0) {
 				return hashed, nil, fmt.Errorf("read back bytes %d-%d to hash them: %w", hashed, hashed+int64(n), err)
 			}
-			h.Write(buf[:n])
+			sink.Write(buf[:n])
 			hashed += int64(n)
 			continue
 		}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -73,8 +75,8 @@ func fetchToFile(t *testing.T, c *Client, a Address, v string) ([]byte, *Object,
 // TestPublishFetchRequests: a release cut into 8 parts costs at most 20
 // requests to publish and fetch (4 + 8 to publish, 8 GETs to fetch: no
 // HEAD per part, no HEAD before the GETs); every part is sent with its
-// SHA-256 as the signed payload hash, so S3 checks it; every ranged GET
-// names the version.
+// CRC32C, which S3 checks, and the object gets a full-object CRC32C, which
+// the fetch checks.
 func TestPublishFetchRequests(t *testing.T) {
 	srv := s3env.Server(t)
 	var mu sync.Mutex
@@ -83,7 +85,7 @@ func TestPublishFetchRequests(t *testing.T) {
 	p.SetFault(realparts.Fault{Before: func(r *http.Request) {
 		if r.Method == http.MethodPut {
 			mu.Lock()
-			payloads = append(payloads, r.Header.Get("X-Amz-Content-Sha256"))
+			payloads = append(payloads, r.Header.Get("X-Amz-Checksum-Crc32c"))
 			mu.Unlock()
 		}
 	}})
@@ -103,11 +105,8 @@ func TestPublishFetchRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, body) || !obj.S3ChecksumVerified || !strings.HasSuffix(obj.S3Checksum, "-8") {
+	if !bytes.Equal(got, body) || !obj.S3ChecksumVerified || obj.S3Checksum != "S3 checksum CRC32C" {
 		t.Fatalf("fetched %d bytes (equal: %v), S3 checksum %q verified %v", len(got), bytes.Equal(got, body), obj.S3Checksum, obj.S3ChecksumVerified)
-	}
-	if obj.Manifest.PartSize != 6<<20 {
-		t.Errorf("manifest part size %d, want %d", obj.Manifest.PartSize, 6<<20)
 	}
 	reqs := p.Requests()
 	var heads, parts int
@@ -131,8 +130,8 @@ func TestPublishFetchRequests(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, h := range payloads {
-		if len(h) != 64 {
-			t.Errorf("PUT %d sent payload hash %q, want the part's SHA-256", i, h)
+		if len(h) != 8 {
+			t.Errorf("PUT %d sent CRC32C %q, want the part's", i, h)
 		}
 	}
 	if len(payloads) != 8 {
@@ -237,7 +236,7 @@ func TestRangedFetchDetectsACorruptPart(t *testing.T) {
 		return nil
 	}})
 	_, _, err := fetchToFile(t, c, a, res.VersionID)
-	if !errors.Is(err, ErrChecksumMismatch) || !strings.Contains(err.Error(), "S3's composite checksum") || !strings.Contains(err.Error(), "manifest says") {
+	if !errors.Is(err, ErrChecksumMismatch) || !strings.Contains(err.Error(), "S3's checksum of the object") || !strings.Contains(err.Error(), "manifest says") {
 		t.Fatalf("one byte flipped in the last range: %v, want ErrChecksumMismatch from both checks", err)
 	}
 }
@@ -275,9 +274,10 @@ func publishOldFormat(t *testing.T, srv *testenv.S3Server, a Address, body []byt
 	return aws.ToString(out.VersionId)
 }
 
-// TestFetchOldManifest: a release published before the manifest recorded
-// its part size still fetches, in ranges, with S3's composite checksum
-// checked (its parts learned with a HEAD each).
+// TestFetchOldManifest: a release published multipart by the previous
+// version (composite SHA-256) still fetches, in ranges cut on its parts,
+// with S3's composite checksum checked (its parts learned with a HEAD
+// each).
 func TestFetchOldManifest(t *testing.T) {
 	srv := s3env.Server(t)
 	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
@@ -288,8 +288,8 @@ func TestFetchOldManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, body) || !obj.S3ChecksumVerified || obj.Manifest.PartSize != 0 || !strings.HasSuffix(obj.S3Checksum, "-3") {
-		t.Fatalf("equal %v, checksum %q verified %v, part size %d", bytes.Equal(got, body), obj.S3Checksum, obj.S3ChecksumVerified, obj.Manifest.PartSize)
+	if !bytes.Equal(got, body) || !obj.S3ChecksumVerified || !strings.HasSuffix(obj.S3Checksum, "-3") {
+		t.Fatalf("equal %v, checksum %q verified %v", bytes.Equal(got, body), obj.S3Checksum, obj.S3ChecksumVerified)
 	}
 	var heads, gets int
 	for _, r := range p.Requests() {
@@ -368,7 +368,8 @@ func TestRangedFetchMemory(t *testing.T) {
 	}
 }
 
-// TestDigest: the whole SHA-256 and one per part, as Publish cuts them.
+// TestDigest: the whole SHA-256, and the CRC32C of the whole and of each
+// part as Publish cuts them.
 func TestDigest(t *testing.T) {
 	c, err := New(context.Background(), Options{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PartSize: 5 << 20})
 	if err != nil {
@@ -395,11 +396,16 @@ func TestDigest(t *testing.T) {
 			if d.SHA256 != hex.EncodeToString(whole[:]) || d.Size != int64(tt.size) || d.PartSize != tt.partSize {
 				t.Fatalf("digest %s size %d part size %d", d.SHA256, d.Size, d.PartSize)
 			}
+			crc := func(b []byte) []byte {
+				return binary.BigEndian.AppendUint32(nil, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+			}
 			for i, off := 0, 0; off < tt.size && tt.partSize > 0; i, off = i+1, off+int(tt.partSize) {
-				s := sha256.Sum256(body[off:min(off+int(tt.partSize), tt.size)])
-				if i >= len(d.Parts) || !bytes.Equal(d.Parts[i], s[:]) {
-					t.Fatalf("part %d: digest differs (%d parts)", i, len(d.Parts))
+				if i >= len(d.PartCRC32C) || !bytes.Equal(d.PartCRC32C[i], crc(body[off:min(off+int(tt.partSize), tt.size)])) {
+					t.Fatalf("part %d: CRC32C differs (%d parts)", i, len(d.PartCRC32C))
 				}
+			}
+			if tt.partSize > 0 && !bytes.Equal(d.CRC32C, crc(body)) {
+				t.Errorf("CRC32C of the whole %x, want %x", d.CRC32C, crc(body))
 			}
 		})
 	}

@@ -64,18 +64,24 @@ func (u upload) condition() (ifMatch, ifNoneMatch *string) {
 }
 
 // multipart writes u as a multipart upload in u.d's parts, Concurrency
-// at a time, each part streamed from the body with its SHA-256 from the
-// digest (S3 refuses a part whose bytes differ: the file changed since it
-// was hashed). The manifest goes with CreateMultipartUpload, the
-// condition with CompleteMultipartUpload, so the version appears whole or
-// not at all; on any failure the upload is aborted on a fresh context.
+// at a time, each part streamed from the body with its CRC32C from the
+// digest, and the whole's CRC32C as a full-object checksum at the end: S3
+// refuses a part, or the whole, whose bytes differ from what was hashed
+// (the file changed meanwhile). The parts are sent with an unsigned
+// payload, as the SDK does over HTTPS: the CRCs, TLS and the manifest's
+// SHA-256 (which every fetch checks) vouch for the bytes, and no SHA-256
+// of the parts is computed. The manifest goes with CreateMultipartUpload,
+// the condition with CompleteMultipartUpload, so the version appears
+// whole or not at all; on any failure the upload is aborted on a fresh
+// context.
 func (c *Client) multipart(ctx context.Context, u upload) (string, error) {
 	cin := &s3.CreateMultipartUploadInput{
 		Bucket:            &u.a.Bucket,
 		Key:               &u.a.Key,
 		ContentType:       aws.String(contentType(u.m)),
 		Metadata:          u.m.Metadata(),
-		ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256,
+		ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c,
+		ChecksumType:      s3types.ChecksumTypeFullObject,
 	}
 	u.enc.applyToMultipart(cin)
 	created, err := c.s3.CreateMultipartUpload(ctx, cin)
@@ -100,7 +106,10 @@ func (c *Client) multipart(ctx context.Context, u upload) (string, error) {
 		return "", err
 	}
 	in := &s3.CompleteMultipartUploadInput{Bucket: &u.a.Bucket, Key: &u.a.Key, UploadId: id,
-		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts}}
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts},
+		ChecksumType:    s3types.ChecksumTypeFullObject,
+		ChecksumCRC32C:  aws.String(base64.StdEncoding.EncodeToString(u.d.CRC32C)),
+		MpuObjectSize:   aws.Int64(u.m.Size)}
 	in.IfMatch, in.IfNoneMatch = u.condition()
 	out, err := c.s3.CompleteMultipartUpload(ctx, in)
 	if err != nil {
@@ -126,20 +135,19 @@ func (c *Client) uploadParts(ctx context.Context, u upload, id *string) ([]s3typ
 		workers.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(sizes) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				off := int64(i) * u.d.PartSize
-				sum := u.d.Parts[i]
+				sum := aws.String(base64.StdEncoding.EncodeToString(u.d.PartCRC32C[i]))
 				out, err := c.s3.UploadPart(ctx, &s3.UploadPartInput{
 					Bucket: &u.a.Bucket, Key: &u.a.Key, UploadId: id, PartNumber: aws.Int32(int32(i + 1)),
 					Body:              io.NewSectionReader(u.body, off, sizes[i]),
 					ContentLength:     aws.Int64(sizes[i]),
-					ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256,
-					ChecksumSHA256:    aws.String(base64.StdEncoding.EncodeToString(sum)),
-				}, withPayloadHash(hex.EncodeToString(sum)))
+					ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c,
+					ChecksumCRC32C:    sum,
+				}, withPayloadHash(unsignedPayload))
 				if err != nil {
 					cancel(fmt.Errorf("part %d of %d: %w", i+1, len(sizes), err))
 					return
 				}
-				parts[i] = s3types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag,
-					ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum))}
+				parts[i] = s3types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32C: sum}
 				if u.progress != nil {
 					report.Lock()
 					u.progress(sent.Add(sizes[i]), u.m.Size)
@@ -155,10 +163,13 @@ func (c *Client) uploadParts(ctx context.Context, u upload, id *string) ([]s3typ
 	return parts, nil
 }
 
-// withPayloadHash gives one request the SHA-256 (hex) of its body, known
-// beforehand, as the payload hash SigV4 signs: without it the SDK reads a
-// seekable body once to hash it before sending it (over plain HTTP), or
-// sends it unsigned with a trailing checksum (over HTTPS).
+// unsignedPayload is SigV4's payload hash for a body it does not cover.
+const unsignedPayload = "UNSIGNED-PAYLOAD"
+
+// withPayloadHash gives one request the payload hash SigV4 signs: the
+// SHA-256 (hex) of its body known beforehand, or unsignedPayload. Without
+// it the SDK reads a seekable body once to hash it before sending it (over
+// plain HTTP), or sends it with a trailing checksum (over HTTPS).
 func withPayloadHash(hexSum string) func(*s3.Options) {
 	return func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {

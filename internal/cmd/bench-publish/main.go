@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,6 +41,7 @@ type result struct {
 	Mode          string  `json:"mode"`
 	SizeMiB       float64 `json:"size_mib"`
 	UploadSec     float64 `json:"upload_s"`
+	DigestSec     float64 `json:"digest_s,omitempty"` // release: the hashing part of upload_s
 	UploadMiBps   float64 `json:"upload_mib_s"`
 	DownloadSec   float64 `json:"download_s"`
 	DownloadMiBps float64 `json:"download_mib_s"`
@@ -56,13 +55,23 @@ type result struct {
 //	bench-publish -mode release -file big.deb             # Publish + Fetch
 //	bench-publish -mode plain   -file big.deb             # PutObject + GetObject
 //	bench-publish -mode compare -file big.deb -runs 3     # both, alternating, summarised
+//	bench-publish -mode capped  -file capped.deb -runs 1  # downloads through a per-connection cap
+//
+// and, for capped, the downloads it runs in child processes: -mode get
+// (one GetObject) and -mode fetch (release.Client.FetchFile), with
+// -endpoint, -bucket, -key and -version-id.
 func main() {
-	mode := flag.String("mode", "", "prepare, release, plain or compare")
-	file := flag.String("file", "", "the package file")
+	mode := flag.String("mode", "", "prepare, release, plain, compare or capped (get and fetch are capped's children)")
+	file := flag.String("file", "", "the package file (get, fetch: the file to download to)")
 	sizeMiB := flag.Int("size", 200, "prepare: payload size in MiB")
-	partMiB := flag.Int64("part-size", 0, "release: part size in MiB (0: release.DefaultPartSize)")
+	partMiB := flag.Int64("part-size", 0, "release: smallest part size in MiB (0: release.DefaultPartSize)")
 	conc := flag.Int("concurrency", 0, "release: parts in flight (0: release.DefaultConcurrency)")
-	runs := flag.Int("runs", 3, "compare: runs of each mode")
+	runs := flag.Int("runs", 3, "compare, capped: runs of each mode")
+	rate := flag.Int("rate", 10000, "capped: bandwidth of each connection, in KB/s (1000 bytes)")
+	endpoint := flag.String("endpoint", "", "get, fetch: the S3 endpoint")
+	bucket := flag.String("bucket", "", "get, fetch: the bucket")
+	key := flag.String("key", "", "get, fetch: the key")
+	versionID := flag.String("version-id", "", "get, fetch: the version")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -73,6 +82,10 @@ func main() {
 		err = compare(*file, *runs)
 	case "release", "plain":
 		err = measure(ctx, *mode, *file, *partMiB<<20, *conc)
+	case "capped":
+		err = capped(ctx, *file, *runs, *rate)
+	case "get", "fetch":
+		err = download(ctx, *mode, *endpoint, *bucket, *key, *versionID, *file)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -141,7 +154,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 	doer := &countingDoer{}
 	a := release.Address{Bucket: bucket, Key: "bench/production.deb"}
 
-	var up, down time.Duration
+	var up, down, digest time.Duration
 	switch mode {
 	case "release":
 		c, err := release.New(ctx, release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: doer,
@@ -149,7 +162,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 		if err != nil {
 			return err
 		}
-		up, down, err = releaseRoundTrip(ctx, c, a, f, size, back)
+		up, down, digest, err = releaseRoundTrip(ctx, c, a, f, size, back)
 		if err != nil {
 			return err
 		}
@@ -163,7 +176,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 	if err := sameFile(path, back); err != nil {
 		return err
 	}
-	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20), UploadSec: up.Seconds(), DownloadSec: down.Seconds(),
+	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20), UploadSec: up.Seconds(), DigestSec: digest.Seconds(), DownloadSec: down.Seconds(),
 		Requests: doer.n.Load(), PeakRSSMiB: peakRSSMiB()}
 	res.UploadMiBps = res.SizeMiB / up.Seconds()
 	res.DownloadMiBps = res.SizeMiB / down.Seconds()
@@ -172,39 +185,38 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 
 // releaseRoundTrip publishes f (size bytes) to a with release.Client and
 // fetches it back into the file back, timing each direction.
-func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address, f *os.File, size int64, back string) (up, down time.Duration, err error) {
-	// Hashing the file is part of publishing (pkgdeb publish does it
-	// before the upload), so it is timed too.
+func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address, f *os.File, size int64, back string) (up, down, digest time.Duration, err error) {
+	// Hashing the file is part of publishing (the manifest carries the
+	// SHA-256), so it is timed too: one Digest pass gives the manifest's
+	// SHA-256 and the parts' that the upload sends.
 	start := time.Now()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return 0, 0, err
-	}
-	m := &release.Manifest{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
-		SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost"}
-	pub, err := c.Publish(ctx, a, release.PublishInput{Body: f, Manifest: m})
+	d, err := c.Digest(ctx, f, size)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
+	}
+	digest = time.Since(start)
+	m := &release.Manifest{Package: "bigpayload", Version: "1.0", Architecture: "amd64",
+		SHA256: d.SHA256, Size: size, PublishedAt: time.Now().UTC().Truncate(time.Second), Publisher: "bench@localhost"}
+	pub, err := c.Publish(ctx, a, release.PublishInput{Body: f, Manifest: m, Digest: d})
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	up = time.Since(start)
 	start = time.Now()
+	// Into the file itself, as the agent does: ranges are written in
+	// place.
 	out, err := os.Create(back)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
-	if _, err := c.Fetch(ctx, a, pub.VersionID, bw); err != nil {
+	if _, err := c.Fetch(ctx, a, pub.VersionID, out); err != nil {
 		out.Close()
-		return 0, 0, err
-	}
-	if err := bw.Flush(); err != nil {
-		out.Close()
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := out.Close(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return up, time.Since(start), nil
+	return up, time.Since(start), digest, nil
 }
 
 // plainRoundTrip puts f (size bytes) to a with one PutObject and gets it
