@@ -128,7 +128,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.PartSize <= 0 {
 		o.PartSize = DefaultPartSize
 	}
-	if o.PartSize < 5<<20 {
+	if o.PartSize < minPartSize {
 		return nil, fmt.Errorf("part size %d: S3 needs at least 5 MiB", o.PartSize)
 	}
 	if o.Concurrency <= 0 {

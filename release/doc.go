@@ -29,15 +29,29 @@
 // SSE-KMS ETags are not MD5s, and a rollback restores an ETag seen before);
 // compare VersionIds, and the manifest's SHA-256 for content.
 //
-// Integrity. Publish asks S3 to verify a SHA-256 checksum of what it
-// receives (of the whole object for single-part uploads, of every part for
-// multipart ones), hashes the bytes as they are sent, and removes the new
-// version again if they do not match the manifest's SHA-256 (a file changed
-// during upload). Fetch hashes what it receives and checks it against the
-// manifest's size and SHA-256 and against S3's own stored SHA-256 checksum:
-// the full-object one, or the composite one of a multipart upload, whose
-// part boundaries it learns with one HEAD ?partNumber per part. Any
-// difference is ErrChecksumMismatch.
+// Integrity. Publish asks S3 to verify what it receives: a single PUT
+// carries the manifest's SHA-256 as its checksum and as its signed payload
+// hash; a multipart upload (about 8 equal parts of at least
+// Options.PartSize, streamed from the body) carries each part's CRC32C and
+// the whole's as a full-object checksum, computed with the SHA-256 in one
+// read of the body (Client.Digest) before anything is sent. Bytes that
+// differ from what was hashed (a file changed during the upload) are
+// refused by S3, so the channel never changes to them. Fetch hashes what
+// it receives and checks it against the manifest's size and SHA-256 and
+// against S3's own stored checksum: a full-object SHA-256, CRC32C (or
+// CRC32, CRC64NVME, SHA-1), or the composite SHA-256 of a release
+// published multipart by earlier versions, whose part boundaries it
+// learns with one HEAD ?partNumber per part. Any difference is
+// ErrChecksumMismatch.
+//
+// Transfers. A fetch is one GET of the pinned version; a release of more
+// than Options.PartSize fetched into a file (FileWriter) continues with
+// ranged GETs of the same VersionId, Concurrency at a time, written in
+// place and hashed in order as they complete. A range cut short or silent
+// for Options.IdleTimeout is asked again from where it stopped, at most
+// Options.FetchAttempts times, each request retried as below; then the
+// fetch fails, and what was written must be discarded (FetchFile and the
+// agent remove it). Memory does not depend on the release's size.
 //
 // Retries. Every request is retried by the SDK's standard retryer on
 // throttling (503 SlowDown, 429), 5xx responses, timeouts and connection
@@ -45,7 +59,8 @@
 // times in all (default 3, backoff capped at Options.MaxBackoff, default
 // 2 s), so an unreachable endpoint fails within seconds with ErrUnreachable.
 // No client-side retry quota is used: the bound is the attempt count.
-// Multipart part uploads are retried individually the same way.
+// Multipart part uploads are retried individually the same way (the
+// body is re-read from the file).
 //
 // Errors. Failures that retrying cannot fix are reported with an *Error that
 // wraps one of the sentinel errors below; tell them apart with errors.Is:
