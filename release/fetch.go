@@ -39,9 +39,10 @@ type FileWriter interface {
 // receives more than size+1 bytes.
 //
 // The first request is one GET of the whole version, which is all a
-// release under Options.PartSize costs. A larger one written to a
-// FileWriter (an *os.File) comes in ranges of at least PartSize, cut on
-// the upload's part boundaries, Concurrency at a time: the first GET's
+// release under twice Options.PartSize costs. A larger one written to a
+// FileWriter (an *os.File) comes in up to Concurrency equal ranges of at
+// least PartSize (cut on the upload's part boundaries when S3's checksum
+// is a composite of the parts), all at once: the first GET's
 // body serves the first range, ranged GETs of the same VersionId the
 // others, each written in place and hashed for S3's composite checksum as
 // it arrives, while the whole is hashed in order by reading back what is
@@ -88,7 +89,10 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	if want.parts != nil {
 		partSizes = want.parts.sizes
 	}
-	ranges := rangesFor(obj.Size, max(c.partSize, (obj.Size+int64(c.concurrency)-1)/int64(c.concurrency)), partSizes)
+	// As many ranges as connections, each at least PartSize: a release
+	// under twice PartSize stays one GET.
+	cuts := max(1, min(int64(c.concurrency), obj.Size/c.partSize))
+	ranges := rangesFor(obj.Size, (obj.Size+cuts-1)/cuts, partSizes)
 	var n int64
 	var sum []byte
 	if f, ok := w.(FileWriter); ok && len(ranges) > 1 && seekable(f) {
