@@ -42,6 +42,7 @@ const (
 	// FetchAttempts and IdleTimeout when zero.
 	defaultFetchAttempts = 4
 	defaultIdleTimeout   = 30 * time.Second
+	defaultSplitBelow    = 128 << 20
 	// abortTimeout is how long aborting a failed multipart upload may take,
 	// on a fresh context so that a cancelled publish still cleans up.
 	abortTimeout = 30 * time.Second
@@ -93,6 +94,13 @@ type Options struct {
 	// again from where it stopped. Each attempt's request has its own
 	// MaxAttempts.
 	FetchAttempts int
+	// SplitBelow is the rate, in bytes a second, under which a fetch of
+	// several ranges into a file splits: when the first 2 MiB of the
+	// first GET arrive at least this fast, one connection is enough
+	// (a local server, a LAN) and it stays one GET. 0 means 128 MiB/s
+	// (S3 serves roughly 90 MB/s per connection); a negative value
+	// always splits.
+	SplitBelow int64
 	// IdleTimeout bounds how long a fetch waits for the next byte of a
 	// response body before it gives that attempt up (default 30 s).
 	IdleTimeout time.Duration
@@ -112,6 +120,7 @@ type Client struct {
 	concurrency int
 	attempts    int
 	idle        time.Duration
+	splitBelow  int64
 }
 
 // New returns a Client. It resolves configuration and credentials lazily:
@@ -140,6 +149,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = defaultIdleTimeout
 	}
+	if o.SplitBelow == 0 {
+		o.SplitBelow = defaultSplitBelow
+	}
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -154,7 +166,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{aws: cfg, log: o.Logger, partSize: o.PartSize, concurrency: o.Concurrency,
-		attempts: o.FetchAttempts, idle: o.IdleTimeout}
+		attempts: o.FetchAttempts, idle: o.IdleTimeout, splitBelow: o.SplitBelow}
 	c.s3 = s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)

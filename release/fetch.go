@@ -85,25 +85,7 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 			want.value, obj.S3Checksum = want.crc.name, want.crc.name
 		}
 	}
-	var partSizes []int64
-	if want.parts != nil {
-		partSizes = want.parts.sizes
-	}
-	// As many ranges as connections, each at least PartSize: a release
-	// under twice PartSize stays one GET.
-	cuts := max(1, min(int64(c.concurrency), obj.Size/c.partSize))
-	ranges := rangesFor(obj.Size, (obj.Size+cuts-1)/cuts, partSizes)
-	var n int64
-	var sum []byte
-	if f, ok := w.(FileWriter); ok && len(ranges) > 1 && seekable(f) {
-		rf := &rangedFetch{c: c, a: a, versionID: versionID, size: obj.Size, f: f, ranges: ranges, crc: want.crcHash()}
-		n, sum, err = rf.run(ctx, first)
-		if err == nil && want.parts != nil {
-			want.parts = completedParts(partSizes, rf.partSums)
-		}
-	} else {
-		n, sum, err = c.fetchInOrder(first, w, obj.Manifest.Size, want)
-	}
+	n, sum, err := c.transfer(ctx, a, versionID, first, w, obj.Size, &want)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(context.Cause(firstCtx), errStalled) {
 			err = errStalled
@@ -133,18 +115,61 @@ func fullCRC(out *s3.GetObjectOutput) (*plainCheck, error) {
 	return &checks[0], nil
 }
 
-// seekable reports whether f has an offset (a pipe has none).
-func seekable(f FileWriter) bool {
-	_, err := f.Seek(0, io.SeekCurrent)
-	return err == nil
+// transfer moves size bytes from first, the body of the GET of the whole
+// version, to w, hashing them in order into a SHA-256 it returns and into
+// want's checks. A file gets them in ranges (see Fetch), unless the first
+// MiBs of first arrive at Options.SplitBelow or faster: then one
+// connection is already as fast as the machine can take it, and further
+// GETs would only cost requests and CPU.
+func (c *Client) transfer(ctx context.Context, a Address, versionID string, first io.ReadCloser, w io.Writer, size int64, want *s3Sum) (int64, []byte, error) {
+	var partSizes []int64
+	if want.parts != nil {
+		partSizes = want.parts.sizes
+	}
+	// As many ranges as connections, each at least PartSize: a release
+	// under twice PartSize stays one GET.
+	cuts := max(1, min(int64(c.concurrency), size/c.partSize))
+	ranges := rangesFor(size, (size+cuts-1)/cuts, partSizes)
+	f, ok := w.(FileWriter)
+	var base int64
+	var err error
+	if ok {
+		base, err = f.Seek(0, io.SeekCurrent) // fails on a pipe
+	}
+	if !ok || err != nil || len(ranges) < 2 {
+		return c.fetchInOrder(first, w, size, *want)
+	}
+	rf := &rangedFetch{c: c, a: a, versionID: versionID, size: size, f: f, base: base, ranges: ranges, h: sha256.New(), crc: want.crcHash()}
+	// A composite checksum is hashed by range: no single stream then.
+	if want.parts == nil && c.splitBelow >= 0 && rf.probe(first) {
+		n, err := pipedCopy(io.LimitReader(first, size+1-rf.hashed), io.NewOffsetWriter(f, base+rf.hashed), rf.sink())
+		n += rf.hashed
+		var p *permanentError
+		if err != nil && !errors.As(err, &p) && ctx.Err() == nil && n < size {
+			// Cut short: the rest as one range, asked again from
+			// where it stopped.
+			c.log.Warn("fetch: transfer cut short; asking again for the rest", "target", target(a, versionID), "done", n, "err", err)
+			rf.hashed, rf.ranges = n, []byteRange{{start: 0, end: size}}
+			return rf.run(ctx, nil)
+		}
+		if err == nil {
+			_, err = f.Seek(base+n, io.SeekStart)
+		}
+		return n, rf.h.Sum(nil), err
+	}
+	n, sum, err := rf.run(ctx, first)
+	if err == nil && want.parts != nil {
+		want.parts = completedParts(partSizes, rf.partSums)
+	}
+	return n, sum, err
 }
 
 // fetchInOrder copies at most size+1 bytes of body to w, hashing them
-// whole and, for a composite checksum, by part; it returns the count and
-// the SHA-256.
+// whole and, for a composite checksum, by part, on a goroutine of their
+// own; it returns the count and the SHA-256.
 func (c *Client) fetchInOrder(body io.Reader, w io.Writer, size int64, want s3Sum) (int64, []byte, error) {
 	h := sha256.New()
-	sinks := []io.Writer{w, h}
+	sinks := []io.Writer{h}
 	if want.parts != nil {
 		sinks = append(sinks, want.parts)
 	}
@@ -152,8 +177,50 @@ func (c *Client) fetchInOrder(body io.Reader, w io.Writer, size int64, want s3Su
 		sinks = append(sinks, crc)
 	}
 	// One byte past the manifest's size is enough to tell a longer body.
-	n, err := io.CopyBuffer(io.MultiWriter(sinks...), io.LimitReader(body, size+1), make([]byte, copyBuffer))
+	n, err := pipedCopy(io.LimitReader(body, size+1), w, io.MultiWriter(sinks...))
 	return n, h.Sum(nil), err
+}
+
+// pipedCopy copies src to w and, on another goroutine, to hashes, so
+// that hashing overlaps receiving and writing; at most 4 reads of
+// copyBuffer bytes are in memory at once.
+func pipedCopy(src io.Reader, w, hashes io.Writer) (int64, error) {
+	const slots = 4
+	full, free := make(chan []byte, slots), make(chan []byte, slots)
+	for range slots {
+		free <- make([]byte, copyBuffer)
+	}
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range full {
+			hashes.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	var n int64
+	var err error
+	for err == nil {
+		buf := <-free
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				err = &permanentError{fmt.Errorf("write: %w", werr)}
+				break
+			}
+			n += int64(k)
+			full <- buf[:k]
+		} else {
+			free <- buf
+		}
+		err = rerr
+	}
+	close(full)
+	<-hashed
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 // errStalled cancels a request whose body sent nothing for the idle

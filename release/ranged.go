@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ type rangedFetch struct {
 	mu   sync.Mutex
 	done []int64 // bytes of each range written, from its start
 
+	h      hash.Hash // the SHA-256 of the first hashed bytes
+	hashed int64     // bytes of the release already in h (probe)
+
 	crc      io.Writer     // S3's full-object CRC, hashed in order with the SHA-256; may be nil
 	wake     chan struct{} // a range moved on (capacity 1)
 	partSums [][]byte      // SHA-256 of each upload part, for a composite checksum
@@ -41,12 +45,8 @@ const drainBlock = 1 << 20
 // written and the SHA-256 of the whole, read back in order as ranges
 // complete. The first failure cancels everything and is returned.
 func (rf *rangedFetch) run(ctx context.Context, first io.ReadCloser) (int64, []byte, error) {
-	base, err := rf.f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0, nil, fmt.Errorf("find the file's offset: %w", err)
-	}
-	rf.base = base
 	rf.done = make([]int64, len(rf.ranges))
+	rf.done[0] = rf.hashed
 	rf.wake = make(chan struct{}, 1)
 	last := rf.ranges[len(rf.ranges)-1]
 	rf.partSums = make([][]byte, last.firstPart+len(last.parts))
@@ -78,7 +78,7 @@ func (rf *rangedFetch) run(ctx context.Context, first io.ReadCloser) (int64, []b
 	if err := context.Cause(ctx); err != nil {
 		return n, nil, err
 	}
-	if _, err := rf.f.Seek(base+n, io.SeekStart); err != nil {
+	if _, err := rf.f.Seek(rf.base+n, io.SeekStart); err != nil {
 		return n, nil, fmt.Errorf("move the file's offset past the release: %w", err)
 	}
 	return n, sum, nil
@@ -87,13 +87,9 @@ func (rf *rangedFetch) run(ctx context.Context, first io.ReadCloser) (int64, []b
 // hashInOrder hashes the file from the start as the ranges fill it,
 // until size bytes are hashed or ctx is done.
 func (rf *rangedFetch) hashInOrder(ctx context.Context) (int64, []byte, error) {
-	h := sha256.New()
-	var sink io.Writer = h
-	if rf.crc != nil {
-		sink = io.MultiWriter(h, rf.crc)
-	}
+	sink := rf.sink()
 	buf := make([]byte, drainBlock)
-	var hashed int64
+	hashed := rf.hashed
 	for hashed < rf.size {
 		if avail := rf.prefix(); avail > hashed {
 			n, err := rf.f.ReadAt(buf[:min(avail-hashed, drainBlock)], rf.base+hashed)
@@ -110,7 +106,41 @@ func (rf *rangedFetch) hashInOrder(ctx context.Context) (int64, []byte, error) {
 			return hashed, nil, context.Cause(ctx)
 		}
 	}
-	return hashed, h.Sum(nil), nil
+	return hashed, rf.h.Sum(nil), nil
+}
+
+// sink is where bytes go, in order, to be hashed.
+func (rf *rangedFetch) sink() io.Writer {
+	if rf.crc != nil {
+		return io.MultiWriter(rf.h, rf.crc)
+	}
+	return rf.h
+}
+
+// probeBytes is how much of the first GET probe times.
+const probeBytes = 2 << 20
+
+// probe reads, writes and hashes the first probeBytes of first, and
+// reports whether they came at SplitBelow or faster (timed from the
+// first byte read, so the request's latency does not count). A read
+// error is left to the ranged fetch, which asks again from where the
+// probe stopped.
+func (rf *rangedFetch) probe(first io.Reader) bool {
+	buf := make([]byte, min(probeBytes, rf.ranges[0].end))
+	k, err := first.Read(buf[:1])
+	start := time.Now()
+	if err == nil {
+		var more int
+		more, err = io.ReadFull(first, buf[1:])
+		k += more
+	}
+	elapsed := time.Since(start)
+	if _, werr := rf.f.WriteAt(buf[:k], rf.base); werr != nil {
+		return false // the ranged fetch will meet it again and say so
+	}
+	rf.sink().Write(buf[:k])
+	rf.hashed = int64(k)
+	return err == nil && float64(k) >= float64(rf.c.splitBelow)*elapsed.Seconds()
 }
 
 // prefix is how many bytes from the start are written.

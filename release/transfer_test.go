@@ -48,7 +48,8 @@ func proxiedClient(t *testing.T, srv *testenv.S3Server, concurrency int, http HT
 	t.Helper()
 	p := testenv.StartS3Proxy(t, srv.Endpoint)
 	c, err := New(context.Background(), Options{Endpoint: p.URL, Region: srv.Region, Credentials: srv.Credentials(),
-		PartSize: 5 << 20, Concurrency: concurrency, MaxBackoff: 20 * time.Millisecond, HTTPClient: http})
+		PartSize: 5 << 20, Concurrency: concurrency, MaxBackoff: 20 * time.Millisecond, HTTPClient: http,
+		SplitBelow: -1}) // always ranges, however fast the first GET
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +179,51 @@ func TestRangedFetchResumesACutRange(t *testing.T) {
 	t.Logf("ranged GETs from %v", froms)
 	if len(froms) != 3 || resumedAt < 0 {
 		t.Errorf("ranged GETs from %v: want 2 ranges (the first comes with the GET of the version) and the rest of the cut one, asked from where it stopped", froms)
+	}
+}
+
+// TestFetchStaysOneStreamWhenFast: a first GET that comes at SplitBelow
+// or faster (1 byte a second: any) stays the only one; cut short, it is
+// followed by one ranged GET of the rest.
+func TestFetchStaysOneStreamWhenFast(t *testing.T) {
+	srv := s3env.Server(t)
+	seed := testClient(t, srv)
+	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	body := randomBytes(t, 15<<20)
+	res := publishBytes(t, seed, a, body, "1.0")
+	p := testenv.StartS3Proxy(t, srv.Endpoint)
+	c, err := New(context.Background(), Options{Endpoint: p.URL, Region: srv.Region, Credentials: srv.Credentials(), PartSize: 5 << 20, SplitBelow: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []bool{false, true} {
+		seen := len(p.Requests())
+		var froms []int64
+		var mu sync.Mutex
+		if cut {
+			p.SetFault(realparts.Fault{CutBodyAfter: 8 << 20, Times: 1, Match: func(r *http.Request) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				if from := rangeOf(r); from >= 0 {
+					froms = append(froms, from)
+				}
+				return r.Method == http.MethodGet && r.Header.Get("Range") == ""
+			}})
+		}
+		got, obj, err := fetchToFile(t, c, a, res.VersionID)
+		if err != nil || !bytes.Equal(got, body) || !obj.S3ChecksumVerified {
+			t.Fatalf("cut %v: %v (equal %v, S3 checksum verified %v)", cut, err, bytes.Equal(got, body), obj.S3ChecksumVerified)
+		}
+		n := len(p.Requests()) - seen
+		mu.Lock()
+		t.Logf("cut %v: %d GETs, ranged from %v", cut, n, froms)
+		switch {
+		case !cut && n != 1:
+			t.Errorf("%d requests, want one GET", n)
+		case cut && (n != 2 || len(froms) != 1 || froms[0] < 1<<20 || froms[0] > 8<<20):
+			t.Errorf("cut after 8 MiB: %d requests, ranged GETs from %v; want the GET and one of the rest", n, froms)
+		}
+		mu.Unlock()
 	}
 }
 
