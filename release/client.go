@@ -81,10 +81,11 @@ type Options struct {
 	// MaxBackoff caps the delay between two attempts.
 	MaxBackoff time.Duration
 	// PartSize is the smallest multipart part and the size from which
-	// uploads go multipart and fetches go in ranges (minimum 5 MiB).
-	// Publish cuts a larger release into about 8 equal parts of at least
-	// PartSize; Fetch gets ranges of at least PartSize. Neither buffers
-	// a part: memory does not depend on it.
+	// uploads go multipart (minimum 5 MiB): Publish cuts a larger release
+	// into about 8 equal parts of at least PartSize. Fetch splits a
+	// release of at least twice PartSize into ranges of at least
+	// PartSize (see SplitBelow). Neither buffers a part: memory does not
+	// depend on it.
 	PartSize int64
 	// Concurrency is the number of parts uploaded, and of ranges
 	// fetched, at once.
