@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -324,17 +322,17 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	m, f, err := publishManifest(ctx, file, &kf, *who, *commit, policy)
+	c, err := conn.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	m, f, digest, err := publishManifest(ctx, c, file, &kf, *who, *commit, policy)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	warnUnsignedEncrypted(stderr, m, key, kf.encryption())
-	c, err := conn.client(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	in := release.PublishInput{Body: f, Manifest: m, Key: key, AllowUnversioned: *allowUnversioned, Force: *force, Encryption: kf.encryption()}
+	in := release.PublishInput{Body: f, Manifest: m, Digest: digest, Key: key, AllowUnversioned: *allowUnversioned, Force: *force, Encryption: kf.encryption()}
 	written, failed := publishEach(ctx, c, dsts, in, policy, stdout, stderr)
 	var waitErr error
 	if wf.wait && len(written) > 0 {
@@ -420,18 +418,20 @@ func keyNote(key *release.SigningKey) string {
 
 // publishManifest is prepareManifest (or prepareConfig, with --kind
 // config) with who publishes, the git commit and the rollout policy; it
-// returns the bytes to upload.
-func publishManifest(ctx context.Context, file string, kf *kindFlags, who, commit string, policy fleet.Policy) (*release.Manifest, releaseBody, error) {
+// returns the bytes to upload and, for a package, their digest for c's
+// uploads (nil for a config, small enough to hash again).
+func publishManifest(ctx context.Context, c *release.Client, file string, kf *kindFlags, who, commit string, policy fleet.Policy) (*release.Manifest, releaseBody, *release.Digest, error) {
 	var m *release.Manifest
 	var f releaseBody
+	var d *release.Digest
 	var err error
 	if kf.kind == release.KindConfig {
 		m, f, err = prepareConfig(ctx, file, kf)
 	} else {
-		m, f, err = prepareManifest(ctx, file)
+		m, f, d, err = prepareManifest(ctx, c, file)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m.Publisher = cmp.Or(who, publisher())
 	m.GitCommit = commit
@@ -440,53 +440,51 @@ func publishManifest(ctx context.Context, file string, kf *kindFlags, who, commi
 	}
 	if err := policy.Apply(m); err != nil {
 		f.Close()
-		return nil, nil, cli.Usagef("%v", err)
+		return nil, nil, nil, cli.Usagef("%v", err)
 	}
 	if err := m.Validate(); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("publish %s: %w", file, err)
+		return nil, nil, nil, fmt.Errorf("publish %s: %w", file, err)
 	}
-	return m, f, nil
+	return m, f, d, nil
 }
 
 // prepareManifest checks that file is a sound .deb and describes it. It
-// returns the open file for uploading.
-func prepareManifest(ctx context.Context, file string) (*release.Manifest, *os.File, error) {
+// returns the open file for uploading, and its digest for c's uploads:
+// the one pass that gives the manifest's SHA-256 and the checksums of
+// every part, whatever the number of destinations.
+func prepareManifest(ctx context.Context, c *release.Client, file string) (*release.Manifest, *os.File, *release.Digest, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("publish: %w", err)
+		return nil, nil, nil, fmt.Errorf("publish: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("publish: %w", err)
+		return nil, nil, nil, fmt.Errorf("publish: %w", err)
 	}
 	pkg, err := deb.Read(f, fi.Size())
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("publish %s: not a valid .deb, nothing uploaded: %w", file, err)
+		return nil, nil, nil, fmt.Errorf("publish %s: not a valid .deb, nothing uploaded: %w", file, err)
 	}
 	if err := pkg.Verify(); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("publish %s: package does not verify, nothing uploaded: %w", file, err)
+		return nil, nil, nil, fmt.Errorf("publish %s: package does not verify, nothing uploaded: %w", file, err)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
+	d, err := c.Digest(ctx, f, fi.Size())
+	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("publish %s: %w", file, err)
-	}
-	if err := ctx.Err(); err != nil {
-		f.Close()
-		return nil, nil, err
+		return nil, nil, nil, fmt.Errorf("publish %s: %w", file, err)
 	}
 	return &release.Manifest{
 		Package:      pkg.Control.Package,
 		Version:      pkg.Control.Version,
 		Architecture: pkg.Control.Architecture,
-		SHA256:       hex.EncodeToString(h.Sum(nil)),
+		SHA256:       d.SHA256,
 		Size:         fi.Size(),
 		PublishedAt:  time.Now().UTC().Truncate(time.Second),
-	}, f, nil
+	}, f, d, nil
 }
 
 // rolloutFlags are publish's rollout policy flags.
