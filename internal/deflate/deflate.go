@@ -135,12 +135,19 @@ func (e *Encoder) parse(buf []byte, histStart, start int, final bool) {
 
 	blockStart := start
 	pos := start
+	dense := denseScan{start: start, next: start}
 	for pos < end {
 		if len(e.tokens) >= blockTokens-1 || e.split.shouldEnd(pos-blockStart, end-pos) {
 			e.writeBlock(buf[blockStart:pos], false)
 			blockStart = pos
 		}
-		if pos >= hashEnd {
+		// Incompressible segments become literals without a search: the
+		// block splitter ends the block around them, and writeBlock
+		// stores it or codes its byte frequencies, whichever is smaller.
+		if pos >= dense.next {
+			dense.classify(buf, pos)
+		}
+		if pos >= hashEnd || pos < dense.until {
 			e.literal(buf[pos])
 			pos++
 			continue

@@ -3,6 +3,7 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
+	"compress/zlib"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -64,6 +65,20 @@ func klauspost(t testing.TB, in []byte, level int) []byte {
 	return b.Bytes()
 }
 
+// zlibBytes compresses in with zlib, as the Go linker compresses DWARF.
+func zlibBytes(t testing.TB, in []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	if _, err := w.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 func inflate(t testing.TB, compressed, dict []byte) []byte {
 	t.Helper()
 	got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(compressed), dict))
@@ -93,6 +108,12 @@ func TestRoundTrip(t *testing.T) {
 		{"text", textBytes(300_000, 2)},
 		{"go binary", goBinary(t, 400_000)},
 		{"mixed", bytes.Join([][]byte{textBytes(70_000, 3), randomBytes(70_000, 4), make([]byte, 70_000), goBinary(t, 70_000)}, nil)},
+		// An unstripped Go binary: code, then a DWARF section the linker
+		// compressed with zlib (dense segments coded without a search), a
+		// short one inside a segment, and code again.
+		{"binary with compressed DWARF", bytes.Join([][]byte{goBinary(t, 50_000), zlibBytes(t, textBytes(200_000, 17)), goBinary(t, 30_000), zlibBytes(t, textBytes(9_000, 18)), goBinary(t, 40_000)}, nil)},
+		// A match that starts before a dense segment runs into it.
+		{"repeat into a dense segment", bytes.Join([][]byte{randomBytes(20_000, 19), randomBytes(20_000, 19), randomBytes(30_000, 20)}, nil)},
 	}
 	efforts := []Effort{{}, {Depth: 1, Nice: 3}, {Depth: 4, Nice: 16}, {Depth: 256, Nice: 258}}
 	for _, in := range inputs {

@@ -12,7 +12,10 @@
 // levels come within 1 % of it on a whole package. This encoder follows
 // zlib and libdeflate instead: hash chains over 4-byte hashes plus a table
 // of 3-byte matches at short distances, lazy parsing, and a choice of
-// stored, fixed or dynamic Huffman coding for every block.
+// stored, fixed or dynamic Huffman coding for every block. Segments of
+// 16 KiB whose bytes look random (the zlib-compressed DWARF sections of
+// unstripped Go binaries, embedded archives) become literals without a
+// search, as the gzip writer does for whole chunks (see dense.go).
 //
 // The output depends only on the input: never on timing or the machine.
 package deflate

@@ -1,0 +1,72 @@
+package deflate
+
+const (
+	// denseSegment is the grid on which a chunk is checked for data that
+	// looks incompressible. Unstripped Go binaries hold their DWARF
+	// sections zlib-compressed by the linker, up to a quarter of the
+	// file, in runs of a few KiB to several MiB that a chunk of 1 MiB
+	// rarely lines up with: searching them for matches costs as much as
+	// searching machine code and finds nothing. 16 KiB is small enough
+	// to follow those runs and large enough for the byte counts to tell
+	// them from code (a sample of 16 Ki random bytes measures ~7.98
+	// bits per byte, Go code and tables stay under 6.5).
+	denseSegment = 16 << 10
+	// denseShift is the threshold, as in the gzip writer's choice of
+	// encoder per chunk: a segment whose order-2 Rényi entropy,
+	// -log2(sum of p(b)^2) over its byte values, is at least denseShift
+	// bits per byte is coded as literals without a search.
+	denseShift = 7
+	// minDense is the shortest tail segment judged at all: on fewer bytes
+	// the counts say too little.
+	minDense = 4 << 10
+)
+
+// denseScan classifies the segments of one chunk as the parser reaches
+// them. Segments are aligned on the chunk's start, so the verdict, and the
+// output, depend only on the input.
+type denseScan struct {
+	start int // the chunk's first position: the grid's origin
+	next  int // end of the last segment classified
+	until int // end of the last segment found dense
+}
+
+// classify classifies the segment holding pos, which the parser has just
+// reached (pos >= d.next): positions before d.until are then in a segment
+// that looks incompressible.
+func (d *denseScan) classify(buf []byte, pos int) {
+	s := d.start + (pos-d.start)/denseSegment*denseSegment
+	d.next = min(s+denseSegment, len(buf))
+	if looksDense(buf[s:d.next]) {
+		d.until = d.next
+	}
+}
+
+// looksDense reports whether p's byte values are spread so evenly (order-2
+// Rényi entropy >= denseShift bits per byte, i.e. sum of count^2 <= n^2 >>
+// denseShift) that matches are not worth looking for: random, encrypted or
+// already compressed data. Exact integer arithmetic, so the verdict cannot
+// depend on the machine.
+func looksDense(p []byte) bool {
+	if len(p) < minDense {
+		return false
+	}
+	// Four tables let consecutive equal bytes update different counters.
+	var h [4][256]uint32
+	i := 0
+	for ; i+4 <= len(p); i += 4 {
+		h[0][p[i]]++
+		h[1][p[i+1]]++
+		h[2][p[i+2]]++
+		h[3][p[i+3]]++
+	}
+	for ; i < len(p); i++ {
+		h[0][p[i]]++
+	}
+	var sq uint64
+	for c := range 256 {
+		k := uint64(h[0][c]) + uint64(h[1][c]) + uint64(h[2][c]) + uint64(h[3][c])
+		sq += k * k
+	}
+	n := uint64(len(p))
+	return sq<<denseShift <= n*n
+}
