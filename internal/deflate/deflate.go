@@ -195,15 +195,24 @@ func hash8(v uint64) uint64 { return (v * 0x9E3779B97F4A7C15) >> (64 - hash8Bits
 // insertRange adds positions from to to-1 (each with at least 4 bytes
 // after it) to the hash tables.
 func (e *Encoder) insertRange(buf []byte, from, to int) {
-	for p := from; p < to; p++ {
+	p := from
+	// Where 8 bytes follow, one load serves all three hashes: positions
+	// inside matches are most of those inserted, so this loop is hot.
+	for end8 := min(to, len(buf)-7); p < end8; p++ {
+		v8 := binary.LittleEndian.Uint64(buf[p:])
+		v := uint32(v8)
+		h := hash4(v)
+		e.prev[p&windowMask] = e.head4[h]
+		e.head4[h] = int32(p + bias)
+		e.head3[hash3(v)] = int32(p + bias)
+		e.head8[hash8(v8)] = int32(p + bias)
+	}
+	for ; p < to; p++ {
 		v := binary.LittleEndian.Uint32(buf[p:])
 		h := hash4(v)
 		e.prev[p&windowMask] = e.head4[h]
 		e.head4[h] = int32(p + bias)
 		e.head3[hash3(v)] = int32(p + bias)
-		if p+8 <= len(buf) {
-			e.head8[hash8(binary.LittleEndian.Uint64(buf[p:]))] = int32(p + bias)
-		}
 	}
 }
 
