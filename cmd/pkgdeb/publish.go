@@ -30,8 +30,10 @@ buckets) and print each new VersionId. The package is checked first (it
 must read as a .deb and its md5sums must verify); nothing is uploaded
 otherwise. The bytes go up with a manifest in the object's metadata
 (package, version, architecture, SHA-256, size, time, publisher, git
-commit, and an ed25519 signature with --sign-key), and S3 verifies a
-SHA-256 checksum of the upload.
+commit, and an ed25519 signature with --sign-key). The file is read once
+to hash it, whatever the number of channels, and S3 verifies what was
+hashed: the SHA-256 of a package sent in one PUT, or the CRC32C of each
+part and of the whole of a larger one sent in parts (5 MiB and up).
 
 A bucket without versioning is refused (rollback needs the old versions)
 unless --allow-unversioned. When a channel's current version already has
