@@ -40,13 +40,6 @@ const (
 	// is 0.9 % larger than gzip -9, where klauspost's level 6 is 4.6 %
 	// larger and level 8 2 %, and it takes ~30 % less CPU than level 8.
 	ownLevel = 10
-	// denseShift sets what looks incompressible: a block whose order-2
-	// Rényi entropy, -log2(sum of p(b)^2) over its byte values, is at
-	// least denseShift bits per byte. Random or already compressed data
-	// measures ~8; Go binaries and source text stay under 5.5. The test
-	// is exact integer arithmetic, so the choice, and the output, cannot
-	// depend on the machine's floating point.
-	denseShift = 7
 )
 
 // gzipOS is the header's OS field: 3 (Unix), as gzip -n writes it. The
@@ -337,41 +330,12 @@ func (z *gzipWriter) release(level int, enc any) {
 }
 
 // blockLevel chooses the deflate level of a block from its content alone:
-// denseLevel when its byte values are spread nearly evenly (order-2 Rényi
-// entropy >= denseShift bits per byte, i.e. sum of count^2 <= n^2 >>
-// denseShift), ownLevel otherwise. It counts the first KiB of every
-// 4 KiB: a quarter of the cost, and on the benchmark payload (random data,
-// Go binaries, source and small text files) the same verdict for every
-// block as counting every byte.
+// denseLevel when its byte values are spread nearly evenly (deflate.Dense,
+// sampling a quarter of the block: on the benchmark payload of random data,
+// Go binaries, source and small text files, the same verdict for every
+// block as counting every byte), ownLevel otherwise.
 func blockLevel(p []byte) int {
-	const chunk, stride = 1 << 10, 4 << 10
-	// Four tables let consecutive equal bytes update different counters,
-	// which is ~2x faster than one table on long runs.
-	var h [4][256]uint32
-	n := 0
-	for off := 0; off < len(p); off += stride {
-		q := p[off:min(off+chunk, len(p))]
-		n += len(q)
-		i := 0
-		for ; i+4 <= len(q); i += 4 {
-			h[0][q[i]]++
-			h[1][q[i+1]]++
-			h[2][q[i+2]]++
-			h[3][q[i+3]]++
-		}
-		for ; i < len(q); i++ {
-			h[0][q[i]]++
-		}
-	}
-	if n == 0 {
-		return ownLevel
-	}
-	var sq uint64
-	for c := range 256 {
-		k := uint64(h[0][c]) + uint64(h[1][c]) + uint64(h[2][c]) + uint64(h[3][c])
-		sq += k * k
-	}
-	if sq<<denseShift <= uint64(n)*uint64(n) {
+	if deflate.Dense(p) {
 		return denseLevel
 	}
 	return ownLevel

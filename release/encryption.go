@@ -88,43 +88,31 @@ func encryptionOf(sse s3types.ServerSideEncryption, keyID *string, bucketKey *bo
 // bucket's default encryption, so a rollback or promote of a release
 // encrypted with a KMS key would write it unencrypted by that key.
 func (e Encryption) applyToCopy(in *s3.CopyObjectInput) {
-	if e.SSE == "" {
-		return
-	}
-	in.ServerSideEncryption = s3types.ServerSideEncryption(e.SSE)
-	if e.KMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(e.KMSKeyID)
-	}
-	if e.BucketKey {
-		in.BucketKeyEnabled = aws.Bool(true)
-	}
+	e.headers(&in.ServerSideEncryption, &in.SSEKMSKeyId, &in.BucketKeyEnabled)
 }
 
 // applyToPut sets e on a single-part upload.
 func (e Encryption) applyToPut(in *s3.PutObjectInput) {
-	if e.SSE == "" {
-		return
-	}
-	in.ServerSideEncryption = s3types.ServerSideEncryption(e.SSE)
-	if e.KMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(e.KMSKeyID)
-	}
-	if e.BucketKey {
-		in.BucketKeyEnabled = aws.Bool(true)
-	}
+	e.headers(&in.ServerSideEncryption, &in.SSEKMSKeyId, &in.BucketKeyEnabled)
 }
 
 // applyToMultipart sets e on a multipart upload (its parts need no
 // SSE-KMS headers).
 func (e Encryption) applyToMultipart(in *s3.CreateMultipartUploadInput) {
+	e.headers(&in.ServerSideEncryption, &in.SSEKMSKeyId, &in.BucketKeyEnabled)
+}
+
+// headers sets the three fields every SDK input that writes an object
+// has for its encryption; none when e asks for none.
+func (e Encryption) headers(sse *s3types.ServerSideEncryption, keyID **string, bucketKey **bool) {
 	if e.SSE == "" {
 		return
 	}
-	in.ServerSideEncryption = s3types.ServerSideEncryption(e.SSE)
+	*sse = s3types.ServerSideEncryption(e.SSE)
 	if e.KMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(e.KMSKeyID)
+		*keyID = aws.String(e.KMSKeyID)
 	}
 	if e.BucketKey {
-		in.BucketKeyEnabled = aws.Bool(true)
+		*bucketKey = aws.Bool(true)
 	}
 }
