@@ -27,15 +27,7 @@ func TestSlowDownBacksOff(t *testing.T) {
 		failures = 3
 		attempts = 2 // the client's MaxAttempts: the SDK retries a 503
 	)
-	ch := newChannel(t)
-	h := newHost(t)
-	h.inst.Service = nil
-	p := testenv.StartS3Proxy(t, ch.srv.Endpoint)
-	client, err := release.New(t.Context(), release.Options{Endpoint: p.URL, Region: ch.srv.Region,
-		Credentials: ch.srv.Credentials(), MaxAttempts: attempts, MaxBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, h, p, client := behindProxy(t, attempts)
 	// Published straight to the server: the first host to get through
 	// installs it, the others find it installed.
 	ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
@@ -96,15 +88,7 @@ func TestThrottledStatusRewritten(t *testing.T) {
 		{"AccessDenied", http.StatusForbidden, "AccessDenied", StateInstalling, "", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := newChannel(t)
-			h := newHost(t)
-			h.inst.Service = nil
-			p := testenv.StartS3Proxy(t, ch.srv.Endpoint)
-			client, err := release.New(t.Context(), release.Options{Endpoint: p.URL, Region: ch.srv.Region,
-				Credentials: ch.srv.Credentials(), MaxAttempts: attempts, MaxBackoff: 10 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ch, h, p, client := behindProxy(t, attempts)
 			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 			a, err := New(Config{
 				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", AllowUnsigned: true, Report: true,
@@ -151,4 +135,21 @@ func statusPuts(reqs []realparts.S3Request) int {
 		}
 	}
 	return n
+}
+
+// behindProxy is a channel and a host without a service, whose agent
+// reaches S3 through a proxy that can answer in S3's place, with a client
+// making at most attempts tries per request and retrying at once.
+func behindProxy(t *testing.T, attempts int) (*channel, *host, *realparts.S3Proxy, *release.Client) {
+	t.Helper()
+	ch := newChannel(t)
+	h := newHost(t)
+	h.inst.Service = nil
+	p := testenv.StartS3Proxy(t, ch.srv.Endpoint)
+	client, err := release.New(t.Context(), release.Options{Endpoint: p.URL, Region: ch.srv.Region,
+		Credentials: ch.srv.Credentials(), MaxAttempts: attempts, MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch, h, p, client
 }
