@@ -274,8 +274,13 @@ type FleetStatus struct {
 // release.ErrAccessDenied or release.ErrUnreachable on any GET, are
 // returned.
 func (c *Client) ReadStatus(ctx context.Context, channel release.Address) (*FleetStatus, error) {
+	return c.readStatus(ctx, channel, nil)
+}
+
+// readStatus is ReadStatus through cache (none when nil).
+func (c *Client) readStatus(ctx context.Context, channel release.Address, cache *StatusCache) (*FleetStatus, error) {
 	fs := &FleetStatus{Hosts: []HostStatus{}, Modified: map[string]time.Time{}, Unreadable: map[string]error{}}
-	err := c.EachStatus(ctx, channel, 0, func(r *StatusRead) error {
+	err := c.EachStatus(ctx, channel, ReadOptions{Cache: cache}, func(r *StatusRead) error {
 		fs.Modified[r.Object.Host] = r.Object.LastModified
 		switch {
 		case r.Err == nil:
@@ -308,6 +313,8 @@ type StatusObject struct {
 	Host         string
 	LastModified time.Time
 	Size         int64
+	// ETag is the one the listing gave.
+	ETag string
 }
 
 // ListStatus lists the status objects of channel's agents (see
@@ -320,7 +327,7 @@ func (c *Client) ListStatus(ctx context.Context, channel release.Address) ([]Sta
 	}
 	out := make([]StatusObject, len(list))
 	for i, o := range list {
-		out[i] = StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size}
+		out[i] = StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag}
 	}
 	return out, nil
 }
@@ -380,16 +387,28 @@ type PageLister interface {
 	ListPages(ctx context.Context, bucket, prefix, suffix string, fn func([]release.RecordInfo) error) error
 }
 
-// EachStatus lists channel's status objects and reads them, readers at a
-// time (DefaultReaders when readers <= 0), calling fn with each, one call
-// at a time, in the order S3 lists them (by key: by host name, except
-// that "a-b" comes before "a"). Costs: one LIST per 1000 hosts and one
-// GET per host; the LISTs run while the GETs do. It holds one listing
+// ReadOptions says how EachStatus reads status objects.
+type ReadOptions struct {
+	// Readers is how many objects are read at once (DefaultReaders
+	// when <= 0).
+	Readers int
+	// Cache, when set, holds the objects read for the next reading of
+	// the same channel: an object whose listed ETag it holds is not read
+	// again (see StatusCache).
+	Cache *StatusCache
+}
+
+// EachStatus lists channel's status objects and reads them, o.Readers at
+// a time, calling fn with each, one call at a time, in the order S3 lists
+// them (by key: by host name, except that "a-b" comes before "a").
+// Costs: one LIST per 1000 hosts and one GET per host not in o.Cache at
+// its listed ETag; the LISTs run while the GETs do. It holds one listing
 // page and at most 2 × readers objects at once, whatever the fleet's
 // size (with a Store that is not a PageLister, the whole listing). A
 // broken object is a StatusRead with Err, not an error; fn decides. An
 // error from fn, or from listing, stops the reading and is returned.
-func (c *Client) EachStatus(ctx context.Context, channel release.Address, readers int, fn func(*StatusRead) error) error {
+func (c *Client) EachStatus(ctx context.Context, channel release.Address, o ReadOptions, fn func(*StatusRead) error) error {
+	readers := o.Readers
 	if readers <= 0 {
 		readers = DefaultReaders
 	}
@@ -397,7 +416,8 @@ func (c *Client) EachStatus(ctx context.Context, channel release.Address, reader
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &statusPipe{c: c, in: make(chan *statusJob, readers), out: make(chan *statusJob, readers),
-		window: make(chan struct{}, 2*readers), big: make(chan struct{}, bigReaders)}
+		window: make(chan struct{}, 2*readers), big: make(chan struct{}, bigReaders),
+		cache: o.Cache, reading: o.Cache.begin()}
 	listed := make(chan error, 1)
 	go func() {
 		defer close(p.in)
@@ -421,7 +441,11 @@ func (c *Client) EachStatus(ctx context.Context, channel release.Address, reader
 	if err := <-listed; err != nil {
 		return fmt.Errorf("list status of %s: %w", channel, err)
 	}
-	return parent.Err()
+	if err := parent.Err(); err != nil {
+		return err
+	}
+	p.cache.sweep(p.reading)
+	return nil
 }
 
 // statusJob is one object on its way through EachStatus: listed as
@@ -439,6 +463,8 @@ type statusPipe struct {
 	c           *Client
 	in, out     chan *statusJob
 	window, big chan struct{}
+	cache       *StatusCache
+	reading     uint64 // this reading's number in cache
 }
 
 // list lists the status objects into p.in, each once a window token is
@@ -452,7 +478,7 @@ func (p *statusPipe) list(ctx context.Context, channel release.Address) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			p.in <- &statusJob{seq: seq, r: StatusRead{Object: StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size}}}
+			p.in <- &statusJob{seq: seq, r: StatusRead{Object: StatusObject{Addr: o.Addr, Host: o.Name, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag}}}
 			seq++
 		}
 		return nil
@@ -498,8 +524,13 @@ func (p *statusPipe) read(ctx context.Context) {
 	}
 }
 
-// get reads r's object into r.Status, a big one only with a p.big token.
+// get reads r's object into r.Status, from p.cache when it holds the
+// listed ETag, a big one only with a p.big token.
 func (p *statusPipe) get(ctx context.Context, r *StatusRead) error {
+	key := r.Object.Addr.Key
+	if p.cache.lookup(p.reading, key, r.Object.ETag, &r.Status) {
+		return nil
+	}
 	if r.Object.Size > bigStatus {
 		select {
 		case p.big <- struct{}{}:
@@ -511,9 +542,14 @@ func (p *statusPipe) get(ctx context.Context, r *StatusRead) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	_, err := p.c.store.Get(ctx, r.Object.Addr, maxStatusSize, &r.Status)
+	info, err := p.c.store.Get(ctx, r.Object.Addr, maxStatusSize, &r.Status)
 	r.Status.Host = r.Object.Host
-	return err
+	if err != nil {
+		p.cache.forget(key)
+		return err
+	}
+	p.cache.store(p.reading, key, info.ETag, r.Status)
+	return nil
 }
 
 // emit calls fn with the objects of p.out in listing order, freeing a

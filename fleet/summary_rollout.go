@@ -16,7 +16,13 @@ import (
 // a halt record or failures, one GET and one LIST more, one GET per
 // failure and one per update slot.
 func (c *Client) Summary(ctx context.Context, ch release.Address, cur *release.Object, now time.Time, stale time.Duration) (*Summary, error) {
-	fs, err := c.ReadStatus(ctx, ch)
+	return c.summary(ctx, ch, cur, now, stale, nil)
+}
+
+// summary is Summary, reading the status objects through cache (none
+// when nil).
+func (c *Client) summary(ctx context.Context, ch release.Address, cur *release.Object, now time.Time, stale time.Duration, cache *StatusCache) (*Summary, error) {
+	fs, err := c.readStatus(ctx, ch, cache)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,10 @@ type SummaryOptions struct {
 	// Readers is how many status objects are read at once
 	// (DefaultReaders when 0).
 	Readers int
+	// Cache, when set, keeps the status objects read for the next
+	// summary of the same channel, which then reads only those that
+	// changed (see StatusCache).
+	Cache *StatusCache
 }
 
 // maxKeptText bounds each text of a host kept in Summary.Hosts by
@@ -64,7 +68,7 @@ func (c *Client) StreamSummary(ctx context.Context, ch release.Address, cur *rel
 	t := newTally()
 	var progress rolloutProgress
 	listed := 0
-	err = c.EachStatus(ctx, ch, o.Readers, func(r *StatusRead) error {
+	err = c.EachStatus(ctx, ch, ReadOptions{Readers: o.Readers, Cache: o.Cache}, func(r *StatusRead) error {
 		if listed++; o.Limit > 0 && listed > o.Limit {
 			return fmt.Errorf("%s: %w (%d)", ch, ErrTooManyHosts, o.Limit)
 		}

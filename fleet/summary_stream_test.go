@@ -117,7 +117,7 @@ func TestEachStatus(t *testing.T) {
 		t.Run(fmt.Sprintf("readers=%d", readers), func(t *testing.T) {
 			var got []string
 			broken := map[string]string{}
-			err := f.c.EachStatus(testCtx(t), f.ch, readers, func(r *StatusRead) error {
+			err := f.c.EachStatus(testCtx(t), f.ch, ReadOptions{Readers: readers}, func(r *StatusRead) error {
 				got = append(got, r.Object.Addr.Key)
 				if r.Status.Host != r.Object.Host {
 					t.Errorf("%s: host %q, want the key's", r.Object.Addr.Key, r.Status.Host)
@@ -140,7 +140,7 @@ func TestEachStatus(t *testing.T) {
 	}
 	stop := errors.New("enough")
 	n := 0
-	err := f.c.EachStatus(testCtx(t), f.ch, 4, func(*StatusRead) error {
+	err := f.c.EachStatus(testCtx(t), f.ch, ReadOptions{Readers: 4}, func(*StatusRead) error {
 		if n++; n == 10 {
 			return stop
 		}

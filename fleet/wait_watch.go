@@ -68,8 +68,9 @@ type WatchResult struct {
 // the outcome (FinalEvent), until every live host runs the release, a
 // host failed it, it is halted or superseded, or the time is up. A
 // reading that fails is reported (EventReadError, once per distinct
-// error) and tried again. It returns an error only when ctx ends or the
-// channel has no release at all.
+// error) and tried again. Each reading after the first GETs only the
+// status objects whose ETag changed (see StatusCache). It returns an
+// error only when ctx ends or the channel has no release at all.
 func (c *Client) Watch(ctx context.Context, in WatchInput, emit func(WaitEvent)) (*WatchResult, error) {
 	start := time.Now()
 	cur, err := in.Releases.Head(ctx, in.Channel, "")
@@ -82,7 +83,7 @@ func (c *Client) Watch(ctx context.Context, in WatchInput, emit func(WaitEvent))
 	if in.Interval <= 0 {
 		in.Interval = DefaultWaitInterval
 	}
-	w := &watch{c: c, in: in, start: start, deadline: deadline(in.Timeout, start, cur), emit: emit}
+	w := &watch{c: c, in: in, start: start, deadline: deadline(in.Timeout, start, cur), emit: emit, cache: NewStatusCache(maxWatchCached)}
 	return w.run(ctx)
 }
 
@@ -111,6 +112,12 @@ func deadline(timeout time.Duration, start time.Time, cur *release.Object) time.
 	return last.Add(DefaultWaitTimeout)
 }
 
+// maxWatchCached bounds the hosts a Watch keeps between readings. Each
+// reading holds every host anyway (Summary), and the cache shares their
+// texts, so it adds a few hundred bytes a host; past this many, hosts are
+// read each time.
+const maxWatchCached = 100_000
+
 // watch is one Watch in progress.
 type watch struct {
 	c        *Client
@@ -120,6 +127,9 @@ type watch struct {
 	emit     func(WaitEvent)
 	last     *Progress
 	readErr  error
+	// cache keeps the hosts read, so that each reading after the first
+	// reads only the hosts that reported since.
+	cache *StatusCache
 }
 
 func (w *watch) run(ctx context.Context) (*WatchResult, error) {
@@ -214,7 +224,7 @@ func (w *watch) read(ctx context.Context) (p *Progress, now *release.Object, err
 		}
 		now = cur
 	}
-	s, err := w.c.Summary(ctx, w.in.Channel, obj, time.Now(), w.in.Stale)
+	s, err := w.c.summary(ctx, w.in.Channel, obj, time.Now(), w.in.Stale, w.cache)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -114,8 +114,8 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	dash, err := dashboard.New(dashboard.Options{
 		Client: c, Bucket: bucket, Prefix: prefix,
-		Status: func(ctx context.Context, ch release.Address) (*fleet.Summary, error) {
-			return fleetStatus(ctx, c, ch, fleet.SummaryOptions{Stale: f.stale, MaxHosts: f.maxHosts, Limit: f.maxHosts})
+		Status: func(ctx context.Context, ch release.Address, cache *fleet.StatusCache) (*fleet.Summary, error) {
+			return fleetStatus(ctx, c, ch, fleet.SummaryOptions{Stale: f.stale, MaxHosts: f.maxHosts, Limit: f.maxHosts, Cache: cache})
 		},
 		WriteJSON: func(w io.Writer, v any) error { return writeJSON(w, v, true) },
 		Interval:  f.interval, Stale: f.stale,

@@ -53,7 +53,8 @@ Exit status: 0 when at least one host is live and every live host runs the
 current release (the deploy is done); 1 when not (or on any error; the
 reason is on stderr); 2 for a usage error. With --watch, the status is
 printed again every --interval until the deploy is done (exit 0) or the
-command is interrupted (exit 1).
+command is interrupted (exit 1); each refresh after the first GETs only
+the status objects that changed since (for up to 100,000 hosts).
 
 --json prints one JSON object (with --watch: one per line, per refresh):
   channel, time, converged (bool), verdict,
@@ -112,6 +113,14 @@ Examples:
 Flags:
 `
 
+// watchCachedHosts bounds the hosts status --watch keeps between
+// refreshes, about cachedHostBytes each (measured: 49 MiB of heap for
+// 100,000): past it, hosts are read at each refresh.
+const (
+	watchCachedHosts = 100_000
+	cachedHostBytes  = 640
+)
+
 // defaultStale is three agent heartbeats (10 minutes each): a live agent
 // can miss two writes before it counts as gone.
 const defaultStale = 30 * time.Minute
@@ -141,11 +150,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	tuneGC()
+	var cache *fleet.StatusCache
+	if *watch {
+		cache = fleet.NewStatusCache(watchCachedHosts)
+		tuneGC(watchCachedHosts * cachedHostBytes)
+	} else {
+		tuneGC(0)
+	}
 	out := statusOutput{w: stdout, json: *asJSON, indent: !*watch, clear: *watch && isTerminal(stdout), all: hosts.all}
 	read := func() (*fleet.Summary, error) {
 		out.start()
-		o := fleet.SummaryOptions{Stale: *stale, MaxHosts: hosts.n}
+		o := fleet.SummaryOptions{Stale: *stale, MaxHosts: hosts.n, Cache: cache}
 		if hosts.all {
 			o.MaxHosts, o.Each = 0, out.host
 		}

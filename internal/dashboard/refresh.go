@@ -46,8 +46,9 @@ type pageState struct {
 // channel is what the dashboard knows of one channel: its last summary
 // and history as read, and their rendering.
 type channel struct {
-	id   string
-	addr release.Address
+	id    string
+	addr  release.Address
+	cache *fleet.StatusCache // the hosts read, for the next refresh
 
 	sum     *fleet.Summary
 	json    []byte // sum as pkgdeb status --json writes it
@@ -124,7 +125,7 @@ func (s *Server) rediscover(ctx context.Context) {
 			id := channelID(a)
 			c := s.channels[id]
 			if c == nil {
-				c = &channel{id: id, addr: a}
+				c = &channel{id: id, addr: a, cache: fleet.NewStatusCache(s.o.MaxHosts)}
 			}
 			keep[id] = c
 			p.IDs = append(p.IDs, id)
@@ -177,7 +178,7 @@ func (s *Server) refresh(ctx context.Context, c *channel) {
 	next := *c
 	s.mu.Unlock()
 	now := time.Now()
-	sum, err := s.readChannel(ctx, c.addr)
+	sum, err := s.readChannel(ctx, c)
 	next.err = err
 	if err == nil {
 		next.sum = sum
@@ -211,8 +212,8 @@ func (s *Server) refresh(ctx context.Context, c *channel) {
 
 // readChannel reads c's summary; a channel with more than MaxHosts
 // status objects is an error, found by the time the listing passes them.
-func (s *Server) readChannel(ctx context.Context, a release.Address) (*fleet.Summary, error) {
-	sum, err := s.o.Status(ctx, a)
+func (s *Server) readChannel(ctx context.Context, c *channel) (*fleet.Summary, error) {
+	sum, err := s.o.Status(ctx, c.addr, c.cache)
 	if errors.Is(err, fleet.ErrTooManyHosts) {
 		return nil, fmt.Errorf("more status objects than the %d the dashboard reads per channel: see pkgdeb status", s.o.MaxHosts)
 	}

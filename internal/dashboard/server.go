@@ -42,9 +42,11 @@ type Options struct {
 	// keeping up to MaxHosts hosts and failing with
 	// fleet.ErrTooManyHosts past MaxHosts status objects
 	// (fleet.SummaryOptions.Limit), so that a refresh's memory is
-	// bounded; nil reads the channel's current version and
-	// fleet.Client.StreamSummary so.
-	Status func(ctx context.Context, ch release.Address) (*fleet.Summary, error)
+	// bounded, and reading through cache, the channel's own (holding
+	// up to MaxHosts hosts), so that a refresh GETs only the hosts that
+	// reported since the last; nil reads the channel's current version
+	// and fleet.Client.StreamSummary so.
+	Status func(ctx context.Context, ch release.Address, cache *fleet.StatusCache) (*fleet.Summary, error)
 	// WriteJSON writes a summary as `pkgdeb status --json` does, for the
 	// JSON endpoint; nil uses encoding/json, indented.
 	WriteJSON func(w io.Writer, v any) error
@@ -120,12 +122,12 @@ func positive[T int | time.Duration](v, def T) T {
 
 // readSummary is Options.Status's default: the channel's current version
 // and its fleet summary.
-func (s *Server) readSummary(ctx context.Context, ch release.Address) (*fleet.Summary, error) {
+func (s *Server) readSummary(ctx context.Context, ch release.Address, cache *fleet.StatusCache) (*fleet.Summary, error) {
 	cur, err := s.o.Client.Head(ctx, ch, "")
 	if err != nil {
 		return nil, err
 	}
-	return s.fc.StreamSummary(ctx, ch, cur, time.Now(), fleet.SummaryOptions{Stale: s.o.Stale, MaxHosts: s.o.MaxHosts, Limit: s.o.MaxHosts})
+	return s.fc.StreamSummary(ctx, ch, cur, time.Now(), fleet.SummaryOptions{Stale: s.o.Stale, MaxHosts: s.o.MaxHosts, Limit: s.o.MaxHosts, Cache: cache})
 }
 
 // securityHeaders are set on every answer. The policy allows scripts,

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/fleet"
+	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/internal/testenv"
 	"github.com/debfleet/debfleet/release"
 )
@@ -110,6 +112,62 @@ func TestTabsCostS3Nothing(t *testing.T) {
 	}
 	if after := proxy.Requests(); len(after) != before {
 		t.Errorf("40 requests to the dashboard made %d requests to S3: %+v", len(after)-before, after[before:])
+	}
+}
+
+// TestRefreshReadsOnlyChanged: a refresh GETs only the status objects
+// that changed since the last one (a dashboard left open on 1000 hosts
+// would otherwise GET 500 objects a second), and shows the change.
+func TestRefreshReadsOnlyChanged(t *testing.T) {
+	srv := s3env.Server(t)
+	proxy := testenv.StartS3Proxy(t, srv.Endpoint)
+	c := newClient(t, srv, proxy.URL)
+	ch := release.Address{Bucket: srv.Bucket(t, true), Key: "hello/production.deb"}
+	publish(t, c, ch, "1.0", nil)
+	fc := fleet.New(c.Records(), nil)
+	report := func(host, state string) {
+		t.Helper()
+		if err := fc.PutStatus(t.Context(), ch, &fleet.HostStatus{Host: host, State: state, Time: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		report(fmt.Sprintf("web-%d", i), fleet.StateNone)
+	}
+	s, err := New(Options{Client: c, Bucket: ch.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rediscover(t.Context())
+	// refresh refreshes every channel and returns the status GETs it
+	// made and the channel's summary.
+	refresh := func() (int, *fleet.Summary) {
+		t.Helper()
+		before := len(proxy.Requests())
+		s.refreshAll(t.Context())
+		gets := 0
+		for _, q := range proxy.Requests()[before:] {
+			if q.Kind == realparts.KindStatus && q.Method == http.MethodGet {
+				gets++
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		c := s.channels[channelID(ch)]
+		if c == nil || c.err != nil || c.sum == nil {
+			t.Fatalf("channel not read: %+v", c)
+		}
+		return gets, c.sum
+	}
+	if gets, sum := refresh(); gets != 5 || sum.Counts.Hosts != 5 {
+		t.Fatalf("first refresh: %d GETs, %d hosts; want 5, 5", gets, sum.Counts.Hosts)
+	}
+	if gets, _ := refresh(); gets != 0 {
+		t.Errorf("nothing changed: %d GETs, want 0", gets)
+	}
+	report("web-3", fleet.StateFailed)
+	if gets, sum := refresh(); gets != 1 || sum.Counts.Failed != 1 {
+		t.Errorf("one host failed: %d GETs, %d failed; want 1, 1", gets, sum.Counts.Failed)
 	}
 }
 
