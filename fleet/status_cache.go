@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"strings"
 	"sync"
 )
 
@@ -72,7 +73,7 @@ func (sc *StatusCache) lookup(reading uint64, key, etag string, st *HostStatus) 
 		return false
 	}
 	e.seen = max(e.seen, reading)
-	if e.etag != etag {
+	if e.etag != bareETag(etag) {
 		return false
 	}
 	*st = e.status
@@ -86,6 +87,7 @@ func (sc *StatusCache) store(reading uint64, key, etag string, st HostStatus) {
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	etag = bareETag(etag)
 	if e := sc.byKey[key]; e != nil {
 		e.etag, e.status, e.seen = etag, st, max(e.seen, reading)
 		return
@@ -94,6 +96,13 @@ func (sc *StatusCache) store(reading uint64, key, etag string, st HostStatus) {
 		return
 	}
 	sc.byKey[key] = &cachedStatus{etag: etag, status: st, seen: reading}
+}
+
+// bareETag is etag without the quotes S3 puts around it, so that a
+// server quoting it in GET answers and not in listings (or the other way
+// round) still matches.
+func bareETag(etag string) string {
+	return strings.Trim(etag, `"`)
 }
 
 // forget drops key, whose object could not be read.
