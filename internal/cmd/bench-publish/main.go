@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,11 @@ type result struct {
 	DownloadMiBps float64 `json:"download_mib_s"`
 	Requests      int64   `json:"requests"`
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+	// CPU seconds the download took of this process and of versitygw:
+	// on loopback both share the machine's cores, so CPU is what bounds
+	// the rate.
+	DownloadCPUClient float64 `json:"download_cpu_client_s"`
+	DownloadCPUServer float64 `json:"download_cpu_server_s"`
 }
 
 // main runs one mode:
@@ -155,6 +161,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 	a := release.Address{Bucket: bucket, Key: "bench/production.deb"}
 
 	var up, down, digest time.Duration
+	cpu := &downloadCPU{server: srv.PID()}
 	switch mode {
 	case "release":
 		c, err := release.New(ctx, release.Options{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials(), HTTPClient: doer,
@@ -162,14 +169,14 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 		if err != nil {
 			return err
 		}
-		up, down, digest, err = releaseRoundTrip(ctx, c, a, f, size, back)
+		up, down, digest, err = releaseRoundTrip(ctx, c, a, f, size, back, cpu)
 		if err != nil {
 			return err
 		}
 	case "plain":
 		c := s3.New(s3.Options{Region: srv.Region, Credentials: srv.Credentials(), BaseEndpoint: aws.String(srv.Endpoint),
 			UsePathStyle: true, HTTPClient: doer})
-		if up, down, err = plainRoundTrip(ctx, c, a, f, size, back); err != nil {
+		if up, down, err = plainRoundTrip(ctx, c, a, f, size, back, cpu); err != nil {
 			return err
 		}
 	}
@@ -177,7 +184,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 		return err
 	}
 	res := result{Mode: mode, SizeMiB: float64(size) / (1 << 20), UploadSec: up.Seconds(), DigestSec: digest.Seconds(), DownloadSec: down.Seconds(),
-		Requests: doer.n.Load(), PeakRSSMiB: peakRSSMiB()}
+		Requests: doer.n.Load(), PeakRSSMiB: peakRSSMiB(), DownloadCPUClient: cpu.client, DownloadCPUServer: cpu.serverUsed}
 	res.UploadMiBps = res.SizeMiB / up.Seconds()
 	res.DownloadMiBps = res.SizeMiB / down.Seconds()
 	return json.NewEncoder(os.Stdout).Encode(res)
@@ -185,7 +192,7 @@ func measure(ctx context.Context, mode, path string, partSize int64, concurrency
 
 // releaseRoundTrip publishes f (size bytes) to a with release.Client and
 // fetches it back into the file back, timing each direction.
-func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address, f *os.File, size int64, back string) (up, down, digest time.Duration, err error) {
+func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address, f *os.File, size int64, back string, cpu *downloadCPU) (up, down, digest time.Duration, err error) {
 	// Hashing the file is part of publishing (the manifest carries the
 	// SHA-256), so it is timed too: one Digest pass gives the manifest's
 	// SHA-256 and the parts' that the upload sends.
@@ -202,6 +209,8 @@ func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address,
 		return 0, 0, 0, err
 	}
 	up = time.Since(start)
+	cpu.start()
+	defer cpu.stop()
 	start = time.Now()
 	// Into the file itself, as the agent does: ranges are written in
 	// place.
@@ -222,12 +231,14 @@ func releaseRoundTrip(ctx context.Context, c *release.Client, a release.Address,
 // plainRoundTrip puts f (size bytes) to a with one PutObject and gets it
 // back into the file back with GetObject and io.Copy, timing each
 // direction.
-func plainRoundTrip(ctx context.Context, c *s3.Client, a release.Address, f *os.File, size int64, back string) (up, down time.Duration, err error) {
+func plainRoundTrip(ctx context.Context, c *s3.Client, a release.Address, f *os.File, size int64, back string, cpu *downloadCPU) (up, down time.Duration, err error) {
 	start := time.Now()
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.Bucket, Key: &a.Key, Body: f, ContentLength: aws.Int64(size)}); err != nil {
 		return 0, 0, err
 	}
 	up = time.Since(start)
+	cpu.start()
+	defer cpu.stop()
 	start = time.Now()
 	obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.Bucket, Key: &a.Key})
 	if err != nil {
@@ -273,6 +284,41 @@ func sameFile(a, b string) error {
 		return fmt.Errorf("fetched copy differs from %s", a)
 	}
 	return nil
+}
+
+// downloadCPU measures the CPU seconds this process and the server
+// process take between start and stop.
+type downloadCPU struct {
+	server             int
+	client, serverUsed float64
+}
+
+func (d *downloadCPU) start() {
+	d.client, d.serverUsed = -cpuSeconds(os.Getpid()), -cpuSeconds(d.server)
+}
+
+func (d *downloadCPU) stop() {
+	d.client += cpuSeconds(os.Getpid())
+	d.serverUsed += cpuSeconds(d.server)
+}
+
+// cpuSeconds reads the user and system time of process pid from
+// /proc/PID/stat (in clock ticks of 10 ms), or 0 when it cannot.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing one. utime and stime are fields 14 and 15.
+	_, rest, ok := bytes.Cut(data, []byte(") "))
+	fields := strings.Fields(string(rest))
+	if !ok || len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
 }
 
 // peakRSSMiB reads this process's high-water resident set size.
@@ -328,5 +374,36 @@ func compare(path string, runs int) error {
 	fmt.Printf("download (MiB/s, release verifies SHA-256)  %10.0f  %22.0f  %10.2f\n", med("plain", down), med("release", down), med("release", down)/med("plain", down))
 	fmt.Printf("peak RSS (MiB)                              %10.1f  %22.1f\n", med("plain", rss), med("release", rss))
 	fmt.Printf("S3 requests (upload + download)             %10.0f  %22.0f\n", med("plain", reqs), med("release", reqs))
+	cpuClient := func(r result) float64 { return r.DownloadCPUClient }
+	cpuServer := func(r result) float64 { return r.DownloadCPUServer }
+	fmt.Printf("download CPU-s, client                      %10.2f  %22.2f\n", med("plain", cpuClient), med("release", cpuClient))
+	fmt.Printf("download CPU-s, versitygw                   %10.2f  %22.2f\n", med("plain", cpuServer), med("release", cpuServer))
+	one, two := hashSpeedup()
+	fmt.Printf("SHA-256 on this machine: %.0f MiB/s on one goroutine, %.2fx that on two at once (2.00x: two free cores)\n", one, two)
 	return nil
+}
+
+// hashSpeedup measures SHA-256 in memory on one goroutine (MiB/s) and how
+// much more two goroutines hash in the same time: whether the download's
+// hashing goroutine really has a core of its own beside the receiving one.
+func hashSpeedup() (mibps, speedup float64) {
+	const total = 256 << 20
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	hash := func() {
+		h := sha256.New()
+		for range total / len(buf) {
+			h.Write(buf)
+		}
+	}
+	start := time.Now()
+	hash()
+	alone := time.Since(start)
+	start = time.Now()
+	var wg sync.WaitGroup
+	wg.Go(hash)
+	wg.Go(hash)
+	wg.Wait()
+	both := time.Since(start)
+	return float64(total>>20) / alone.Seconds(), 2 * alone.Seconds() / both.Seconds()
 }
