@@ -147,6 +147,7 @@ func errorKind(err error) string {
 		{release.ErrAccessDenied, "access-denied"},
 		{release.ErrNotFound, "not-found"},
 		{release.ErrChecksumMismatch, "checksum-mismatch"},
+		{release.ErrNoSpace, "disk-full"},
 		{release.ErrNoManifest, "no-manifest"},
 		{context.DeadlineExceeded, "timeout"},
 	} {

@@ -71,7 +71,8 @@
 // keep versions, so rollback would be impossible), ErrPreconditionFailed
 // (the channel changed between our check and our write, or a conditional
 // request did not match), ErrUnreachable (no network path to the endpoint
-// after all attempts). Context cancellation is returned as the context's
+// after all attempts), ErrNoSpace (the file a release is fetched into has
+// no room for it; nothing was downloaded). Context cancellation is returned as the context's
 // error. No error or log line contains a credential: errors carry S3's
 // error code and message only, or the credential chain's.
 //

@@ -24,6 +24,9 @@ var (
 	// ErrChecksumMismatch: bytes read or written differ from the manifest's
 	// size or SHA-256.
 	ErrChecksumMismatch = errors.New("checksum mismatch")
+	// ErrNoSpace: the file a release is fetched into has no room for it;
+	// nothing was downloaded.
+	ErrNoSpace = errors.New("not enough disk space")
 	// ErrNoManifest: the object version carries no (valid) release manifest,
 	// so it was not written by Publish.
 	ErrNoManifest = errors.New("no release manifest")

@@ -36,7 +36,10 @@ type FileWriter interface {
 // manifest and ErrChecksumMismatch on any difference; w has then received
 // bytes that must be discarded. An object whose length is not the
 // manifest's size is refused before any byte is read, and w never
-// receives more than size+1 bytes.
+// receives more than size+1 bytes. When w is an *os.File, the release's
+// size is reserved in it first (fallocate, on Linux): a disk without room
+// fails with ErrNoSpace before any byte is read, instead of being filled
+// to the last byte, which the host's services may need, and then failing.
 //
 // The first request is one GET of the whole version, which is all a
 // release under twice Options.PartSize costs. A larger one written to a
@@ -73,6 +76,9 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
 			Detail: fmt.Sprintf("the object is %d bytes, its manifest says %d", obj.Size, obj.Manifest.Size)}
 	}
+	if err := reserveFor(w, obj.Size); err != nil {
+		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoSpace, Err: err, Detail: err.Error()}
+	}
 	want, err := c.s3Checksum(ctx, a, versionID, obj.S3Checksum, obj.Size)
 	if err != nil {
 		return obj, err
@@ -97,6 +103,23 @@ func (c *Client) Fetch(ctx context.Context, a Address, versionID string, w io.Wr
 	}
 	obj.S3ChecksumVerified = want.value != ""
 	return obj, nil
+}
+
+// reserveFor reserves size bytes from w's offset when w is a file (see
+// reserve), and says how much was wanted where when there is no room.
+func reserveFor(w io.Writer, size int64) error {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil // not a regular file: nothing to reserve
+	}
+	if err := reserve(f, off, size); err != nil {
+		return fmt.Errorf("no room for the release's %d bytes in %s: %w", size, filepath.Dir(f.Name()), err)
+	}
+	return nil
 }
 
 // fullCRC returns the check of the full-object CRC or SHA-1 S3 sent for
