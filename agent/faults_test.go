@@ -82,23 +82,7 @@ func TestAgentFaults(t *testing.T) {
 			// Published straight to the server, not through the fault.
 			ch.publish(t, manifest(t, testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"}), time.Now()))
 
-			var logs realparts.SyncBuffer
-			a, err := New(Config{
-				Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true, AllowUnsigned: true,
-				Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-				Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-
-			if err := realparts.WaitFor(ctx, "failures", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.metrics.checkFailures >= 5 }); err != nil {
-				t.Fatal(err)
-			}
+			run := runUntilFailing(t, ch, h, client)
 			if got := h.dpkgVersion(t); got != " " {
 				t.Fatalf("dpkg says %q while the channel is broken, want nothing installed", got)
 			}
@@ -107,26 +91,7 @@ func TestAgentFaults(t *testing.T) {
 				t.Errorf("files left from failed downloads: %q", debs)
 			}
 			proxy.set(t, "")
-			if err := realparts.WaitFor(ctx, "install after the fault", func() bool {
-				st := ch.tryStatus(t, "web-3")
-				return st != nil && st.State == "ok" && st.Version == "1.0"
-			}); err != nil {
-				t.Fatalf("%v\n%s", err, logs.String())
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			out := logs.String()
-			if n := strings.Count(out, "release check failing"); n != 1 {
-				t.Errorf("logged the outage %d times, want once:\n%s", n, out)
-			}
-			if !strings.Contains(out, tt.wantKind) {
-				t.Errorf("outage log lacks %q:\n%s", tt.wantKind, out)
-			}
-			if n := strings.Count(out, "release check recovered"); n != 1 {
-				t.Errorf("logged the recovery %d times, want once:\n%s", n, out)
-			}
+			out := run.recover(t, ch, tt.wantKind)
 			if n, want := strings.Count(out, "status report failed"), map[bool]int{true: 1}[tt.reportFails]; n != want {
 				t.Errorf("logged the failed status report %d times, want %d:\n%s", n, want, out)
 			}
@@ -135,6 +100,66 @@ func TestAgentFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingRun is an agent running against a channel that fails it.
+type failingRun struct {
+	ctx  context.Context
+	logs realparts.SyncBuffer
+	stop func() error // ends the run and returns Run's error
+}
+
+// runUntilFailing starts an agent for host h ("web-3", package hello,
+// unsigned) on ch through client, checking every 20 ms and backing off at
+// most 100 ms, and returns once 5 checks have failed.
+func runUntilFailing(t *testing.T, ch *channel, h *host, client *release.Client) *failingRun {
+	t.Helper()
+	r := &failingRun{}
+	a, err := New(Config{
+		Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true, AllowUnsigned: true,
+		Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&r.logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	r.ctx, r.stop = ctx, func() error { cancel(); return <-done }
+	if err := realparts.WaitFor(ctx, "failures", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.metrics.checkFailures >= 5 }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// recover waits, once the fault is gone, for the host to report release
+// 1.0 installed, stops the agent, checks that it logged the failure
+// once, with kind (as "kind=..."), and the recovery once, and returns
+// the log.
+func (r *failingRun) recover(t *testing.T, ch *channel, kind string) string {
+	t.Helper()
+	if err := realparts.WaitFor(r.ctx, "install after the fault", func() bool {
+		st := ch.tryStatus(t, "web-3")
+		return st != nil && st.State == "ok" && st.Version == "1.0"
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, r.logs.String())
+	}
+	if err := r.stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	out := r.logs.String()
+	if n := strings.Count(out, "release check failing"); n != 1 {
+		t.Errorf("logged the failure %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, kind) {
+		t.Errorf("failure log lacks %q:\n%s", kind, out)
+	}
+	if n := strings.Count(out, "release check recovered"); n != 1 {
+		t.Errorf("logged the recovery %d times, want once:\n%s", n, out)
+	}
+	return out
 }
 
 // TestReleaseReplacedDuringDownload: the download is pinned to the
