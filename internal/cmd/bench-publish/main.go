@@ -309,11 +309,14 @@ func cpuSeconds(pid int) float64 {
 	if err != nil {
 		return 0
 	}
-	// The command name, in parentheses, may hold spaces: count fields
-	// after its closing one. utime and stime are fields 14 and 15.
-	_, rest, ok := bytes.Cut(data, []byte(") "))
-	fields := strings.Fields(string(rest))
-	if !ok || len(fields) < 13 {
+	// The command name, in parentheses, may hold spaces and ")": count
+	// fields after the last ")". utime and stime are fields 14 and 15.
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(data[end+1:]))
+	if len(fields) < 13 {
 		return 0
 	}
 	utime, _ := strconv.ParseFloat(fields[11], 64)
