@@ -458,6 +458,7 @@ func (a *Agent) consider(ctx context.Context, obj *release.Object) (Outcome, err
 	start := a.cfg.Now()
 	rel, err := a.download(ctx, obj)
 	if err != nil {
+		a.reportNoRoom(ctx, obj, err)
 		return a.refuseOr(ctx, obj, err)
 	}
 	log.Info("release downloaded and verified", "duration", a.cfg.Now().Sub(start).Round(time.Millisecond), "size", m.Size)

@@ -109,17 +109,23 @@ type failingRun struct {
 	stop func() error // ends the run and returns Run's error
 }
 
-// runUntilFailing starts an agent for host h ("web-3", package hello,
-// unsigned) on ch through client, checking every 20 ms and backing off at
-// most 100 ms, and returns once 5 checks have failed.
+// fastConfig is the configuration of an agent for host h ("web-3",
+// package hello, unsigned, reporting) on ch through client, checking
+// every 20 ms and backing off at most 100 ms.
+func fastConfig(ch *channel, h *host, client *release.Client, log *slog.Logger) Config {
+	return Config{
+		Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true, AllowUnsigned: true,
+		Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Installer: h.inst, Logger: log,
+	}
+}
+
+// runUntilFailing starts an agent (fastConfig) and returns once 5 checks
+// have failed.
 func runUntilFailing(t *testing.T, ch *channel, h *host, client *release.Client) *failingRun {
 	t.Helper()
 	r := &failingRun{}
-	a, err := New(Config{
-		Channel: ch.addr, Releases: client, Fleet: fleetOf(client), Package: "hello", Host: "web-3", Report: true, AllowUnsigned: true,
-		Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-		Installer: h.inst, Logger: slog.New(slog.NewTextHandler(&r.logs, nil)),
-	})
+	a, err := New(fastConfig(ch, h, client, slog.New(slog.NewTextHandler(&r.logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

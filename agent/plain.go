@@ -26,6 +26,7 @@ func (a *Agent) considerPlain(ctx context.Context, obj *release.Object) (Outcome
 	}
 	if in := a.s.Installed; in != nil && in.VersionID == obj.VersionID {
 		log.Debug("channel changed, release already installed")
+		a.unhold(ctx)
 		return "", nil
 	}
 	if a.serviceHolds(ctx, &state.Release{VersionID: obj.VersionID}) {
@@ -33,6 +34,7 @@ func (a *Agent) considerPlain(ctx context.Context, obj *release.Object) (Outcome
 	}
 	rel, err := a.downloadPlain(ctx, obj)
 	if err != nil {
+		a.reportNoRoom(ctx, obj, err)
 		return a.refuseOr(ctx, obj, err)
 	}
 	log = log.With("version", rel.Version, "sha256", rel.SHA256)

@@ -187,14 +187,15 @@ func (a *Agent) hold(ctx context.Context, d fleet.Decision, target *state.Releas
 	a.report(ctx)
 }
 
-// unhold ends a waiting or halted state when the channel moved to a
-// release the host will not install (it runs it already, or it failed
-// here before): the host is back to idle.
+// unhold ends a waiting, halted, held or gated state, or a download that
+// found no room (reportNoRoom), when the channel moved to a release the
+// host will not install (it runs it already, or it failed here before):
+// the host is back to idle.
 func (a *Agent) unhold(ctx context.Context) {
 	a.mu.Lock()
-	st := a.status.State
+	st, noRoom := a.status.State, a.status.State == idleState(a.s) && a.status.Target != nil
 	a.mu.Unlock()
-	if st != StateWaiting && st != StateHalted && st != StateHeld && st != StateGated {
+	if st != StateWaiting && st != StateHalted && st != StateHeld && st != StateGated && !noRoom {
 		return
 	}
 	a.setStatus(idleState(a.s), nil, "")

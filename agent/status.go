@@ -51,10 +51,7 @@ func (a *Agent) Status() Status {
 // refuse reports a release this host will not install and keeps the
 // current one.
 func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Outcome, error) {
-	target := &state.Release{VersionID: obj.VersionID}
-	if m := obj.Manifest; m != nil {
-		target.Version, target.SHA256 = m.Version, m.SHA256
-	}
+	target := targetOf(obj)
 	a.log.Warn("release refused", "version", target.Version, "sha256", target.SHA256, "version_id", obj.VersionID, "err", why)
 	a.setStatus(StateRefused, target, why.Error())
 	a.mu.Lock()
@@ -65,6 +62,37 @@ func (a *Agent) refuse(ctx context.Context, obj *release.Object, why error) (Out
 	a.count(StateRefused)
 	a.changed()
 	return StateRefused, nil
+}
+
+// targetOf is obj as a status target: its version and SHA-256 when it
+// has a manifest.
+func targetOf(obj *release.Object) *state.Release {
+	target := &state.Release{VersionID: obj.VersionID}
+	if m := obj.Manifest; m != nil {
+		target.Version, target.SHA256 = m.Version, m.SHA256
+	}
+	return target
+}
+
+// reportNoRoom puts a download that failed for lack of room in the state
+// directory into the status, written once per distinct failure: the host
+// keeps its state, with obj as its target and the failure as its error,
+// so that pkgdeb status, the dashboard and wait say why it stays behind.
+// Other download failures are S3's or the network's, which the status
+// write would most often meet too; they are only logged. The next change
+// of state, or unhold, clears it.
+func (a *Agent) reportNoRoom(ctx context.Context, obj *release.Object, err error) {
+	if !errors.Is(err, release.ErrNoSpace) {
+		return
+	}
+	a.mu.Lock()
+	same := a.status.Error == err.Error() && a.status.Target != nil && a.status.Target.VersionID == obj.VersionID
+	a.mu.Unlock()
+	if same {
+		return
+	}
+	a.setStatus(idleState(a.s), targetOf(obj), err.Error())
+	a.report(ctx)
 }
 
 // refuseOr refuses obj when err is a refusalError, and otherwise returns

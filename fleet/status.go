@@ -96,7 +96,7 @@ func (h *HostStatus) Reason() string {
 //	  "version_id": "3HL4kqtJ...",    // S3 VersionId it came from
 //	  "state": "ok",                  // none|ok|installing|failed|rolled-back|refused|waiting|halted|held|gated
 //	  "target": {"version": "1.2.0", "sha256": "...", "version_id": "..."},
-//	  "error": "health check ...",    // why the last change failed
+//	  "error": "health check ...",    // why the last change failed (ok/none: why target cannot be downloaded)
 //	  "rollout": {"wave": 1, "waves": 3, "percent": 10, "place": 37.2,
 //	              "covered_at": "...", "waiting": "...", "halted": "...",
 //	              "window": "Mon-Fri 09:00-17:00 Europe/London",
@@ -122,9 +122,12 @@ type HostStatus struct {
 	// State is one of the State constants.
 	State string `json:"state"`
 	// Target is the release the last change was about (the one installing,
-	// failed, rolled back or refused), when it is not the installed one.
+	// failed, rolled back or refused, or, with State ok or none and Error
+	// set, the one the host found no room to download), when it is not the
+	// installed one.
 	Target *HostRelease `json:"target,omitempty"`
-	// Error says why the last change failed.
+	// Error says why the last change failed; with State ok or none, why
+	// the host cannot download Target (no room in its state directory).
 	Error string `json:"error,omitempty"`
 	// Refusal classifies why a refused target was refused, so that a
 	// reader can say what to do about it: one of the Refused* codes, or

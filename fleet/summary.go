@@ -300,15 +300,24 @@ func (s *Summary) count(t *tally, h *HostSummary) {
 	case h.Version == "":
 		n.None++
 		if h.State == StateNone || h.State == StateOK {
-			t.none.add(h.Host)
+			t.none.add(withError(h.Host, h))
 		}
 	default:
 		n.OtherVersion++
 		// Hosts already named for their state are not repeated.
 		if h.State == StateOK || h.State == StateNone {
-			t.other.add(h.Host + " " + OneLine(h.Version, 100))
+			t.other.add(withError(h.Host+" "+OneLine(h.Version, 100), h))
 		}
 	}
+}
+
+// withError is s followed by h's error, if any: why an idle host is
+// behind (a release it found no room for).
+func withError(s string, h *HostSummary) string {
+	if h.Error != "" {
+		s += ": " + OneLine(h.Error, 200)
+	}
+	return s
 }
 
 // byState counts and lists live host h by its state.

@@ -134,14 +134,16 @@ func (c *Client) currentRollout(ctx context.Context, ch release.Address, cur *re
 
 // Relevance ranks a host for a summary that cannot list every host, the
 // lowest first: 0 for hosts something went wrong on (unreadable, failed,
-// rolled back, refused), 1 for hosts on their way or held (installing,
+// rolled back, refused, or behind with an error: a release it could not
+// download for lack of room), 1 for hosts on their way or held (installing,
 // waiting, halted, gated, held), 2 for live hosts on another version or
 // none, 3 for stale hosts, 4 for live hosts on the current release.
 func Relevance(h *HostSummary) int {
 	switch {
 	case h.Stale:
 		return 3
-	case h.State == StateUnreadable || h.State == StateFailed || h.State == StateRolledBack || h.State == StateRefused:
+	case h.State == StateUnreadable || h.State == StateFailed || h.State == StateRolledBack || h.State == StateRefused,
+		h.Error != "" && !h.OnCurrent:
 		return 0
 	case h.State == StateInstalling || h.State == StateWaiting || h.State == StateHalted || h.State == StateGated || h.State == StateHeld:
 		return 1

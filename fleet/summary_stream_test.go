@@ -195,3 +195,24 @@ func TestStreamSummary(t *testing.T) {
 		t.Errorf("300 hosts past a limit of 299: %v", err)
 	}
 }
+
+// TestRelevance: what a summary that cannot list every host keeps first.
+func TestRelevance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    HostSummary
+		want int
+	}{
+		{"rolled back", HostSummary{HostStatus: HostStatus{State: StateRolledBack, Error: "health check"}}, 0},
+		{"behind, with no room for the release", HostSummary{HostStatus: HostStatus{State: StateOK, Version: "1.0", Error: "not enough disk space"}}, 0},
+		{"installing", HostSummary{HostStatus: HostStatus{State: StateInstalling}}, 1},
+		{"held", HostSummary{HostStatus: HostStatus{State: StateHeld}}, 1},
+		{"behind", HostSummary{HostStatus: HostStatus{State: StateOK, Version: "1.0"}}, 2},
+		{"stale, with an error", HostSummary{HostStatus: HostStatus{State: StateOK, Error: "not enough disk space"}, Stale: true}, 3},
+		{"on the current release", HostSummary{HostStatus: HostStatus{State: StateOK, Version: "2.0"}, OnCurrent: true}, 4},
+	} {
+		if got := Relevance(&tc.h); got != tc.want {
+			t.Errorf("%s: relevance %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

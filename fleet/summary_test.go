@@ -192,3 +192,27 @@ func TestSummaryBounds(t *testing.T) {
 		t.Errorf("%d versions, want %d with %q counting the rest: %+v", len(s.Versions), maxVersions+1, otherVersions, s.Versions[:3])
 	}
 }
+
+// TestSummaryBehindWithError: an idle host behind the current release
+// with an error (a release it found no room for) is named with it.
+func TestSummaryBehindWithError(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	sha := strings.Repeat("c", 64)
+	cur := &release.Object{VersionID: "v2", Manifest: &release.Manifest{Version: "2.0", SHA256: sha}}
+	noRoom := "fetch s3://b/k?versionId=v2: not enough disk space"
+	fs := &FleetStatus{Hosts: []HostStatus{
+		{Host: "a", Version: "2.0", SHA256: sha, State: StateOK, Time: now},
+		{Host: "b", Version: "1.0", State: StateOK, Error: noRoom, Time: now},
+		{Host: "c", State: StateNone, Error: noRoom, Time: now},
+		{Host: "d", Version: "1.0", State: StateOK, Time: now},
+	}}
+	s := Summarize(release.Address{Bucket: "b", Key: "k"}, cur, fs, now, time.Hour)
+	for _, want := range []string{"b 1.0: " + noRoom, "c: " + noRoom, "d 1.0"} {
+		if !strings.Contains(s.Verdict, want) {
+			t.Errorf("verdict %q lacks %q", s.Verdict, want)
+		}
+	}
+	if strings.Contains(s.Verdict, "d 1.0:") {
+		t.Errorf("verdict %q gives host d an error it does not have", s.Verdict)
+	}
+}

@@ -54,6 +54,9 @@ func (c *Client) FetchPlain(ctx context.Context, a Address, versionID string, si
 		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrChecksumMismatch,
 			Detail: fmt.Sprintf("the object is %d bytes, %d when it was listed", obj.Size, size)}
 	}
+	if err := reserveFor(w, size); err != nil {
+		return obj, &Error{Op: "fetch", Target: tgt, Kind: ErrNoSpace, Err: err, Detail: err.Error()}
+	}
 	checks, err := c.plainChecks(ctx, a, out, size)
 	if err != nil {
 		return obj, err

@@ -16,24 +16,38 @@ import (
 // TestFetchWithoutRoom: a release fetched into a file on a disk without
 // room for it fails with ErrNoSpace after the first GET, before any
 // byte is written and without asking for any range, whether it would
-// come in one stream or in ranges; the disk's free space is what it
-// was. The same release fetches fine where there is room.
+// come in one stream, in ranges, or as a plain upload (FetchPlain); the
+// disk's free space is what it was. The same release fetches fine where
+// there is room.
 func TestFetchWithoutRoom(t *testing.T) {
 	disk := t.TempDir()
 	testenv.SmallDisk(t, disk, "4m")
 	srv := s3env.Server(t)
 	c, p := proxiedClient(t, srv, 4, nil)
 	a := Address{Bucket: srv.Bucket(t, true), Key: "app/production.deb"}
+	published := func(t *testing.T, body []byte) string { return publishBytes(t, c, a, body, "1.0").VersionID }
+	plain := func(t *testing.T, body []byte) string { return putWith("")(t, srv, c, a, body) }
+	fetch := func(w *os.File, vid string, size int64) error {
+		_, err := c.Fetch(testCtx(t), a, vid, w)
+		return err
+	}
+	fetchPlain := func(w *os.File, vid string, size int64) error {
+		_, err := c.FetchPlain(testCtx(t), a, vid, size, w)
+		return err
+	}
 	for _, tc := range []struct {
-		name string
-		size int
+		name   string
+		size   int
+		upload func(*testing.T, []byte) string
+		fetch  func(w *os.File, vid string, size int64) error
 	}{
-		{"one stream", 6 << 20}, // under two 5 MiB parts: one GET
-		{"in ranges", 12 << 20}, // ranged GETs after the first
+		{"one stream", 6 << 20, published, fetch}, // under two 5 MiB parts: one GET
+		{"in ranges", 12 << 20, published, fetch}, // ranged GETs after the first
+		{"plain upload", 6 << 20, plain, fetchPlain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := randomBytes(t, tc.size)
-			res := publishBytes(t, c, a, body, "1.0")
+			vid := tc.upload(t, body)
 			free := testenv.FreeBytes(t, disk)
 			before := len(p.Requests())
 			f, err := os.Create(filepath.Join(disk, "release.deb"))
@@ -42,7 +56,7 @@ func TestFetchWithoutRoom(t *testing.T) {
 			}
 			defer os.Remove(f.Name())
 			defer f.Close()
-			_, err = c.Fetch(testCtx(t), a, res.VersionID, f)
+			err = tc.fetch(f, vid, int64(len(body)))
 			if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), disk) {
 				t.Fatalf("fetch into a 4 MiB disk: %v, want ErrNoSpace naming %s", err, disk)
 			}
@@ -52,9 +66,16 @@ func TestFetchWithoutRoom(t *testing.T) {
 			if fi, _ := f.Stat(); fi.Size() != 0 || testenv.FreeBytes(t, disk) != free {
 				t.Errorf("file holds %d bytes, %d bytes free, want 0 and %d", fi.Size(), testenv.FreeBytes(t, disk), free)
 			}
-			got, _, err := fetchToFile(t, c, a, res.VersionID)
-			if err != nil || !bytes.Equal(got, body) {
-				t.Fatalf("fetch where there is room: %v (same bytes: %v)", err, bytes.Equal(got, body))
+			roomy, err := os.Create(filepath.Join(t.TempDir(), "release.deb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer roomy.Close()
+			if err := tc.fetch(roomy, vid, int64(len(body))); err != nil {
+				t.Fatalf("fetch where there is room: %v", err)
+			}
+			if got, _ := os.ReadFile(roomy.Name()); !bytes.Equal(got, body) {
+				t.Fatalf("fetched %d bytes where there is room, not the %d published", len(got), len(body))
 			}
 		})
 	}
