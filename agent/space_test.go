@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"crypto/rand"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/debfleet/debfleet/internal/realparts"
+	"github.com/debfleet/debfleet/internal/testbytes"
 	"github.com/debfleet/debfleet/internal/testenv"
 )
 
@@ -31,7 +31,7 @@ func TestAgentWithoutRoom(t *testing.T) {
 	testenv.SmallDisk(t, debs, "512k")
 	small := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "1.0"})
 	bin := filepath.Join(t.TempDir(), "hello")
-	if err := os.WriteFile(bin, randomData(1<<20), 0o755); err != nil {
+	if err := os.WriteFile(bin, testbytes.Random(1<<20, 1), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	big := testenv.BuildAgentDeb(t, testenv.AgentDeb{Package: "hello", Version: "2.0", Bin: bin})
@@ -82,11 +82,4 @@ func waitStatus(t *testing.T, run *failingRun, ch *channel, what string, ok func
 	}); err != nil {
 		t.Fatalf("%v: status %+v\n%s", err, ch.tryStatus(t, "web-3"), run.logs.String())
 	}
-}
-
-// randomData is n incompressible bytes.
-func randomData(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b) // never fails
-	return b
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/debfleet/debfleet/deb"
 	"github.com/debfleet/debfleet/internal/realparts"
 	"github.com/debfleet/debfleet/release"
+	"github.com/debfleet/debfleet/restart"
 )
 
 // countingDoer counts the HTTP requests the SDK sends, retries included.
@@ -302,26 +303,14 @@ func (d *downloadCPU) stop() {
 	d.serverUsed += cpuSeconds(d.server)
 }
 
-// cpuSeconds reads the user and system time of process pid from
-// /proc/PID/stat (in clock ticks of 10 ms), or 0 when it cannot.
+// cpuSeconds is the user and system time of process pid
+// (restart.ReadProcStat), or 0 when it cannot be read.
 func cpuSeconds(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := restart.ReadProcStat(pid)
 	if err != nil {
 		return 0
 	}
-	// The command name, in parentheses, may hold spaces and ")": count
-	// fields after the last ")". utime and stime are fields 14 and 15.
-	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(data[end+1:]))
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100
+	return (st.UserTime + st.SystemTime).Seconds()
 }
 
 // peakRSSMiB reads this process's high-water resident set size.
