@@ -96,8 +96,9 @@ type WaitHost struct {
 	Error    string `json:"error,omitempty"`
 	Previous string `json:"previous_state,omitempty"`
 	Stale    bool   `json:"stale,omitempty"`
-	// Reason is why a waiting, halted or held host is not on the
-	// release; Window marks a wait for a maintenance window.
+	// Reason is why a waiting, halted or held host, or an idle one with
+	// an error (no room for the release), is not on the release; Window
+	// marks a wait for a maintenance window.
 	Reason string `json:"reason,omitempty"`
 	Window bool   `json:"window,omitempty"`
 }
@@ -111,6 +112,8 @@ func waitHost(h HostSummary) WaitHost {
 	case StateWaiting, StateHalted, StateHeld:
 		w.Reason = h.Reason()
 		w.Window = h.StateLabel() != h.State
+	case StateOK, StateNone:
+		w.Reason = h.Error // a release it found no room for
 	}
 	return w
 }

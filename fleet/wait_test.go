@@ -162,6 +162,12 @@ func TestWaitEvents(t *testing.T) {
 	if want := "[b] [rolled-back] [hello] [1.new]: [health check failed]; 1/2 live hosts on it"; text != want {
 		t.Errorf("text %q, want %q", text, want)
 	}
+	noRoom := waitHostStatus("b", "old", StateOK, "new")
+	noRoom.Error = "not enough disk space"
+	e3 := WaitEvents(p0, target.Progress(waitSummary(waitHostStatus("a", "old", StateOK, ""), noRoom)), start)
+	if got := kinds(e3); !slices.Equal(got, []string{"host:b"}) || e3[0].Describe(func(s string) string { return s }) != "b ok 1.old: not enough disk space; 0/2 live hosts on it" {
+		t.Errorf("b found no room: %v %q", got, e3[0].Describe(func(s string) string { return s }))
+	}
 	f := FinalEvent(Failed, p2, start, "", nil, nil)
 	if f.Event != EventFailed || len(f.Hosts) != 1 || f.Hosts[0].Host != "b" || !strings.Contains(f.Describe(func(s string) string { return s }), "1 hosts failed it: b (rolled-back 1.old: health check failed)") {
 		t.Errorf("final %+v: %s", f, f.Describe(func(s string) string { return s }))
